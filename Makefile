@@ -1,0 +1,59 @@
+# Two commands for a newcomer: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8501
+DATA   ?= data/mnist
+
+.PHONY: run test lint format bench data sample train clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+## make run: start the app on http://localhost:$(PORT) with the shipped checkpoints
+run: $(VENV)/.installed
+	$(BIN)/streamlit run app.py --server.port $(PORT)
+
+## make test: lint, fetch what the suite needs, run every test
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	@bash scripts/ensure-system-deps.sh
+	$(BIN)/python -m lenet.data download --root $(DATA) || [ "$$CI" != "true" ]
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+data: $(VENV)/.installed
+	$(BIN)/python -m lenet.data download --root $(DATA)
+
+## make train: retrain the three shipped checkpoints (about 10 minutes on 2 cores)
+train: data
+	$(BIN)/python -m lenet.train --variant classic
+	$(BIN)/python -m lenet.train --variant modern
+	$(BIN)/python -m lenet.train --variant lecun1998
+
+## make sample: rebuild models/mnist-sample.npz from the MNIST test set
+sample: data
+	$(BIN)/python -m lenet.sample --data $(DATA)
+
+## make bench: run every benchmark and rewrite bench/RESULTS.md
+bench: $(VENV)/.installed-dev data
+	$(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

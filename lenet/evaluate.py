@@ -1,0 +1,115 @@
+"""Evaluate a checkpoint on the MNIST test set.
+
+    python -m lenet.evaluate models/lenet5-classic.safetensors --data data/mnist
+
+Prints accuracy, per-class accuracy and the confusion matrix; exits non-zero when the
+checkpoint's model card disagrees with what it measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import torch
+
+from lenet.model import LeNet5
+from lenet.preprocess import to_tensor
+
+# A card and a measurement agree when they differ by at most this many test images.
+CARD_TOLERANCE_IMAGES = 2
+
+
+@torch.inference_mode()
+def predict(model: LeNet5, images: np.ndarray, batch_size: int = 2000) -> np.ndarray:
+    """Predicted classes for uint8 images (N, 28, 28)."""
+    model.eval()
+    preds = [
+        model(to_tensor(images[i : i + batch_size], model.config)).argmax(1)
+        for i in range(0, len(images), batch_size)
+    ]
+    return torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
+
+
+def confusion_matrix(labels: np.ndarray, preds: np.ndarray, classes: int = 10) -> np.ndarray:
+    """Rows are true labels, columns predictions."""
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(matrix, (labels.astype(np.int64), preds.astype(np.int64)), 1)
+    return matrix
+
+
+def summarize(labels: np.ndarray, preds: np.ndarray) -> dict:
+    confusion = confusion_matrix(labels, preds)
+    per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
+    return {
+        "test_accuracy": float((labels == preds).mean()) if len(labels) else 0.0,
+        "test_images": int(len(labels)),
+        "misclassified": int((labels != preds).sum()),
+        "per_class_accuracy": [float(a) for a in per_class],
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def evaluate(model: LeNet5, images: np.ndarray, labels: np.ndarray) -> dict:
+    return summarize(labels, predict(model, images))
+
+
+def format_report(result: dict) -> str:
+    lines = [
+        f"test accuracy {result['test_accuracy']:.2%} "
+        f"({result['misclassified']} of {result['test_images']} misclassified)",
+        "per class: "
+        + "  ".join(f"{d}:{a:.2%}" for d, a in enumerate(result["per_class_accuracy"])),
+        "confusion matrix (rows: true digit, columns: predicted)",
+        "      " + "".join(f"{d:>6}" for d in range(10)),
+    ]
+    for d, row in enumerate(result["confusion_matrix"]):
+        lines.append(f"{d:>6}" + "".join(f"{v:>6}" for v in row))
+    return "\n".join(lines)
+
+
+def card_disagreements(card: dict, result: dict) -> list[str]:
+    problems = []
+    if "test_accuracy" not in card:
+        return ["the model card has no test_accuracy"]
+    tolerance = CARD_TOLERANCE_IMAGES / max(result["test_images"], 1)
+    if abs(card["test_accuracy"] - result["test_accuracy"]) > tolerance:
+        problems.append(
+            f"card says test accuracy {card['test_accuracy']:.4%}, measured {result['test_accuracy']:.4%}"
+        )
+    if card.get("test_images") not in (None, result["test_images"]):
+        problems.append(
+            f"card was measured on {card['test_images']} images, this is {result['test_images']}"
+        )
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    from lenet.checkpoint import CheckpointError, load_checkpoint, read_card
+    from lenet.data import load_mnist
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint")
+    parser.add_argument("--data", default="data/mnist", help="folder with the MNIST IDX files")
+    args = parser.parse_args(argv)
+    try:
+        model = load_checkpoint(args.checkpoint)
+        card = read_card(args.checkpoint)
+        images, labels = load_mnist(args.data, "test")
+    except (CheckpointError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    result = evaluate(model, images, labels)
+    print(f"{args.checkpoint} ({model.config.variant})")
+    print(format_report(result))
+    problems = card_disagreements(card, result)
+    for problem in problems:
+        print(f"MISMATCH: {problem}", file=sys.stderr)
+    if not problems:
+        print("the model card agrees with this measurement")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""From a drawing, photo or MNIST image to the tensor LeNet-5 reads.
+
+MNIST's own recipe (LeCun et al.): the digit is cropped to its ink, scaled so its longer
+side is 20 px (anti-aliased, aspect ratio kept), placed in a 28x28 field and shifted so
+its centre of mass sits at the centre. LeNet-5 then sees it padded to 32x32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from lenet.model import LeNetConfig
+
+FIT_SIZE = 20  # the longer side of the digit inside the 28x28 field
+MNIST_SIZE = 28
+INPUT_SIZE = 32
+PAD = (INPUT_SIZE - MNIST_SIZE) // 2
+INK_THRESHOLD = 0.1  # a pixel counts as ink above this fraction of the brightest ink
+
+
+@dataclass(frozen=True)
+class Steps:
+    """Each intermediate image of the preprocessing, as uint8 arrays (ink = 255)."""
+
+    ink: np.ndarray  # the whole input as an ink map, before cropping
+    crop: np.ndarray  # cropped to the ink's bounding box
+    fit20: np.ndarray  # longer side scaled to 20 px
+    centred28: np.ndarray  # placed in 28x28, centre of mass at the centre (the MNIST image)
+    padded32: np.ndarray  # padded to 32x32: what the network sees
+
+
+def rgba_to_ink(rgba: np.ndarray) -> np.ndarray:
+    """Ink intensity in [0, 1] of a canvas drawing: white ink on black or transparent."""
+    if not isinstance(rgba, np.ndarray) or rgba.dtype != np.uint8:
+        kind = rgba.dtype if isinstance(rgba, np.ndarray) else type(rgba).__name__
+        raise ValueError(f"expected a uint8 numpy array of shape (H, W, 4), got {kind}")
+    if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.shape[0] < 1 or rgba.shape[1] < 1:
+        raise ValueError(f"expected an RGBA image of shape (H, W, 4), got shape {rgba.shape}")
+    rgb = rgba[..., :3].astype(np.float32)
+    luminance = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return luminance * (rgba[..., 3].astype(np.float32) / 255.0) / 255.0
+
+
+def _centre_of_mass_shift(img: np.ndarray) -> np.ndarray:
+    total = img.sum()
+    rows, cols = np.indices(img.shape)
+    cy, cx = (rows * img).sum() / total, (cols * img).sum() / total
+    dy = int(round((img.shape[0] - 1) / 2 - cy))
+    dx = int(round((img.shape[1] - 1) / 2 - cx))
+    return shift(img, dy, dx)
+
+
+def shift(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Shift a 2-D array by whole pixels, filling with zeros."""
+    h, w = img.shape
+    out = np.zeros_like(img)
+    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    out[yd, xd] = img[ys, xs]
+    return out
+
+
+def ink_to_steps(ink: np.ndarray) -> Steps | None:
+    """MNIST's normalisation of an ink map (float, 0 = background); None when blank."""
+    peak = float(ink.max()) if ink.size else 0.0
+    if not np.isfinite(peak) or peak <= 0.02:
+        return None
+    ink = np.clip(ink / peak, 0.0, 1.0).astype(np.float32)
+    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
+    cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+    h, w = crop.shape
+    scale = FIT_SIZE / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))  # PIL wants (width, height)
+    fit = np.asarray(Image.fromarray(crop, mode="F").resize(size, Image.Resampling.LANCZOS))
+    fit = np.clip(fit, 0.0, 1.0)
+
+    field = np.zeros((MNIST_SIZE, MNIST_SIZE), dtype=np.float32)
+    top, left = (MNIST_SIZE - fit.shape[0]) // 2, (MNIST_SIZE - fit.shape[1]) // 2
+    field[top : top + fit.shape[0], left : left + fit.shape[1]] = fit
+    centred = _centre_of_mass_shift(field)
+
+    def to_u8(a: np.ndarray) -> np.ndarray:
+        return np.round(np.clip(a, 0.0, 1.0) * 255).astype(np.uint8)
+
+    centred_u8 = to_u8(centred)
+    return Steps(
+        ink=to_u8(ink),
+        crop=to_u8(crop),
+        fit20=to_u8(fit),
+        centred28=centred_u8,
+        padded32=np.pad(centred_u8, PAD),
+    )
+
+
+def canvas_steps(rgba: np.ndarray) -> Steps | None:
+    """All preprocessing steps of a canvas drawing; None for a blank canvas."""
+    return ink_to_steps(rgba_to_ink(rgba))
+
+
+def canvas_to_mnist(rgba: np.ndarray) -> np.ndarray | None:
+    """A canvas drawing (H, W, 4) uint8 -> a 28x28 uint8 MNIST-style image, or None if blank."""
+    steps = canvas_steps(rgba)
+    return None if steps is None else steps.centred28
+
+
+def _otsu_threshold(values: np.ndarray) -> float:
+    hist, edges = np.histogram(values, bins=64, range=(0.0, 1.0))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight0 = np.cumsum(hist)
+    weight1 = weight0[-1] - weight0
+    mean0 = np.cumsum(hist * centres) / np.maximum(weight0, 1)
+    mean1 = ((hist * centres).sum() - np.cumsum(hist * centres)) / np.maximum(weight1, 1)
+    between = weight0 * weight1 * (mean0 - mean1) ** 2
+    return float(centres[int(np.argmax(between))])
+
+
+def photo_to_ink(image: Image.Image) -> np.ndarray:
+    """A photo or scan (any PIL mode) -> ink map in [0, 1]: EXIF orientation applied,
+    dark ink on light paper inverted, paper texture below Otsu's threshold removed."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        # Transparent regions become paper; a canvas export (white ink on transparent) is
+        # recognised below because its ink is then lighter than the paper.
+        gray_on_white = np.asarray(Image.alpha_composite(background, rgba).convert("L"))
+        gray_on_black = np.asarray(rgba.convert("RGB").convert("L")) * (
+            np.asarray(rgba.getchannel("A")) / 255.0
+        )
+        gray = gray_on_white if gray_on_white.mean() < 250 else gray_on_black
+    elif image.mode.startswith("I;16") or image.mode in ("I", "F"):
+        # 16-bit scans (and 32-bit modes): convert("L") would clip every value above 255
+        # to white, so scale a 16-bit range onto 0..255 here.
+        wide = np.asarray(image, dtype=np.float64)
+        gray = np.clip(wide * (255.0 / 65535.0) if wide.max() > 255 else wide, 0.0, 255.0)
+    else:
+        gray = np.asarray(image.convert("L"))
+    gray = gray.astype(np.float32) / 255.0
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    ink = 1.0 - gray if np.median(border) > 0.5 else gray
+    background = float(np.median(ink))
+    ink = np.clip(ink - background, 0.0, None)
+    if ink.max() <= 0:
+        return ink
+    ink = ink / ink.max()
+    ink[ink < _otsu_threshold(ink.ravel())] = 0.0
+    # Single pixels of sensor noise or paper grain above the threshold would otherwise
+    # stretch the ink's bounding box: keep a pixel only with 2+ ink pixels around it
+    # (a 1-px line keeps its two neighbours along the line).
+    mask = np.pad(ink > 0, 1)
+    h, w = ink.shape
+    around = sum(mask[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3))
+    ink[around < 3] = 0.0
+    return ink
+
+
+def photo_steps(image: Image.Image) -> Steps | None:
+    """All preprocessing steps of an uploaded image; None if no ink is found."""
+    return ink_to_steps(photo_to_ink(image))
+
+
+def pad_unit(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 (28, 28) or (N, 28, 28) -> float32 (N, 1, 32, 32) in [0, 1], zero-padded."""
+    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+    if x.dtype != torch.uint8:
+        raise ValueError(f"expected uint8 images, got {x.dtype}")
+    if x.ndim == 2:
+        x = x.unsqueeze(0)
+    if x.ndim != 3 or tuple(x.shape[1:]) != (MNIST_SIZE, MNIST_SIZE):
+        raise ValueError(f"expected images of shape (28, 28) or (N, 28, 28), got {tuple(x.shape)}")
+    x = x.to(torch.float32).div_(255.0).unsqueeze(1)
+    return torch.nn.functional.pad(x, (PAD, PAD, PAD, PAD))
+
+
+def normalise(x: torch.Tensor, config: LeNetConfig | None = None) -> torch.Tensor:
+    """Map [0, 1] pixels onto the variant's (background, ink) input range."""
+    low, high = (config or LeNetConfig()).input_range
+    return x * (high - low) + low
+
+
+def to_tensor(images: np.ndarray | torch.Tensor, config: LeNetConfig | None = None) -> torch.Tensor:
+    """uint8 (28, 28) or (N, 28, 28) -> the float32 (N, 1, 32, 32) tensor the model reads."""
+    return normalise(pad_unit(images), config)
+
+
+def mnist_steps(image28: np.ndarray) -> Steps:
+    """The steps of an image that is already an MNIST digit: it is shown, not redone."""
+    if image28.shape != (MNIST_SIZE, MNIST_SIZE) or image28.dtype != np.uint8:
+        raise ValueError(f"expected a 28x28 uint8 image, got {image28.shape} {image28.dtype}")
+    rows = np.flatnonzero(image28.any(axis=1))
+    cols = np.flatnonzero(image28.any(axis=0))
+    crop = image28[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] if rows.size else image28
+    return Steps(
+        ink=image28, crop=crop, fit20=crop, centred28=image28, padded32=np.pad(image28, PAD)
+    )
+
+
+# Uploads: Pillow's pixel limit is set deliberately (a decompression bomb is a tiny file
+# that claims an enormous image); anything above it is refused before decoding.
+MAX_UPLOAD_PIXELS = 12_000_000
+Image.MAX_IMAGE_PIXELS = MAX_UPLOAD_PIXELS
+
+
+class UploadError(ValueError):
+    """An upload that cannot be used. ``reason`` is a short code the app translates."""
+
+    def __init__(self, reason: str, **fields: object):
+        super().__init__(f"{reason}: {fields}" if fields else reason)
+        self.reason, self.fields = reason, fields
+
+
+def open_upload(data: bytes, max_bytes: int = 5 * 1024 * 1024) -> tuple[Image.Image, list[str]]:
+    """Decode an uploaded PNG/JPEG safely. Returns the image and notes (e.g. "animated":
+    only the first frame is used); raises UploadError with a reason code otherwise."""
+    import io
+    import warnings
+
+    if len(data) > max_bytes:
+        raise UploadError(
+            "too_large", size_mb=round(len(data) / 2**20, 1), max_mb=max_bytes // 2**20
+        )
+    if not data:
+        raise UploadError("not_image")
+    notes = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.format not in ("PNG", "JPEG", "MPO"):
+                raise UploadError("not_image")
+            w, h = image.size
+            if w * h > MAX_UPLOAD_PIXELS:
+                raise UploadError("too_many_pixels", pixels=w * h, max_pixels=MAX_UPLOAD_PIXELS)
+            if getattr(image, "n_frames", 1) > 1:
+                notes.append("animated")
+                image.seek(0)
+            image.load()
+    except UploadError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UploadError("too_many_pixels", pixels="?", max_pixels=MAX_UPLOAD_PIXELS) from None
+    except (OSError, SyntaxError, ValueError) as e:  # Pillow's errors for broken files
+        reason = "truncated" if "truncated" in str(e).lower() else "not_image"
+        raise UploadError(reason) from None
+    if image.mode not in ("L", "RGB", "RGBA", "LA", "P", "PA"):
+        notes.append("converted")
+        image = _to_8bit(image)
+    return image, notes
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """16-bit, 32-bit, CMYK, YCbCr... -> 8-bit L or RGB."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(image, dtype=np.float64)
+        span = a.max() - a.min()
+        a = (a - a.min()) / span * 255 if span > 0 else np.zeros_like(a)
+        return Image.fromarray(a.astype(np.uint8), mode="L")
+    return image.convert("RGB")

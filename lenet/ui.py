@@ -1,0 +1,164 @@
+"""Streamlit glue shared by app.py and the pages: language, checkpoint choice, cached model
+loading, and the drawn digit shared between pages. The only module of the library that
+imports Streamlit.
+
+Session-state keys (documented here, used by several pages):
+- ``lang``: "en" or "zh", the sidebar's language switch (also ``?lang=`` in the URL).
+- ``checkpoint``: file name of the chosen checkpoint in ``models/``.
+- ``digit``: the current 28x28 uint8 image from the draw page (or None), which the pooling
+  and kernel-gradient pages reuse ("on your drawing").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from lenet.checkpoint import MODELS_DIR, CheckpointError, load_checkpoint, read_card
+from lenet.i18n import LANGUAGES, normalise_language, translate
+from lenet.model import LeNet5
+
+LANG_KEY, CHECKPOINT_KEY, DIGIT_KEY = "lang", "checkpoint", "digit"
+DEFAULT_CHECKPOINT = "lenet5-classic.safetensors"
+
+
+def lang() -> str:
+    return st.session_state.get(LANG_KEY) or normalise_language(st.query_params.get("lang"))
+
+
+def t(key: str, /, **fields: object) -> str:
+    return translate(key, lang(), **fields)
+
+
+def init_language() -> None:
+    """Take the language from ``?lang=`` on first load; keep the URL in step with it."""
+    if LANG_KEY not in st.session_state:
+        st.session_state[LANG_KEY] = normalise_language(st.query_params.get("lang"))
+    if st.query_params.get("lang") != st.session_state[LANG_KEY]:
+        st.query_params["lang"] = st.session_state[LANG_KEY]
+
+
+def language_switch() -> None:
+    st.sidebar.radio(
+        t("common.language"),
+        list(LANGUAGES),
+        format_func=LANGUAGES.get,
+        key=LANG_KEY,
+        horizontal=True,
+    )
+
+
+def checkpoints() -> list[str]:
+    """Every shipped checkpoint, classic first."""
+    names = sorted(p.name for p in MODELS_DIR.glob("*.safetensors"))
+    return sorted(names, key=lambda n: (n != DEFAULT_CHECKPOINT, n))
+
+
+@st.cache_data(show_spinner=False)
+def card_of(name: str, mtime: float) -> dict | None:
+    try:
+        return read_card(MODELS_DIR / name)
+    except CheckpointError:
+        return None
+
+
+def _mtime(name: str) -> float:
+    try:
+        return (MODELS_DIR / name).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def checkpoint_label(name: str) -> str:
+    card = card_of(name, _mtime(name))
+    variant = name.removeprefix("lenet5-").removesuffix(".safetensors")
+    if not card or "test_accuracy" not in card:
+        return variant
+    return t("common.checkpoint_option", variant=variant, accuracy=card["test_accuracy"])
+
+
+def checkpoint_picker() -> None:
+    names = checkpoints()
+    if not names:
+        st.sidebar.warning(t("common.no_checkpoints"))
+        return
+    if st.session_state.get(CHECKPOINT_KEY) not in names:
+        st.session_state[CHECKPOINT_KEY] = names[0]
+    st.sidebar.selectbox(
+        t("common.checkpoint"),
+        names,
+        format_func=checkpoint_label,
+        key=CHECKPOINT_KEY,
+        help=t("common.checkpoint_help"),
+    )
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _load(name: str, mtime: float) -> LeNet5:
+    return load_checkpoint(MODELS_DIR / name)
+
+
+def current_model() -> LeNet5 | None:
+    """The chosen checkpoint's model (shared by every session: never mutate it), or None
+    after showing why it cannot be loaded."""
+    name = st.session_state.get(CHECKPOINT_KEY) or DEFAULT_CHECKPOINT
+    try:
+        return _load(name, _mtime(name))
+    except CheckpointError as e:
+        st.error(t("common.checkpoint_error", error=str(e)))
+        return None
+
+
+def current_card() -> dict | None:
+    name = st.session_state.get(CHECKPOINT_KEY) or DEFAULT_CHECKPOINT
+    return card_of(name, _mtime(name))
+
+
+def current_digit() -> np.ndarray | None:
+    return st.session_state.get(DIGIT_KEY)
+
+
+def set_current_digit(image28: np.ndarray | None) -> None:
+    st.session_state[DIGIT_KEY] = image28
+
+
+def models_dir() -> Path:
+    return MODELS_DIR
+
+
+@st.cache_resource(show_spinner=False)
+def _sample(mtime: float):
+    from lenet.sample import SAMPLE_PATH, read_sample
+
+    return read_sample(SAMPLE_PATH)
+
+
+def sample():
+    """The shipped MNIST sample (models/mnist-sample.npz), or None if it is missing."""
+    from lenet.sample import SAMPLE_PATH
+
+    try:
+        mtime = SAMPLE_PATH.stat().st_mtime
+    except OSError:
+        return None
+    return _sample(mtime)
+
+
+def draw_canvas(stroke_width: int, key: str) -> np.ndarray | None:
+    """The drawing canvas (white ink on black); returns its RGBA pixels, or None before the
+    first stroke. Tests patch this function: AppTest cannot drive a custom component."""
+    from streamlit_drawable_canvas import st_canvas
+
+    result = st_canvas(
+        stroke_width=stroke_width,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        height=280,
+        width=280,
+        drawing_mode="freedraw",
+        return_image_data=True,
+        key=key,
+    )
+    return result.image_data

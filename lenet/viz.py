@@ -1,0 +1,240 @@
+"""Plotly figures built from numpy arrays (no Streamlit here; every text is passed in,
+already translated, so this module is language-free and unit-testable)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+# Colour-blind-safe scales: cividis for activations, a blue-orange diverging scale for
+# signed values (weights, gradients).
+SEQUENTIAL = "Cividis"
+DIVERGING = "RdBu_r"
+HIGHLIGHT = "#E69F00"  # Okabe-Ito orange
+MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
+
+
+def upscale(image: np.ndarray, size: int) -> np.ndarray:
+    """Nearest-neighbour enlargement of a small 2-D image to about ``size`` pixels wide."""
+    factor = max(1, size // max(image.shape))
+    return np.kron(image, np.ones((factor, factor), dtype=image.dtype))
+
+
+def mosaic(maps: np.ndarray, cols: int, gap: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Tile maps (C, H, W) into one 2-D array with NaN gaps; also returns, for every cell,
+    (map index, row, col) for hover text (-1 in the gaps)."""
+    c, h, w = maps.shape
+    rows = math.ceil(c / cols)
+    tiled = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan, dtype=np.float32)
+    where = np.full(tiled.shape + (3,), -1, dtype=np.int16)
+    rr, cc = np.indices((h, w))
+    for k in range(c):
+        top, left = (k // cols) * (h + gap), (k % cols) * (w + gap)
+        tiled[top : top + h, left : left + w] = maps[k]
+        where[top : top + h, left : left + w] = np.stack([np.full((h, w), k), rr, cc], axis=-1)
+    return tiled, where
+
+
+def feature_maps(
+    maps: np.ndarray,
+    *,
+    cols: int,
+    title: str,
+    map_label: str,
+    value_label: str,
+    colorscale: str = SEQUENTIAL,
+    symmetric: bool = False,
+    height: int | None = None,
+) -> go.Figure:
+    """A grid of feature maps as one heatmap on a shared colour scale, with hover values."""
+    maps = np.asarray(maps, dtype=np.float32)
+    if maps.ndim != 3:
+        raise ValueError(f"expected maps of shape (C, H, W), got {maps.shape}")
+    tiled, where = mosaic(maps, cols)
+    if symmetric:
+        bound = float(np.abs(maps).max()) or 1.0
+        zmin, zmax = -bound, bound
+    else:
+        zmin, zmax = float(maps.min()), float(maps.max())
+        if zmax <= zmin:
+            zmax = zmin + 1.0
+    _, h, w = maps.shape
+    fig = go.Figure(
+        go.Heatmap(
+            z=np.round(tiled, 3),
+            customdata=where,
+            colorscale=colorscale,
+            zmin=zmin,
+            zmax=zmax,
+            hovertemplate=(
+                f"{map_label} %{{customdata[0]}} (%{{customdata[1]}}, %{{customdata[2]}})"
+                f"<br>{value_label} %{{z:.3f}}<extra></extra>"
+            ),
+            hoverongaps=False,
+            colorbar={"thickness": 10, "len": 0.9},
+        )
+    )
+    rows = tiled.shape[0]
+    annotations = [
+        {
+            "x": (k % cols) * (w + 1) + (w - 1) / 2,
+            "y": (k // cols) * (h + 1) - 0.9,
+            "text": str(k),
+            "showarrow": False,
+            "font": {"size": 10},
+            "yanchor": "bottom",
+        }
+        for k in range(maps.shape[0])
+    ]
+    fig.update_layout(
+        title={"text": title, "font": {"size": 14}},
+        margin=MARGIN,
+        height=height or int(120 + 260 * rows / tiled.shape[1] * 2.2),
+        annotations=annotations,
+        xaxis={"visible": False, "constrain": "domain"},
+        yaxis={"visible": False, "autorange": "reversed", "scaleanchor": "x"},
+        plot_bgcolor="rgba(0,0,0,0)",
+    )
+    return fig
+
+
+def vector(values: np.ndarray, *, cols: int, title: str, value_label: str) -> go.Figure:
+    """A 1-D activation (C5's 120 or F6's 84 values) folded into a small grid."""
+    values = np.asarray(values, dtype=np.float32).ravel()
+    rows = math.ceil(len(values) / cols)
+    grid = np.full(rows * cols, np.nan, dtype=np.float32)
+    grid[: len(values)] = values
+    index = np.arange(rows * cols).reshape(rows, cols)
+    fig = go.Figure(
+        go.Heatmap(
+            z=np.round(grid.reshape(rows, cols), 3),
+            customdata=index,
+            colorscale=DIVERGING,
+            zmid=0,
+            hovertemplate=f"#%{{customdata}}<br>{value_label} %{{z:.3f}}<extra></extra>",
+            hoverongaps=False,
+            colorbar={"thickness": 10},
+        )
+    )
+    fig.update_layout(
+        title={"text": title, "font": {"size": 14}},
+        margin=MARGIN,
+        height=80 + 28 * rows,
+        xaxis={"visible": False},
+        yaxis={"visible": False, "autorange": "reversed"},
+    )
+    return fig
+
+
+def probabilities(
+    probs: Sequence[float], *, title: str, x_label: str, y_label: str, true_label: int | None = None
+) -> go.Figure:
+    probs = np.asarray(probs, dtype=np.float64)
+    best = int(np.argmax(probs))
+    colors = ["#56B4E9"] * len(probs)  # Okabe-Ito sky blue
+    colors[best] = HIGHLIGHT
+    fig = go.Figure(
+        go.Bar(
+            x=[str(d) for d in range(len(probs))],
+            y=np.round(probs, 4),
+            marker_color=colors,
+            text=[f"{p:.0%}" if p >= 0.01 else "" for p in probs],
+            textposition="outside",
+            hovertemplate=f"{x_label} %{{x}}<br>{y_label} %{{y:.2%}}<extra></extra>",
+        )
+    )
+    if true_label is not None:
+        fig.add_annotation(x=str(true_label), y=1.08, text="▼", showarrow=False)
+    fig.update_layout(
+        title={"text": title, "font": {"size": 14}},
+        margin=MARGIN,
+        height=260,
+        xaxis={"title": x_label, "type": "category"},
+        yaxis={"title": y_label, "range": [0, 1.15], "tickformat": ".0%"},
+    )
+    return fig
+
+
+def matrix(
+    values: np.ndarray,
+    *,
+    title: str,
+    labels: np.ndarray | None = None,
+    highlight: Sequence[tuple[int, int]] = (),
+    colorscale: str = "Blues",
+    zmin: float | None = None,
+    zmax: float | None = None,
+    x_title: str | None = None,
+    y_title: str | None = None,
+    tick_labels: Sequence[str] | None = None,
+    height: int | None = None,
+) -> go.Figure:
+    """An annotated heatmap of a small matrix (pooling input/output, kernels, confusion
+    matrices), with chosen cells outlined."""
+    values = np.asarray(values, dtype=np.float64)
+    h, w = values.shape
+    if labels is None:
+        labels = np.vectorize(lambda v: f"{v:.4g}")(values) if values.size else values
+    finite = values[np.isfinite(values)]
+    fig = go.Figure(
+        go.Heatmap(
+            z=values,
+            text=labels,
+            texttemplate="%{text}",
+            colorscale=colorscale,
+            zmin=zmin if zmin is not None else (float(finite.min()) if finite.size else 0),
+            zmax=zmax if zmax is not None else (float(finite.max()) if finite.size else 1),
+            showscale=False,
+            hovertemplate="(%{y}, %{x}): %{z:.4g}<extra></extra>",
+            x=list(tick_labels) if tick_labels is not None else None,
+            y=list(tick_labels) if tick_labels is not None else None,
+        )
+    )
+    for i, j in highlight:
+        fig.add_shape(
+            type="rect",
+            x0=j - 0.5,
+            x1=j + 0.5,
+            y0=i - 0.5,
+            y1=i + 0.5,
+            line={"color": HIGHLIGHT, "width": 4},
+        )
+    cell = 46 if max(h, w) <= 8 else 30
+    fig.update_layout(
+        title={"text": title, "font": {"size": 14}},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        height=height or 60 + cell * h,
+        width=None,
+        xaxis={"title": x_title, "side": "top" if x_title is None else "bottom", "dtick": 1},
+        yaxis={"title": y_title, "autorange": "reversed", "dtick": 1},
+    )
+    if tick_labels is None:
+        fig.update_xaxes(showticklabels=False)
+        fig.update_yaxes(showticklabels=False, scaleanchor="x")
+    return fig
+
+
+def curves(
+    epochs: Sequence[int],
+    series: dict[str, Sequence[float]],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    percent: bool = False,
+) -> go.Figure:
+    fig = go.Figure()
+    for name, values in series.items():
+        fig.add_trace(go.Scatter(x=list(epochs), y=list(values), mode="lines+markers", name=name))
+    fig.update_layout(
+        title={"text": title, "font": {"size": 14}},
+        margin=MARGIN,
+        height=280,
+        xaxis={"title": x_label, "dtick": 1 if len(epochs) <= 20 else None},
+        yaxis={"title": y_label, "tickformat": ".2%" if percent else None},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return fig

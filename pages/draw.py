@@ -1,0 +1,159 @@
+"""Draw a digit and watch LeNet-5 read it: prediction, preprocessing, every layer."""
+
+import numpy as np
+import streamlit as st
+
+from lenet import ui, viz
+from lenet.inference import c1_kernels, predict
+from lenet.preprocess import UploadError, canvas_steps, open_upload, photo_steps
+
+t = ui.t
+SOURCES = ("canvas", "upload", "sample")
+
+st.title(t("draw.title"))
+st.markdown(t("draw.intro"))
+model = ui.current_model()
+source = st.segmented_control(
+    t("draw.source"),
+    SOURCES,
+    format_func=lambda s: t(f"draw.source_{s}"),
+    default="canvas",
+    key="draw_source",
+)
+
+
+def show_steps(steps) -> None:
+    st.subheader(t("draw.steps_title"))
+    cols = st.columns(4)
+    images = (steps.crop, steps.fit20, steps.centred28, steps.padded32)
+    for col, name, image in zip(
+        cols, ("crop", "fit20", "centred28", "padded32"), images, strict=True
+    ):
+        col.image(
+            viz.upscale(image, 112),
+            caption=t(f"draw.step_{name}", h=image.shape[0], w=image.shape[1]),
+        )
+
+
+def show_prediction(steps, true_label: int | None = None) -> None:
+    if model is None:
+        return
+    result = predict(model, steps.centred28)
+    ui.set_current_digit(steps.centred28)
+    left, right = st.columns([1, 2])
+    with left, st.container(key="prediction"):
+        st.metric(t("draw.predicted", confidence=result.confidence), str(result.digit))
+        if true_label is not None:
+            verdict = "draw.correct" if true_label == result.digit else "draw.wrong"
+            st.markdown(t(verdict, label=true_label))
+    right.plotly_chart(
+        viz.probabilities(
+            result.probabilities,
+            title=t("draw.probs_title"),
+            x_label=t("draw.digit"),
+            y_label=t("draw.probability"),
+            true_label=true_label,
+        ),
+        key="probs",
+    )
+    show_steps(steps)
+    show_layers(result.activations)
+
+
+def show_layers(acts: dict[str, np.ndarray]) -> None:
+    maps = {"map_label": t("draw.map"), "value_label": t("draw.value")}
+    c1_col, kernel_col = st.columns([3, 1])
+    c1_col.plotly_chart(
+        viz.feature_maps(acts["c1"], cols=3, title=t("draw.c1_title"), **maps), key="c1"
+    )
+    kernel_col.plotly_chart(
+        viz.feature_maps(
+            c1_kernels(model), cols=2, title=t("draw.kernels_title"), colorscale=viz.DIVERGING,
+            symmetric=True, map_label=t("draw.kernel"), value_label=t("draw.weight"),
+        ),
+        key="kernels",
+    )  # fmt: skip
+    st.plotly_chart(
+        viz.feature_maps(acts["c3"], cols=8, title=t("draw.c3_title"), **maps), key="c3"
+    )
+    st.caption(t("draw.layers_hint"))
+    s2, s4, c5, f6 = st.tabs(
+        [t("draw.tab_s2"), t("draw.tab_s4"), t("draw.tab_c5"), t("draw.tab_f6")]
+    )
+    s2.plotly_chart(
+        viz.feature_maps(acts["s2"], cols=6, title=t("draw.s2_title"), **maps), key="s2"
+    )
+    s4.plotly_chart(
+        viz.feature_maps(acts["s4"], cols=8, title=t("draw.s4_title"), **maps), key="s4"
+    )
+    c5.plotly_chart(
+        viz.vector(acts["c5"], cols=12, title=t("draw.c5_title"), value_label=t("draw.value")),
+        key="c5",
+    )
+    f6.plotly_chart(
+        viz.vector(acts["f6"], cols=12, title=t("draw.f6_title"), value_label=t("draw.value")),
+        key="f6",
+    )
+
+
+@st.fragment
+def canvas_view() -> None:
+    st.session_state.setdefault("canvas_generation", 0)
+    controls, canvas_col = st.columns([1, 2])
+    width = controls.slider(t("draw.stroke_width"), 6, 40, 20, key="stroke_width")
+    if controls.button(t("draw.clear"), key="clear_canvas", icon=":material/delete:"):
+        st.session_state["canvas_generation"] += 1
+        ui.set_current_digit(None)
+    with canvas_col:
+        drawing = ui.draw_canvas(width, key=f"canvas_{st.session_state['canvas_generation']}")
+    steps = canvas_steps(drawing) if drawing is not None else None
+    if steps is None:
+        st.info(t("draw.hint_blank"))
+        return
+    show_prediction(steps)
+
+
+def upload_view() -> None:
+    upload = st.file_uploader(t("draw.upload_label"), type=["png", "jpg", "jpeg"], key="upload")
+    if upload is None:
+        st.info(t("draw.hint_upload"))
+        return
+    try:
+        image, notes = open_upload(upload.getvalue())
+    except UploadError as e:
+        st.error(t(f"draw.upload_{e.reason}", **e.fields))
+        return
+    for note in notes:
+        st.caption(t(f"draw.upload_note_{note}"))
+    steps = photo_steps(image)
+    if steps is None:
+        st.warning(t("draw.upload_no_ink"))
+        return
+    show_prediction(steps)
+
+
+def sample_view() -> None:
+    sample = ui.sample()
+    if sample is None:
+        st.warning(t("draw.sample_missing"))
+        return
+    pool = sample.random
+    if (
+        st.button(t("draw.sample_next"), key="sample_next", icon=":material/casino:")
+        or "sample_index" not in st.session_state
+    ):
+        st.session_state["sample_index"] = int(np.random.default_rng().choice(pool))
+    i = st.session_state["sample_index"] % len(sample.labels)
+    st.caption(t("draw.sample_caption", index=int(sample.indices[i]), label=int(sample.labels[i])))
+    steps = sample.steps(i)
+    show_prediction(steps, true_label=int(sample.labels[i]))
+
+
+if model is None:
+    st.stop()
+if source == "upload":
+    upload_view()
+elif source == "sample":
+    sample_view()
+else:
+    canvas_view()

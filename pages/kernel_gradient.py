@@ -1,0 +1,5 @@
+import streamlit as st
+
+from lenet import ui
+
+st.title(ui.t("nav.kernel_gradient"))

@@ -1,0 +1,34 @@
+"""Running the app's pages with Streamlit's AppTest (no browser)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py"))
+
+
+def run_page(page: str, lang: str = "en", timeout: float = 30, **state) -> AppTest:
+    """Run app.py (sidebar and navigation included) on ``page``, e.g. "pages/pooling.py".
+    Extra keyword arguments are put into session_state first."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    at.query_params["lang"] = lang
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    if page != "pages/draw.py":
+        at.switch_page(page)
+        at.run()
+    return at
+
+
+def texts(at: AppTest) -> str:
+    """Every text the page shows (markdown, titles, captions, metrics, messages), joined."""
+    parts = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning",
+                 "error", "success", "latex", "text"):  # fmt: skip
+        parts += [str(getattr(e, "value", "")) for e in getattr(at, kind)]
+    parts += [f"{m.label} {m.value}" for m in at.metric]
+    return "\n".join(parts)

@@ -1,0 +1,143 @@
+"""Playwright helpers for the browser tests and benchmarks: launch Debian's Chromium,
+draw a digit on the canvas with real mouse strokes, read the prediction."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.digits import STROKES
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+INSTALL_HINT = (
+    "no Chromium found: install it with `apt-get install chromium` (Debian) and `make test` again"
+)
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} was not healthy after {timeout:.0f} s")
+
+
+@contextmanager
+def streamlit_server(port: int | None = None, env: dict | None = None, args: tuple = ()):
+    """`streamlit run app.py` on a free port; yields the base URL."""
+    import os
+
+    port = port or free_port()
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"streamlit-{port}.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.headless", "true", *args],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc=proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@contextmanager
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    path = chromium_path()
+    if path is None:
+        raise RuntimeError(INSTALL_HINT)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def open_app(b, url: str, path: str = "/"):
+    page = b.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url + path)
+    page.wait_for_selector("canvas", timeout=60_000)
+    return page
+
+
+def canvas_box(page) -> dict:
+    canvas = page.locator("canvas").last
+    canvas.scroll_into_view_if_needed()
+    return canvas.bounding_box()
+
+
+def draw_digit(page, digit: int, steps_per_segment: int = 4) -> None:
+    """Draw ``digit`` stroke by stroke with the mouse, as a person would."""
+    box = canvas_box(page)
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    for stroke in STROKES[digit]:
+        points = [(x0 + x * w, y0 + y * h) for x, y in stroke]
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for x, y in points[1:]:
+            page.mouse.move(x, y, steps=steps_per_segment)
+        page.mouse.up()
+
+
+def prediction_text(page) -> str | None:
+    """The digit shown in the prediction container, or None if there is none."""
+    metric = page.locator(".st-key-prediction [data-testid='stMetricValue']")
+    if metric.count() == 0:
+        return None
+    return metric.first.inner_text().strip()
+
+
+def wait_prediction(page, previous: str | None = None, timeout: float = 30.0) -> str:
+    """Wait until the prediction container shows a value (different from ``previous``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = prediction_text(page)
+        if text is not None and text != previous:
+            return text
+        page.wait_for_timeout(25)
+    raise TimeoutError("no prediction appeared")
+
+
+def clear_canvas(page) -> None:
+    page.locator(".st-key-clear_canvas button").click()
+    page.wait_for_function("() => !document.querySelector('.st-key-prediction')", timeout=30_000)

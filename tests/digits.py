@@ -1,0 +1,41 @@
+"""Digits drawn as a person would: polylines in unit coordinates (0..1, y down), rendered
+to an RGBA canvas (white ink on black) for the unit and AppTest tests, and replayed as
+mouse strokes by the browser tests."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+
+def _arc(cx, cy, rx, ry, start_deg, end_deg, n=24):
+    return [
+        (cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a)))
+        for a in np.linspace(start_deg, end_deg, n)
+    ]
+
+
+# Each digit is a list of strokes; each stroke a list of (x, y) points.
+STROKES: dict[int, list[list[tuple[float, float]]]] = {
+    0: [_arc(0.5, 0.5, 0.22, 0.32, -90, 270, 40)],
+    1: [[(0.42, 0.25), (0.52, 0.16), (0.52, 0.84)]],
+    2: [_arc(0.5, 0.36, 0.2, 0.18, 200, 380, 20) + [(0.28, 0.82), (0.74, 0.82)]],
+    3: [_arc(0.48, 0.34, 0.19, 0.16, 210, 450, 20) + _arc(0.48, 0.66, 0.21, 0.18, 270, 510, 20)],
+    4: [[(0.6, 0.16), (0.26, 0.62), (0.76, 0.62)], [(0.6, 0.16), (0.6, 0.86)]],
+    7: [[(0.28, 0.2), (0.74, 0.2), (0.44, 0.84)]],
+}
+
+
+def render(digit: int, size: int = 280, width: int = 22) -> np.ndarray:
+    """An RGBA canvas (size, size, 4) uint8 with the digit drawn in white on black."""
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 255))
+    draw = ImageDraw.Draw(image)
+    for stroke in STROKES[digit]:
+        points = [(x * size, y * size) for x, y in stroke]
+        draw.line(points, fill=(255, 255, 255, 255), width=width, joint="curve")
+        r = width / 2
+        for x, y in (points[0], points[-1]):
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=(255, 255, 255, 255))
+    return np.asarray(image).copy()

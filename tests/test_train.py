@@ -1,0 +1,234 @@
+"""Tests for lenet.train: dry runs on tiny synthetic MNIST files, determinism, Ctrl-C and
+--resume, the batch augmentation and the learning-rate schedule."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lenet import train
+from lenet.checkpoint import load_checkpoint, read_card
+from lenet.data import MNIST_FILES
+from lenet.model import VARIANTS
+
+
+def idx_bytes(arr: np.ndarray) -> bytes:
+    """A uint8 array as an IDX file (type code 0x08)."""
+    assert arr.dtype == np.uint8
+    return (
+        struct.pack(">BBBB", 0, 0, 0x08, arr.ndim)
+        + struct.pack(f">{arr.ndim}I", *arr.shape)
+        + arr.tobytes()
+    )
+
+
+def write_mnist(root: Path, n_train: int, n_test: int, seed: int = 0) -> Path:
+    """Four MNIST-format files of random 28x28 images with random labels."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("test", n_test)):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=n, dtype=np.uint8)
+        (root / MNIST_FILES[split].images).write_bytes(idx_bytes(images))
+        (root / MNIST_FILES[split].labels).write_bytes(idx_bytes(labels))
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    return write_mnist(tmp_path_factory.mktemp("mnist"), 600, 300)
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory) -> Path:
+    """Small enough for a real (not dry) two-epoch run in a fraction of a second."""
+    return write_mnist(tmp_path_factory.mktemp("mnist_small"), 128, 64, seed=1)
+
+
+def dry_run(data: Path, out: Path, *extra: str) -> int:
+    argv = ["--dry-run", "--data", str(data), "--out", str(out), "--quiet", "--device", "cpu"]
+    return train.main([*argv, *extra])
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path).state_dict()
+
+
+def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_dry_run_writes_a_loadable_checkpoint_with_its_card(tiny_data, tmp_path, variant):
+    out = tmp_path / "x.safetensors"
+    assert dry_run(tiny_data, out, "--variant", variant) == 0
+
+    model = load_checkpoint(out)
+    assert model.config.variant == variant
+    card = read_card(out)
+    assert card["variant"] == variant
+    assert card["dry_run"] is True
+    assert len(card["history"]) == 1
+    assert card["history"][0]["epoch"] == 1
+
+    expected_sha = {
+        name: hashlib.sha256((tiny_data / name).read_bytes()).hexdigest()
+        for files in MNIST_FILES.values()
+        for name in files
+    }
+    assert card["dataset"]["sha256"] == expected_sha
+
+    assert 0.0 <= card["test_accuracy"] <= 1.0
+    confusion = np.array(card["confusion_matrix"])
+    assert confusion.shape == (10, 10)
+    assert confusion.sum() == 256  # the dry run evaluates the first 256 test images
+    assert card["test_images"] == 256
+    assert card["test_accuracy"] == pytest.approx(np.trace(confusion) / 256)
+    assert card["history"][0]["test_accuracy"] == card["test_accuracy"]
+    # The checkpoint's model reproduces the card on those 256 images.
+    from lenet.data import load_mnist
+    from lenet.evaluate import evaluate
+
+    images, labels = load_mnist(tiny_data, "test")
+    measured = evaluate(model, images[:256], labels[:256])
+    assert measured["confusion_matrix"] == card["confusion_matrix"]
+    # A finished run leaves no resume file behind.
+    assert not train.resume_path(out).exists()
+
+
+def test_dry_run_is_deterministic_per_seed(tiny_data, tmp_path):
+    paths = {name: tmp_path / f"{name}.safetensors" for name in ("a", "b", "c")}
+    assert dry_run(tiny_data, paths["a"], "--seed", "3") == 0
+    assert dry_run(tiny_data, paths["b"], "--seed", "3") == 0
+    assert dry_run(tiny_data, paths["c"], "--seed", "4") == 0
+    a, b, c = (weights(p) for p in paths.values())
+    assert same_weights(a, b)
+    assert not same_weights(a, c)
+
+
+def test_missing_data_is_reported_not_raised(tmp_path, capsys):
+    assert dry_run(tmp_path / "nowhere", tmp_path / "x.safetensors") == 2
+    assert "python -m lenet.data download" in capsys.readouterr().err
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def two_epochs(data: Path, out: Path, *extra: str) -> int:
+    argv = ["--data", str(data), "--out", str(out), "--quiet", "--device", "cpu"]
+    return train.main([*argv, "--epochs", "2", "--batch-size", "64", *extra])
+
+
+@pytest.mark.parametrize("variant", ["classic", "lecun1998"])
+def test_interrupt_keeps_last_epoch_and_resume_matches_an_uninterrupted_run(
+    small_data, tmp_path, monkeypatch, variant
+):
+    reference = tmp_path / "reference.safetensors"
+    assert two_epochs(small_data, reference, "--variant", variant) == 0
+
+    out = tmp_path / "run.safetensors"
+    real_epoch = train.train_one_epoch
+    calls = []
+    after_epoch_1 = {}
+
+    def interrupted_in_epoch_2(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            after_epoch_1["bytes"] = out.read_bytes()
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train, "train_one_epoch", interrupted_in_epoch_2)
+    assert two_epochs(small_data, out, "--variant", variant) == 130
+    assert len(calls) == 2
+
+    # The checkpoint of epoch 1 is intact and loadable; the resume file waits.
+    assert out.read_bytes() == after_epoch_1["bytes"]
+    load_checkpoint(out)
+    card = read_card(out)
+    assert len(card["history"]) == 1
+    assert card["epochs_trained"] == 1
+    resume = train.resume_path(out)
+    assert resume.is_file()
+    assert list(tmp_path.glob("*.tmp")) == []
+
+    monkeypatch.setattr(train, "train_one_epoch", real_epoch)
+    assert two_epochs(small_data, out, "--variant", variant, "--resume") == 0
+    card = read_card(out)
+    assert [h["epoch"] for h in card["history"]] == [1, 2]
+    assert not resume.exists()
+
+    # Resuming continues exactly where the interrupted run stopped: same weights as a
+    # run that was never interrupted (model, optimiser and generator state restored).
+    assert same_weights(weights(out), weights(reference))
+    assert read_card(out)["confusion_matrix"] == read_card(reference)["confusion_matrix"]
+
+
+def test_resume_without_a_resume_file_fails_cleanly(small_data, tmp_path, capsys):
+    assert two_epochs(small_data, tmp_path / "x.safetensors", "--resume") == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_resume_refuses_another_variant(small_data, tmp_path, monkeypatch):
+    out = tmp_path / "x.safetensors"
+    real_epoch = train.train_one_epoch
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train, "train_one_epoch", interrupted)
+    assert two_epochs(small_data, out, "--variant", "classic") == 130
+    monkeypatch.setattr(train, "train_one_epoch", real_epoch)
+    with pytest.raises(SystemExit, match="another variant"):
+        two_epochs(small_data, out, "--variant", "modern", "--resume")
+
+
+def test_augment_keeps_shape_and_range_and_is_deterministic():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(16, 1, 32, 32, generator=gen)
+    a = train.augment(x, torch.Generator().manual_seed(5))
+    b = train.augment(x, torch.Generator().manual_seed(5))
+    c = train.augment(x, torch.Generator().manual_seed(6))
+    assert a.shape == x.shape
+    assert a.dtype == x.dtype
+    assert float(a.min()) >= 0.0
+    assert float(a.max()) <= 1.0
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+    assert not torch.equal(a, x)  # it does distort
+
+
+def test_augment_moves_a_digit_only_a_little():
+    """A centred blob stays roughly where it was: shifts are at most 2 px, and rotation,
+    scale and shear move the centre of the field hardly at all."""
+    x = torch.zeros(64, 1, 32, 32)
+    x[:, :, 12:20, 12:20] = 1.0
+    out = train.augment(x, torch.Generator().manual_seed(1))
+    rows = torch.arange(32, dtype=torch.float32).view(1, 1, 32, 1)
+    cols = torch.arange(32, dtype=torch.float32).view(1, 1, 1, 32)
+    mass = out.sum(dim=(1, 2, 3))
+    cy = (out * rows).sum(dim=(1, 2, 3)) / mass
+    cx = (out * cols).sum(dim=(1, 2, 3)) / mass
+    assert (cy - 15.5).abs().max() <= 3.0
+    assert (cx - 15.5).abs().max() <= 3.0
+    assert ((cy - 15.5).abs() + (cx - 15.5).abs()).max() > 0.2  # and it does move some
+
+
+def test_one_cycle_lr_peaks_at_the_given_lr():
+    total, peak = 1000, 3e-3
+    lrs = np.array([train.one_cycle_lr(step, total, peak) for step in range(total)])
+    assert lrs.max() == pytest.approx(peak, rel=2e-3)
+    top = int(lrs.argmax())
+    assert top == pytest.approx(0.15 * total, abs=1)
+    assert np.all(np.diff(lrs[: top + 1]) > 0)  # warm-up rises
+    assert np.all(np.diff(lrs[top:]) <= 0)  # then decays
+    assert lrs[0] < 0.2 * peak
+    assert lrs[-1] < 0.01 * peak
+    assert lrs.min() > 0
