@@ -2,23 +2,22 @@
 
 Page config, navigation and the shared sidebar (language, checkpoint); nothing else."""
 
+import os
+
 import streamlit as st
 
 from lenet import ui
 
-st.set_page_config(page_title="LeNet-5", page_icon=":material/draw:", layout="wide")
-ui.init_language()
 t = ui.t
+ui.init_language()
+st.set_page_config(page_title=t("common.app_title"), page_icon=":material/draw:", layout="wide")
 
+# The landing page is the draw page; LENET_START_PAGE (e.g. "pooling") picks another one,
+# for a classroom kiosk, and lets AppTest run any page through this script.
+start = os.environ.get("LENET_START_PAGE", "draw")
 pages = [
-    st.Page("pages/draw.py", title=t("nav.draw"), icon=":material/draw:", default=True),
-    st.Page("pages/architecture.py", title=t("nav.architecture"), icon=":material/account_tree:"),
-    st.Page("pages/pooling.py", title=t("nav.pooling"), icon=":material/grid_view:"),
-    st.Page(
-        "pages/kernel_gradient.py", title=t("nav.kernel_gradient"), icon=":material/functions:"
-    ),
-    st.Page("pages/model_card.py", title=t("nav.model_card"), icon=":material/analytics:"),
-    st.Page("pages/exercises.py", title=t("nav.exercises"), icon=":material/quiz:"),
+    st.Page(f"pages/{name}.py", title=t(f"nav.{name}"), icon=icon, default=name == start)
+    for name, icon in ui.PAGES.items()
 ]
 page = st.navigation(pages)
 

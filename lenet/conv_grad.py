@@ -277,3 +277,256 @@ def bias_grad_formula(delta, max_terms: int | None = 16) -> str:
         rf"\frac{{\partial L}}{{\partial b}} = {_sum(symbols, max_terms)}"
         rf" = {_sum(numbers, max_terms)} = {format_number(bias_grad(delta))}"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# For the kernel-gradient page: typed grids, the checks against autograd, random cases
+# ---------------------------------------------------------------------------------------------
+
+MAX_ABS = 1e6  # larger numbers typed into a grid are refused (the products would be unreadable)
+TOLERANCE = 1e-6  # hand-made and autograd gradients must agree to this (max absolute difference)
+GENERAL_LIMITS = {"size": (3, 10), "kernel": (1, 5), "channels": (1, 3)}
+
+KERNEL_GRAD_LATEX = (
+    r"\frac{\partial L}{\partial W_{c,a,b}} = \sum_{i,j} \delta_{i,j}\, X_{c,\,i+a,\,j+b}"
+    r" \quad\Longleftrightarrow\quad \frac{\partial L}{\partial W_c} = X_c \star \delta"
+)
+INPUT_GRAD_LATEX = (
+    r"\frac{\partial L}{\partial X_c} = \operatorname{pad}(\delta) \star \operatorname{rot180}(W_c)"
+    r" \quad\Longleftrightarrow\quad \frac{\partial L}{\partial X_{c,\,i+a,\,j+b}}"
+    r" \mathrel{+}= \delta_{i,j}\, W_{c,a,b}"
+)
+
+
+class GradInputError(ValueError):
+    """Bad input for the page, with a reason the page translates and the fields to fill in.
+
+    reason is one of: empty_table, ragged, empty_cell, not_number, not_finite, too_large,
+    kernel_too_large, delta_shape, out_of_range.
+    """
+
+    def __init__(self, reason: str, message: str, **fields: object) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.fields = fields
+
+
+def _cell_rows(table) -> list[list]:
+    if hasattr(table, "to_numpy"):  # a pandas DataFrame from st.data_editor
+        return table.to_numpy(dtype=object).tolist()
+    return [list(row) for row in table]
+
+
+def _cell_value(cell, name: str, row: int, col: int) -> float:
+    where = {"name": name, "row": row + 1, "col": col + 1}
+    if cell is None or (isinstance(cell, float) and np.isnan(cell)) or str(cell).strip() == "":
+        raise GradInputError(
+            "empty_cell", f"{name}: the cell in row {row + 1}, column {col + 1} is empty", **where
+        )
+    text = str(cell).strip()
+    try:
+        if isinstance(cell, bool):
+            raise ValueError
+        value = float(text)
+    except ValueError:
+        raise GradInputError(
+            "not_number",
+            f"{name}: row {row + 1}, column {col + 1} is not a number ({text!r})",
+            value=text,
+            **where,
+        ) from None
+    if not np.isfinite(value):
+        raise GradInputError(
+            "not_finite", f"{name}: row {row + 1}, column {col + 1} is not finite ({text})",
+            value=text, **where,
+        )  # fmt: skip
+    if abs(value) > MAX_ABS:
+        raise GradInputError(
+            "too_large",
+            f"{name}: row {row + 1}, column {col + 1} is {text}; use numbers between "
+            f"-{MAX_ABS:,.0f} and {MAX_ABS:,.0f}",
+            value=text, limit=f"{MAX_ABS:,.0f}", **where,
+        )  # fmt: skip
+    return value
+
+
+def parse_grid(table, name: str) -> np.ndarray:
+    """A grid typed by the user (st.data_editor's DataFrame, or nested lists) -> 2-D float64.
+
+    Cells may be numbers or text such as " -1.5 "; empty cells, text that is not a number,
+    NaN/inf and numbers beyond +-MAX_ABS raise GradInputError naming the cell (1-based).
+    """
+    rows = _cell_rows(table)
+    if not rows or not rows[0]:
+        raise GradInputError(
+            "empty_table", f"{name} is empty: it needs at least one row", name=name
+        )
+    if any(len(row) != len(rows[0]) for row in rows):
+        raise GradInputError("ragged", f"{name}: every row must have the same length", name=name)
+    return np.array(
+        [
+            [_cell_value(cell, name, r, c) for c, cell in enumerate(row)]
+            for r, row in enumerate(rows)
+        ]
+    )
+
+
+def editor_table(a):
+    """A 2-D array as a grid of text cells for st.data_editor (a DataFrame, columns "1", "2"..).
+
+    Text cells let a student type anything; parse_grid says what is wrong with it."""
+    import pandas as pd
+
+    a = _as_array(a, "a", (2,))
+    return pd.DataFrame({str(j + 1): [f"{v:g}" for v in a[:, j]] for j in range(a.shape[1])})
+
+
+def check_shapes(x: np.ndarray, w: np.ndarray, delta: np.ndarray) -> None:
+    """The kernel must fit in the input and delta must have the output's shape (2-D or 3-D)."""
+    (h, wd), (kh, kw) = x.shape[-2:], w.shape[-2:]
+    if kh > h or kw > wd:
+        raise GradInputError(
+            "kernel_too_large", f"the kernel {kh}x{kw} is larger than the input {h}x{wd}",
+            kernel=f"{kh}×{kw}", input=f"{h}×{wd}",
+        )  # fmt: skip
+    expected = (h - kh + 1, wd - kw + 1)
+    if delta.shape != expected:
+        raise GradInputError(
+            "delta_shape", f"delta must have the output's shape {expected}, got {delta.shape}",
+            expected=f"{expected[0]}×{expected[1]}", got="×".join(map(str, delta.shape)),
+        )  # fmt: skip
+
+
+class GradCheck(NamedTuple):
+    """The gradients of L = sum(delta * (conv(x, w) + b)) by hand and by torch autograd."""
+
+    manual_dw: np.ndarray
+    manual_db: float
+    manual_dx: np.ndarray
+    autograd_dw: np.ndarray
+    autograd_db: float
+    autograd_dx: np.ndarray
+
+    @property
+    def diff_w(self) -> float:
+        """Max absolute difference over dL/dW and dL/db."""
+        return max(
+            float(np.max(np.abs(self.manual_dw - self.autograd_dw))),
+            abs(self.manual_db - self.autograd_db),
+        )
+
+    @property
+    def diff_x(self) -> float:
+        return float(np.max(np.abs(self.manual_dx - self.autograd_dx)))
+
+    @property
+    def agrees(self) -> bool:
+        return self.diff_w < TOLERANCE and self.diff_x < TOLERANCE
+
+
+def grad_check(x, w, delta, b: float = 0.0) -> GradCheck:
+    """Check the shapes, then compute every gradient by hand and by autograd."""
+    x, w = _as_array(x, "x", (2, 3)), _as_array(w, "w", (2, 3))
+    delta = _as_array(delta, "delta", (2,))
+    check_shapes(x, w, delta)
+    return GradCheck(*manual_grads(x, w, delta), *autograd_kernel_grad(x, w, delta, b))
+
+
+class WeightView(NamedTuple):
+    """Where one weight was used: the input heatmap's labels and outlined cells, its formula."""
+
+    uses: list[WeightUse]
+    labels: np.ndarray  # every pixel's "Xₙ = v", plus "→ Pₖ" where the weight touched it
+    highlight: list[tuple[int, int]]  # the touched pixels (row, col)
+    kernel_rc: tuple[int, int]  # the weight's own cell in the kernel
+    formula: str  # dL/dw_k = sum of delta_k X_n with the numbers
+
+
+def weight_view(x, w_shape: tuple[int, ...], delta, k: int) -> WeightView:
+    """The lesson's memory rule for weight k (0-based, row-major) of a 2-D kernel.
+
+    Labels use Unicode subscripts and <br>: plotly sizes heatmap text by its raw length.
+    """
+    x, delta = _as_array(x, "x", (2,)), _as_array(delta, "delta", (2,))
+    kh, kw = w_shape[-2:]
+    if not 0 <= k < kh * kw:
+        raise ValueError(f"weight {k + 1} is outside the {kh}x{kw} kernel")
+    kernel_rc = divmod(k, kw)
+    uses = usage_map(x.shape, (kh, kw), *kernel_rc)
+    labels = indexed_labels(x, "X")
+    for u in uses:
+        labels[u.input_rc] += f"<br>→ P{_subscript(u.output)}"
+    formula = weight_grad_formulas(x, delta)[k]
+    return WeightView(uses, labels, [u.input_rc for u in uses], kernel_rc, formula)
+
+
+_SUBSCRIPTS = str.maketrans("0123456789-", "₀₁₂₃₄₅₆₇₈₉₋")
+
+
+def _subscript(n: int) -> str:
+    return str(n).translate(_SUBSCRIPTS)
+
+
+def indexed_labels(a, symbol: str) -> np.ndarray:
+    """Heatmap labels "symbol_n = v" numbered row-major from 1, e.g. "δ₁ = 1" (object array)."""
+    a = _as_array(a, "a", (2,))
+    labels = np.empty(a.shape, dtype=object)
+    for n, (rc, v) in enumerate(np.ndenumerate(a), start=1):
+        labels[rc] = f"{symbol}{_subscript(n)} = {v:.4g}"
+    return labels
+
+
+def random_case(
+    size: int, kernel: int, channels: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A random (x, w, delta) for the general case: x (C, size, size), w (C, kernel, kernel),
+    delta the output's shape; values from a normal distribution, rounded to 1 decimal."""
+    for name, value in (("size", size), ("kernel", kernel), ("channels", channels)):
+        low, high = GENERAL_LIMITS[name]
+        if not low <= value <= high:
+            raise GradInputError(
+                "out_of_range", f"{name} must be between {low} and {high}, got {value}",
+                name=name, value=value, low=low, high=high,
+            )  # fmt: skip
+    if kernel > size:
+        raise GradInputError(
+            "kernel_too_large",
+            f"the kernel {kernel}x{kernel} is larger than the input {size}x{size}",
+            kernel=f"{kernel}×{kernel}",
+            input=f"{size}×{size}",
+        )
+    rng = np.random.default_rng(seed)
+    out = size - kernel + 1
+    x = rng.normal(size=(channels, size, size)).round(1)
+    w = rng.normal(size=(channels, kernel, kernel)).round(1)
+    delta = rng.normal(size=(out, out)).round(1)
+    return x, w, delta
+
+
+def decimal_scale(a) -> tuple[np.ndarray, int]:
+    """a / 10**e with e chosen so that the largest |value| lies in [1, 10) (e = 0 if all zero).
+
+    Small gradients stay readable on a heatmap that rounds to 3 decimals."""
+    a = np.asarray(a, dtype=np.float64)
+    peak = float(np.max(np.abs(a))) if a.size else 0.0
+    if peak == 0 or not np.isfinite(peak):
+        return a, 0
+    e = int(np.floor(np.log10(peak)))
+    e += int(peak / 10.0**e >= 10) - int(peak / 10.0**e < 1)  # log10's rounding at the edges
+    return a / 10.0**e, e
+
+
+def target_loss(model, image28: np.ndarray, target: int) -> float:
+    """The loss whose C1 gradient lenet.inference.c1_kernel_gradients gives: the cross-entropy
+    of the model's logits for image28 against ``target``, in float64 so that the tiny loss of
+    a confident right answer does not round to 0."""
+    import torch
+    import torch.nn.functional as F
+
+    from lenet.preprocess import to_tensor
+
+    if not 0 <= int(target) <= 9:
+        raise ValueError(f"target class must be 0..9, got {target}")
+    with torch.inference_mode():
+        logits = model.activations(to_tensor(image28, model.config))["logits"].double()
+        return float(F.cross_entropy(logits, torch.tensor([int(target)])))

@@ -173,7 +173,9 @@ class RBFOutput(nn.Module):
         self.register_buffer("prototypes", codes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return -torch.cdist(x, self.prototypes).pow(2)
+        p = self.prototypes
+        squared = x.pow(2).sum(1, keepdim=True) - 2 * x @ p.T + p.pow(2).sum(1)
+        return -squared
 
 
 class LeNet5(nn.Module):

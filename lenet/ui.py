@@ -15,13 +15,42 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lenet.checkpoint import MODELS_DIR, CheckpointError, load_checkpoint, read_card
 from lenet.i18n import LANGUAGES, normalise_language, translate
 from lenet.model import LeNet5
 
+
+def _use_app_navigation() -> None:
+    """Streamlit treats a folder named ``pages/`` beside the entry script as an old-style
+    multipage app until app.py's ``st.navigation`` has run once in the process; a visitor
+    whose first request is a page's URL (``/pooling``) would get that page without app.py
+    (no sidebar, no language switch). The first page script to import this module then
+    turns the old mode off and reruns, so app.py builds the navigation and serves the
+    page asked for."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        if st.runtime.exists() and get_script_run_ctx() is not None:
+            st.rerun()
+
+
 LANG_KEY, CHECKPOINT_KEY, DIGIT_KEY = "lang", "checkpoint", "digit"
+# The pages, in navigation order: script name in pages/ (also the URL path) -> icon.
+PAGES = {
+    "draw": ":material/draw:",
+    "architecture": ":material/account_tree:",
+    "pooling": ":material/grid_view:",
+    "kernel_gradient": ":material/functions:",
+    "model_card": ":material/analytics:",
+    "exercises": ":material/quiz:",
+}
 DEFAULT_CHECKPOINT = "lenet5-classic.safetensors"
+
+
+_use_app_navigation()
 
 
 def lang() -> str:
@@ -40,19 +69,33 @@ def init_language() -> None:
         st.query_params["lang"] = st.session_state[LANG_KEY]
 
 
+def _copy_widget(widget_key: str, state_key: str) -> None:
+    st.session_state[state_key] = st.session_state[widget_key]
+
+
+# The sidebar's widgets keep their values under their own keys and copy them into plain
+# session-state keys: a widget's key is dropped on a run that does not draw it, a plain
+# key is not (Streamlit's recipe for state shared by pages).
 def language_switch() -> None:
+    st.session_state[f"{LANG_KEY}_widget"] = lang()
     st.sidebar.radio(
         t("common.language"),
         list(LANGUAGES),
         format_func=LANGUAGES.get,
-        key=LANG_KEY,
+        key=f"{LANG_KEY}_widget",
+        on_change=_copy_widget,
+        args=(f"{LANG_KEY}_widget", LANG_KEY),
         horizontal=True,
     )
 
 
 def checkpoints() -> list[str]:
     """Every shipped checkpoint, classic first."""
-    names = sorted(p.name for p in MODELS_DIR.glob("*.safetensors"))
+    names = sorted(
+        p.name
+        for p in MODELS_DIR.glob("*.safetensors")
+        if not p.name.endswith(".resume.safetensors")
+    )
     return sorted(names, key=lambda n: (n != DEFAULT_CHECKPOINT, n))
 
 
@@ -86,11 +129,14 @@ def checkpoint_picker() -> None:
         return
     if st.session_state.get(CHECKPOINT_KEY) not in names:
         st.session_state[CHECKPOINT_KEY] = names[0]
+    st.session_state[f"{CHECKPOINT_KEY}_widget"] = st.session_state[CHECKPOINT_KEY]
     st.sidebar.selectbox(
         t("common.checkpoint"),
         names,
         format_func=checkpoint_label,
-        key=CHECKPOINT_KEY,
+        key=f"{CHECKPOINT_KEY}_widget",
+        on_change=_copy_widget,
+        args=(f"{CHECKPOINT_KEY}_widget", CHECKPOINT_KEY),
         help=t("common.checkpoint_help"),
     )
 
@@ -162,3 +208,17 @@ def draw_canvas(stroke_width: int, key: str) -> np.ndarray | None:
         key=key,
     )
     return result.image_data
+
+
+def card_for(name: str) -> dict | None:
+    """The model card of checkpoint ``name`` in models/ (cached), or None if unreadable."""
+    return card_of(name, _mtime(name))
+
+
+def model_for(name: str) -> LeNet5 | None:
+    """The model of checkpoint ``name`` (cached and shared: never mutate it), or None if it
+    cannot be loaded. Shows nothing: the caller says what is missing."""
+    try:
+        return _load(name, _mtime(name))
+    except CheckpointError:
+        return None

@@ -1,5 +1,181 @@
+"""Model card: how well each shipped LeNet-5 does next to the paper, how it was trained, and
+which digits it gets wrong."""
+
+import pandas as pd
 import streamlit as st
 
-from lenet import ui
+from lenet import cards, ui, viz
 
-st.title(ui.t("nav.model_card"))
+t = ui.t
+names = ui.checkpoints()
+all_cards = {name: ui.card_for(name) for name in names}
+
+st.title(t("model_card.title"))
+st.markdown(t("model_card.intro"))
+
+# --- The variants next to the paper -----------------------------------------------------------
+st.header(t("model_card.compare_title"))
+rows = cards.comparison(all_cards)
+labels = [
+    r.variant if r.source == "checkpoint" else t(f"model_card.source_{r.source}") for r in rows
+]
+table = pd.DataFrame(
+    {
+        t("model_card.col_error"): [
+            t("model_card.no_card_short") if r.error is None else f"{r.error:.2%}" for r in rows
+        ],
+        t("model_card.col_accuracy"): [
+            "—" if r.error is None else f"{r.test_accuracy:.2%}" for r in rows
+        ],
+        t("model_card.col_source"): [r.name or t("model_card.paper_ref") for r in rows],
+    },
+    index=pd.Index(labels, name=t("model_card.col_model")),
+)
+left, right = st.columns([3, 2])
+left.table(table)
+left.caption(t("model_card.compare_caption"))
+known = [i for i, r in enumerate(rows) if r.error is not None]
+right.plotly_chart(
+    viz.bars(
+        [labels[i] for i in known], [rows[i].error for i in known],
+        title=t("model_card.compare_chart_title"), x_label=t("model_card.col_model"),
+        y_label=t("model_card.col_error"), muted=[k for k, i in enumerate(known) if not rows[i].name],
+    ),
+    key="model_card_compare",
+)  # fmt: skip
+if missing := cards.missing_variants(all_cards):
+    st.caption(t("model_card.missing", variants=", ".join(missing)))
+if not names:
+    st.warning(t("common.no_checkpoints"))
+    st.stop()
+
+# --- One checkpoint in detail -----------------------------------------------------------------
+# The sidebar's checkpoint by default, and again whenever the sidebar changes.
+sidebar_choice = st.session_state.get(ui.CHECKPOINT_KEY)
+if sidebar_choice in names and st.session_state.get("model_card_followed") != sidebar_choice:
+    st.session_state["model_card_followed"] = sidebar_choice
+    st.session_state["model_card_checkpoint"] = sidebar_choice
+if st.session_state.get("model_card_checkpoint") not in names:  # e.g. back from another page
+    st.session_state["model_card_checkpoint"] = (
+        sidebar_choice if sidebar_choice in names else names[0]
+    )
+option_labels = {name: ui.checkpoint_label(name) for name in names}
+name = st.selectbox(
+    t("model_card.pick"), names, format_func=option_labels.get, key="model_card_checkpoint"
+)
+card = all_cards[name] or {}
+acc = cards.accuracy(card)
+st.header(t("model_card.detail_title", variant=cards.variant_of(name, card)))
+if acc is None:
+    st.error(t("model_card.no_card", name=name))
+else:
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric(t("model_card.metric_accuracy"), f"{acc.accuracy:.2%}")
+    m2.metric(t("model_card.metric_error"), f"{acc.error:.2%}")
+    if acc.misclassified is not None and acc.test_images is not None:
+        m3.metric(
+            t("model_card.metric_misclassified"),
+            t("model_card.of", part=acc.misclassified, total=acc.test_images),
+        )
+    if (duration := cards.minutes_seconds(card.get("train_seconds"))) is not None:
+        m4.metric(
+            t("model_card.metric_time"), t("model_card.duration", m=duration[0], s=duration[1])
+        )
+if card.get("dry_run"):
+    st.warning(t("model_card.dry_run"))
+
+per_class, confusion = cards.per_class_accuracy(card), cards.confusion_matrix(card)
+left, right = st.columns(2)
+if per_class is not None:
+    left.plotly_chart(
+        viz.bars(
+            cards.DIGITS, per_class, title=t("model_card.per_class_title"),
+            x_label=t("model_card.digit"), y_label=t("model_card.accuracy"),
+            highlight=[int(per_class.argmin())], zoom=True,
+        ),
+        key="model_card_per_class",
+    )  # fmt: skip
+    left.caption(t("model_card.per_class_caption"))
+if confusion is not None:
+    right.plotly_chart(
+        viz.confusion(
+            confusion, title=t("model_card.confusion_title"), x_label=t("model_card.predicted"),
+            y_label=t("model_card.true_digit"), count_label=t("model_card.images"),
+        ),
+        key="model_card_confusion",
+    )  # fmt: skip
+    right.caption(t("model_card.confusion_caption"))
+
+if (hist := cards.history(card)) is not None:
+    left, right = st.columns(2)
+    left.plotly_chart(
+        viz.curves(
+            hist.epochs, {t("model_card.train_loss"): hist.train_loss},
+            title=t("model_card.loss_title"), x_label=t("model_card.epoch"),
+            y_label=t("model_card.train_loss"),
+        ),
+        key="model_card_loss",
+    )  # fmt: skip
+    right.plotly_chart(
+        viz.curves(
+            hist.epochs, {t("model_card.accuracy"): hist.test_accuracy},
+            title=t("model_card.accuracy_title"), x_label=t("model_card.epoch"),
+            y_label=t("model_card.accuracy"), percent=True,
+        ),
+        key="model_card_accuracy",
+    )  # fmt: skip
+
+# --- Gallery of mistakes ----------------------------------------------------------------------
+st.header(t("model_card.gallery_title"))
+sample, model = ui.sample(), ui.model_for(name)
+if sample is None:
+    st.info(t("model_card.sample_missing"))
+elif model is None:
+    st.warning(t("model_card.model_missing", name=name))
+else:
+    found = cards.mistakes(model, sample.images, sample.labels)
+    shown = found[: cards.GALLERY_SIZE]
+    st.caption(
+        t(
+            "model_card.gallery_caption",
+            wrong=len(found),
+            total=len(sample.labels),
+            shown=len(shown),
+        )
+    )
+    columns = st.columns(cards.GALLERY_COLUMNS)
+    for k, mistake in enumerate(shown):
+        columns[k % cards.GALLERY_COLUMNS].image(
+            viz.upscale(mistake.image, 84),
+            caption=t(
+                "model_card.mistake", label=mistake.label, predicted=mistake.predicted,
+                confidence=mistake.confidence, index=int(sample.indices[mistake.index]),
+            ),
+        )  # fmt: skip
+
+# --- How it was trained -----------------------------------------------------------------------
+st.header(t("model_card.training_title"))
+if isinstance(card.get("command"), str):
+    st.markdown(t("model_card.command"))
+    st.code(card["command"], language="bash")
+hp_labels = {k: t(f"model_card.hp.{k}") for k in cards.HYPERPARAMETERS}
+settings = [(hp_labels.get(k, k), v) for k, v in cards.hyperparameters(card)]
+settings += [(t(f"model_card.{k}"), v) for k, v in cards.run_facts(card)]
+
+
+def key_values(pairs: list[tuple[str, str]], column: str) -> pd.DataFrame:
+    return pd.DataFrame({column: [v for _, v in pairs]}, index=[k for k, _ in pairs])
+
+
+left, right = st.columns(2)
+if settings:
+    left.subheader(t("model_card.settings"))
+    left.table(key_values(settings, t("model_card.col_value")))
+if versions := cards.versions(card):
+    right.subheader(t("model_card.versions"))
+    right.table(key_values(versions, t("model_card.col_value")))
+if checksums := cards.checksums(card):
+    st.subheader(t("model_card.checksums", dataset=cards.format_value(card["dataset"].get("name"))))
+    st.table(key_values(checksums, t("model_card.col_sha256")))
+if card.get("prototypes"):
+    st.caption(t("model_card.prototypes", text=card["prototypes"]))

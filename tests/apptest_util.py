@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -12,16 +13,17 @@ PAGES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.
 
 def run_page(page: str, lang: str = "en", timeout: float = 30, **state) -> AppTest:
     """Run app.py (sidebar and navigation included) on ``page``, e.g. "pages/pooling.py".
-    Extra keyword arguments are put into session_state first."""
+    Extra keyword arguments are put into session_state first.
+
+    AppTest's own switch_page runs the page script alone, without app.py's sidebar, so the
+    page is chosen as the landing page through LENET_START_PAGE instead; it stays set for
+    the reruns a test makes, and is removed at the next run_page."""
+    os.environ["LENET_START_PAGE"] = Path(page).stem
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     at.query_params["lang"] = lang
     for key, value in state.items():
         at.session_state[key] = value
-    at.run()
-    if page != "pages/draw.py":
-        at.switch_page(page)
-        at.run()
-    return at
+    return at.run()
 
 
 def texts(at: AppTest) -> str:

@@ -1,0 +1,144 @@
+"""End to end in a real browser: Playwright drives Debian's Chromium against
+`streamlit run app.py`, draws digits with the mouse and reads the prediction."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lenet.i18n import translate
+from tests.browser import (
+    INSTALL_HINT,
+    browser,
+    chromium_path,
+    clear_canvas,
+    draw_digit,
+    open_app,
+    prediction_text,
+    streamlit_server,
+    wait_prediction,
+)
+
+pytestmark = pytest.mark.browser
+SHOTS = os.environ.get("SCREENSHOTS_DIR")  # also keep the screenshots there (README images)
+
+
+@pytest.fixture(scope="module")
+def chrome():
+    if chromium_path() is None:
+        pytest.skip(INSTALL_HINT)
+    with browser() as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def server():
+    with streamlit_server() as url:
+        yield url
+
+
+def screenshot(page, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(SHOTS) / path.name)
+    return path
+
+
+def errors_on(page) -> list[str]:
+    return [e.inner_text() for e in page.locator("[data-testid='stException']").all()]
+
+
+def test_drawn_digits_are_predicted(chrome, server, tmp_path):
+    page = open_app(chrome, server)
+    page.set_viewport_size({"width": 1400, "height": 2600})
+    page.wait_for_selector(f"text={translate('draw.hint_blank', 'en')}")
+    previous = None
+    for digit in (1, 0, 7):
+        draw_digit(page, digit)
+        previous = wait_prediction(page, previous)
+        assert previous == str(digit), f"drew {digit}, the app said {previous}"
+        page.wait_for_selector(".js-plotly-plot", timeout=30_000)
+        assert page.locator(".js-plotly-plot").count() >= 4  # probabilities, C1, kernels, C3
+        assert errors_on(page) == []
+        page.wait_for_timeout(500)
+        screenshot(page, tmp_path, f"draw-{digit}")
+        clear_canvas(page)
+        assert prediction_text(page) is None
+        previous = None
+    page.close()
+
+
+def test_clear_really_empties_the_canvas(chrome, server):
+    page = open_app(chrome, server)
+    draw_digit(page, 7)
+    wait_prediction(page)
+    clear_canvas(page)
+    page.wait_for_selector(f"text={translate('draw.hint_blank', 'en')}")
+    ink_js = """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                      let ink = 0; for (let i = 0; i < d.length; i += 4) ink += d[i] > 128;
+                      return ink; }"""
+    pixels = sum(canvas.evaluate(ink_js) for canvas in page.locator("canvas").all())
+    assert pixels == 0
+    page.close()
+
+
+def test_chinese_by_query_parameter(chrome, server, tmp_path):
+    page = chrome.new_page(viewport={"width": 1400, "height": 1400})
+    page.goto(server + "/?lang=zh")
+    page.wait_for_selector("canvas", timeout=60_000)
+    body = page.inner_text("body")
+    assert translate("draw.title", "zh") in body
+    assert translate("nav.pooling", "zh") in body  # the navigation
+    draw_digit(page, 1)
+    assert wait_prediction(page) == "1"
+    screenshot(page, tmp_path, "draw-zh")
+    page.close()
+
+
+@pytest.mark.parametrize(
+    "path", ["/architecture", "/pooling", "/kernel_gradient", "/model_card", "/exercises"]
+)
+def test_every_page_renders_without_error(chrome, server, path, tmp_path):
+    page = chrome.new_page(viewport={"width": 1400, "height": 2200})
+    page.goto(server + path)
+    page.wait_for_selector("h1", timeout=60_000)
+    page.wait_for_timeout(1500)
+    assert errors_on(page) == []
+    screenshot(page, tmp_path, path.strip("/"))
+    page.close()
+
+
+@pytest.mark.parametrize(
+    "name, payload, message",
+    [
+        ("digit.png", b"this is not an image", "draw.upload_not_image"),
+        ("digit.png", None, "draw.upload_truncated"),  # a truncated real PNG
+    ],
+)
+def test_bad_upload_shows_a_message(chrome, server, name, payload, message):
+    import io
+
+    from PIL import Image
+
+    if payload is None:
+        import numpy as np
+
+        buffer = io.BytesIO()
+        noise = np.random.default_rng(0).integers(0, 255, (200, 200), dtype=np.uint8)
+        Image.fromarray(noise).save(buffer, format="PNG")
+        payload = buffer.getvalue()[: len(buffer.getvalue()) // 2]
+    page = open_app(chrome, server)
+    page.locator(".st-key-draw_source button").nth(1).click()
+    page.wait_for_selector("input[type=file]", state="attached", timeout=30_000)
+    page.locator("input[type=file]").set_input_files(
+        {"name": name, "mimeType": "image/png", "buffer": payload}
+    )
+    page.wait_for_selector(f"text={translate(message, 'en')}", timeout=30_000)
+    assert errors_on(page) == []
+    page.close()

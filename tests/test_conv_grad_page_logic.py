@@ -1,0 +1,272 @@
+"""The kernel-gradient page's helpers in lenet.conv_grad: typed grids, shape checks, the
+comparison with autograd, the weight's usage view, random cases and the real-network loss."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lenet.conv_grad import (
+    GENERAL_LIMITS,
+    MAX_ABS,
+    SEED_DELTA,
+    SEED_W,
+    SEED_X,
+    TOLERANCE,
+    GradInputError,
+    check_shapes,
+    decimal_scale,
+    editor_table,
+    grad_check,
+    indexed_labels,
+    input_grad,
+    kernel_grad,
+    parse_grid,
+    random_case,
+    target_loss,
+    usage_map,
+    weight_grad_formulas,
+    weight_view,
+)
+
+# --- typed grids ------------------------------------------------------------------------------
+
+
+def test_editor_table_round_trips_through_parse_grid():
+    for a in (SEED_X, SEED_W, SEED_DELTA, np.array([[0.25, -1e-3, 1e5]])):
+        table = editor_table(a)
+        assert isinstance(table, pd.DataFrame)
+        assert list(table.columns) == [str(j + 1) for j in range(a.shape[1])]
+        assert all(isinstance(v, str) for v in table.to_numpy().ravel())
+        np.testing.assert_array_equal(parse_grid(table, "X"), a)
+
+
+def test_parse_grid_accepts_text_numbers_and_lists():
+    grid = parse_grid([[" 1 ", "-2.5"], [3, 1e-3]], "X")
+    np.testing.assert_array_equal(grid, [[1, -2.5], [3, 0.001]])
+    assert grid.dtype == np.float64
+    # what st.data_editor returns after a row was added and filled in
+    table = pd.DataFrame({"1": ["1", "3"], "2": ["2", None]})
+    with pytest.raises(GradInputError) as info:
+        parse_grid(table, "δ")
+    assert info.value.reason == "empty_cell"
+    assert info.value.fields == {"name": "δ", "row": 2, "col": 2}
+
+
+@pytest.mark.parametrize(
+    ("cell", "reason"),
+    [
+        ("abc", "not_number"),
+        ("1,5", "not_number"),
+        (True, "not_number"),
+        ("", "empty_cell"),
+        ("   ", "empty_cell"),
+        (None, "empty_cell"),
+        (float("nan"), "empty_cell"),
+        ("nan", "not_finite"),
+        ("inf", "not_finite"),
+        ("-Infinity", "not_finite"),
+        ("1e400", "not_finite"),
+        (str(MAX_ABS * 10), "too_large"),
+        (-MAX_ABS * 2, "too_large"),
+    ],
+)
+def test_parse_grid_names_the_bad_cell(cell, reason):
+    with pytest.raises(GradInputError) as info:
+        parse_grid([[1, 2], [3, cell]], "X")
+    error = info.value
+    assert isinstance(error, ValueError)
+    assert error.reason == reason
+    assert error.fields["row"] == 2 and error.fields["col"] == 2 and error.fields["name"] == "X"
+    assert "row 2, column 2" in str(error)
+
+
+def test_parse_grid_accepts_the_limit_itself():
+    assert parse_grid([[MAX_ABS, -MAX_ABS]], "X").tolist() == [[MAX_ABS, -MAX_ABS]]
+
+
+@pytest.mark.parametrize(
+    ("table", "reason"),
+    [([], "empty_table"), ([[]], "empty_table"), (pd.DataFrame({"1": []}), "empty_table"),
+     ([[1, 2], [3]], "ragged")],
+)  # fmt: skip
+def test_parse_grid_rejects_empty_and_ragged_tables(table, reason):
+    with pytest.raises(GradInputError) as info:
+        parse_grid(table, "W")
+    assert info.value.reason == reason
+
+
+# --- shapes -----------------------------------------------------------------------------------
+
+
+def test_check_shapes():
+    check_shapes(SEED_X, SEED_W, SEED_DELTA)  # the lesson's example is fine
+    check_shapes(np.ones((2, 5, 4)), np.ones((2, 3, 2)), np.ones((3, 3)))
+    with pytest.raises(GradInputError) as info:
+        check_shapes(np.ones((1, 3)), SEED_W, SEED_DELTA)
+    assert info.value.reason == "kernel_too_large"
+    assert info.value.fields == {"kernel": "2×2", "input": "1×3"}
+    with pytest.raises(GradInputError) as info:
+        check_shapes(SEED_X, SEED_W, np.ones((3, 2)))
+    assert info.value.reason == "delta_shape"
+    assert info.value.fields == {"expected": "2×2", "got": "3×2"}
+
+
+# --- by hand vs autograd ----------------------------------------------------------------------
+
+
+def test_grad_check_on_the_seed():
+    check = grad_check(SEED_X, SEED_W, SEED_DELTA, b=1.5)
+    np.testing.assert_array_equal(check.manual_dw, [[37, 47], [67, 77]])
+    assert check.manual_db == check.autograd_db == 10
+    np.testing.assert_allclose(check.autograd_dw, check.manual_dw, atol=1e-12)
+    np.testing.assert_allclose(check.autograd_dx, input_grad(SEED_DELTA, SEED_W), atol=1e-12)
+    assert check.diff_w < TOLERANCE and check.diff_x < TOLERANCE and check.agrees
+
+
+def test_grad_check_differences_are_measured():
+    check = grad_check(SEED_X, SEED_W, SEED_DELTA)
+    wrong = check._replace(manual_dw=check.manual_dw + [[0, 0], [0, 1e-3]])
+    assert wrong.diff_w == pytest.approx(1e-3) and not wrong.agrees
+    wrong_b = check._replace(manual_db=check.manual_db - 0.5)
+    assert wrong_b.diff_w == pytest.approx(0.5)
+    wrong_x = check._replace(autograd_dx=check.autograd_dx * 2)
+    assert wrong_x.diff_x == pytest.approx(np.abs(check.manual_dx).max()) and not wrong_x.agrees
+
+
+def test_grad_check_rejects_bad_shapes():
+    with pytest.raises(GradInputError, match="shape"):
+        grad_check(SEED_X, SEED_W, np.ones((1, 2)))
+    with pytest.raises(GradInputError, match="larger"):
+        grad_check(np.ones((2, 2)), np.ones((3, 3)), np.ones((1, 1)))
+    with pytest.raises(ValueError, match="channels"):
+        grad_check(np.ones((2, 4, 4)), np.ones((3, 2, 2)), np.ones((3, 3)))
+
+
+# --- which pixels did a weight touch? ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", range(4))
+def test_weight_view_on_the_seed(k):
+    view = weight_view(SEED_X, SEED_W.shape, SEED_DELTA, k)
+    uses = usage_map(SEED_X.shape, SEED_W.shape, *divmod(k, 2))
+    assert view.uses == uses
+    assert view.kernel_rc == divmod(k, 2)
+    assert view.highlight == [u.input_rc for u in uses]
+    assert view.formula == weight_grad_formulas(SEED_X, SEED_DELTA)[k]
+    for u in uses:
+        assert view.labels[u.input_rc].endswith("→ P" + "₀₁₂₃₄₅₆₇₈₉"[u.output])
+    untouched = {(r, c) for r in range(3) for c in range(3)} - set(view.highlight)
+    assert len(untouched) == 5
+    assert all("→" not in view.labels[rc] for rc in untouched)
+
+
+def test_weight_view_labels_name_every_pixel():
+    view = weight_view(SEED_X, SEED_W.shape, SEED_DELTA, 0)
+    assert view.labels[0, 0] == "X₁ = 1<br>→ P₁"
+    assert view.labels[1, 1] == "X₅ = 5<br>→ P₄"
+    assert view.labels[2, 2] == "X₉ = 9"
+    assert weight_view(SEED_X, SEED_W.shape, SEED_DELTA, 3).labels[2, 2] == "X₉ = 9<br>→ P₄"
+
+
+def test_weight_view_works_for_other_shapes_and_rejects_bad_weights():
+    x = np.arange(20.0).reshape(4, 5)
+    view = weight_view(x, (2, 3), np.ones((3, 3)), 5)  # w[1, 2]
+    assert view.kernel_rc == (1, 2) and len(view.uses) == 9
+    assert view.highlight[0] == (1, 2) and view.labels[1, 2].endswith("→ P₁")
+    assert "→ P₁₀" not in "".join(view.labels.ravel())
+    with pytest.raises(ValueError, match="outside"):
+        weight_view(SEED_X, SEED_W.shape, SEED_DELTA, 4)
+    with pytest.raises(ValueError, match="outside"):
+        weight_view(SEED_X, SEED_W.shape, SEED_DELTA, -1)
+
+
+def test_indexed_labels():
+    labels = indexed_labels([[1, -2.5], [1e-5, 12]], "δ")
+    assert labels.tolist() == [["δ₁ = 1", "δ₂ = -2.5"], ["δ₃ = 1e-05", "δ₄ = 12"]]
+
+
+# --- the general case -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("size", "kernel", "channels"), [(3, 1, 1), (6, 3, 2), (10, 5, 3)])
+def test_random_case_shapes_and_autograd(size, kernel, channels):
+    x, w, delta = random_case(size, kernel, channels, seed=7)
+    assert x.shape == (channels, size, size)
+    assert w.shape == (channels, kernel, kernel)
+    assert delta.shape == (size - kernel + 1,) * 2
+    np.testing.assert_array_equal(x, x.round(1))
+    check = grad_check(x, w, delta)
+    assert check.agrees
+    # dL/dW is the cross-correlation of the input with delta, channel by channel
+    xt = torch.tensor(x[:, None])  # channels as a batch of one-channel images
+    expected = F.conv2d(xt, torch.tensor(delta)[None, None])[:, 0].numpy()
+    np.testing.assert_allclose(check.manual_dw, expected, atol=1e-9)
+    np.testing.assert_allclose(kernel_grad(x, delta), check.autograd_dw, atol=1e-9)
+
+
+def test_random_case_is_reproducible_and_seeded():
+    a, b = random_case(5, 2, 2, seed=1), random_case(5, 2, 2, seed=1)
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)
+    assert not np.array_equal(a[0], random_case(5, 2, 2, seed=2)[0])
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [((3, 4, 1), "kernel_too_large"), ((4, 5, 2), "kernel_too_large"),
+     ((2, 1, 1), "out_of_range"), ((11, 3, 1), "out_of_range"), ((5, 0, 1), "out_of_range"),
+     ((5, 6, 1), "out_of_range"), ((5, 3, 0), "out_of_range"), ((5, 3, 4), "out_of_range")],
+)  # fmt: skip
+def test_random_case_rejects_bad_sizes(args, reason):
+    with pytest.raises(GradInputError) as info:
+        random_case(*args, seed=0)
+    assert info.value.reason == reason
+
+
+def test_general_limits_match_the_issue():
+    assert GENERAL_LIMITS == {"size": (3, 10), "kernel": (1, 5), "channels": (1, 3)}
+
+
+# --- the real network -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "exponent"),
+    [
+        ([0.00034, -0.0021], -3),
+        ([5.0, -0.1], 0),
+        ([-12.0], 1),
+        ([0.0, 0.0], 0),
+        ([1.0], 0),
+        ([1e-3], -3),
+        ([1000.0], 3),
+        ([9.999999999999999e-5], -5),
+        ([-1e-7, 0], -7),
+    ],
+)
+def test_decimal_scale(values, exponent):
+    scaled, e = decimal_scale(values)
+    assert e == exponent
+    np.testing.assert_allclose(scaled * 10.0**e, values)
+    peak = np.abs(scaled).max()
+    assert peak == 0 or 1 <= peak < 10
+
+
+def test_target_loss_matches_cross_entropy_and_stays_positive():
+    from lenet.inference import c1_kernel_gradients, predict
+    from lenet.model import LeNet5, LeNetConfig
+
+    torch.manual_seed(0)
+    model = LeNet5(LeNetConfig()).eval()
+    image = np.zeros((28, 28), dtype=np.uint8)
+    image[6:22, 12:16] = 255
+    probs = predict(model, image).probabilities
+    for target in (0, 3, 9):
+        loss = target_loss(model, image, target)
+        assert loss == pytest.approx(-np.log(probs[target]), rel=1e-4)
+        assert loss > 0
+    assert c1_kernel_gradients(model, image, 3).shape == (6, 5, 5)
+    with pytest.raises(ValueError, match="0..9"):
+        target_loss(model, image, 10)

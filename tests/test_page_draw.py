@@ -1,0 +1,123 @@
+"""The draw page under AppTest, with the canvas patched to return real drawings (AppTest
+cannot drive the custom component; tests/test_browser.py covers the real one)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lenet.ui
+from lenet.checkpoint import load_checkpoint
+from lenet.i18n import translate
+from lenet.inference import predict
+from lenet.preprocess import canvas_to_mnist
+from tests.apptest_util import run_page, texts
+from tests.digits import STROKES, render
+
+CLASSIC = lenet.ui.MODELS_DIR / "lenet5-classic.safetensors"
+needs_classic = pytest.mark.skipif(
+    not CLASSIC.is_file(), reason="models/lenet5-classic.safetensors not trained yet"
+)
+
+
+def with_canvas(monkeypatch, image):
+    monkeypatch.setattr(lenet.ui, "draw_canvas", lambda stroke_width, key: image)
+
+
+def shown_prediction(at) -> str:
+    (metric,) = [m for m in at.metric if m.proto.label.startswith(("Prediction", "识别结果"))]
+    return metric.value
+
+
+@needs_classic
+@pytest.mark.parametrize("digit", sorted(STROKES))
+def test_drawn_digit_is_predicted(monkeypatch, digit):
+    with_canvas(monkeypatch, render(digit))
+    at = run_page("pages/draw.py")
+    assert not at.exception
+    assert shown_prediction(at) == str(digit)
+    # The digit is shared with the teaching pages.
+    assert np.array_equal(at.session_state["digit"], canvas_to_mnist(render(digit)))
+
+
+@needs_classic
+def test_prediction_matches_the_library_and_all_layers_are_drawn(monkeypatch):
+    with_canvas(monkeypatch, render(4, size=400, width=30))
+    at = run_page("pages/draw.py")
+    expected = predict(load_checkpoint(CLASSIC), canvas_to_mnist(render(4, size=400, width=30)))
+    assert shown_prediction(at) == str(expected.digit)
+    assert f"{expected.confidence:.1%}" in at.metric[0].label
+    charts = {c.proto.id for c in at.get("plotly_chart")}
+    assert len(charts) >= 8  # probabilities, C1, kernels, C3, S2, S4, C5, F6
+    assert len(at.get("image")) == 4  # the four preprocessing steps
+
+
+@needs_classic
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((280, 280, 4), np.uint8),  # transparent
+        np.dstack([np.zeros((280, 280, 3), np.uint8), np.full((280, 280), 255, np.uint8)]),
+        None,  # before the first stroke
+    ],
+    ids=["transparent", "black", "none"],
+)
+def test_blank_canvas_shows_the_hint(monkeypatch, image):
+    with_canvas(monkeypatch, image)
+    at = run_page("pages/draw.py")
+    assert not at.exception
+    assert translate("draw.hint_blank", "en") in [i.value for i in at.info]
+    assert not at.get("plotly_chart")
+
+
+@needs_classic
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.full((280, 280, 4), 255, np.uint8),  # full canvas
+        render(1, size=280, width=120),  # huge stroke width
+        render(1, size=37, width=3),  # a canvas resized to something odd
+        render(7, size=900, width=40),
+    ],
+    ids=["full", "huge-stroke", "tiny-canvas", "big-canvas"],
+)
+def test_odd_drawings_give_a_prediction(monkeypatch, image):
+    with_canvas(monkeypatch, image)
+    at = run_page("pages/draw.py")
+    assert not at.exception
+    assert shown_prediction(at) in list("0123456789")
+
+
+@needs_classic
+@pytest.mark.skipif(lenet.ui.sample() is None, reason="models/mnist-sample.npz not built yet")
+def test_real_mnist_sample_digit_shows_true_label():
+    at = run_page("pages/draw.py", draw_source="sample")
+    assert not at.exception
+    sample = lenet.ui.sample()
+    i = at.session_state["sample_index"]
+    assert f"#{int(sample.indices[i])}" in texts(at)
+    assert shown_prediction(at) in list("0123456789")
+    at.button(key="sample_next").click().run()
+    assert not at.exception
+
+
+def test_broken_checkpoint_shows_the_rebuild_command(monkeypatch, tmp_path):
+    (tmp_path / "lenet5-classic.safetensors").write_bytes(b"not a checkpoint at all")
+    monkeypatch.setattr(lenet.ui, "MODELS_DIR", tmp_path)
+    with_canvas(monkeypatch, render(7))
+    at = run_page("pages/draw.py")
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "lenet5-classic.safetensors" in errors
+    assert "python -m lenet.train --variant classic" in errors
+    # The other pages keep working.
+    for page in ("pages/pooling.py", "pages/architecture.py", "pages/exercises.py"):
+        other = run_page(page)
+        assert not other.exception, page
+
+
+def test_missing_checkpoints_leave_the_app_usable(monkeypatch, tmp_path):
+    monkeypatch.setattr(lenet.ui, "MODELS_DIR", tmp_path)
+    at = run_page("pages/draw.py")
+    assert not at.exception
+    assert at.error or at.sidebar.warning
