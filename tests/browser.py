@@ -119,6 +119,26 @@ def draw_digit(page, digit: int, steps_per_segment: int = 4) -> None:
         page.mouse.up()
 
 
+def draw_digit_touch(page, digit: int, steps_per_segment: int = 8) -> None:
+    """Draw ``digit`` with a finger: touch events through the DevTools protocol (the page's
+    context must be created with ``has_touch=True``)."""
+    box = canvas_box(page)
+    cdp = page.context.new_cdp_session(page)
+    for stroke in STROKES[digit]:
+        points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
+        path = [
+            (x0 + (x1 - x0) * k / steps_per_segment, y0 + (y1 - y0) * k / steps_per_segment)
+            for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False)
+            for k in range(steps_per_segment)
+        ] + [points[-1]]
+        touch = "Input.dispatchTouchEvent"
+        cdp.send(touch, {"type": "touchStart", "touchPoints": [{"x": path[0][0], "y": path[0][1]}]})
+        for x, y in path[1:]:
+            cdp.send(touch, {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+        cdp.send(touch, {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
 def prediction_text(page) -> str | None:
     """The digit shown in the prediction container, or None if there is none."""
     metric = page.locator(".st-key-prediction [data-testid='stMetricValue']")

@@ -16,6 +16,7 @@ from tests.browser import (
     chromium_path,
     clear_canvas,
     draw_digit,
+    draw_digit_touch,
     open_app,
     prediction_text,
     streamlit_server,
@@ -86,6 +87,17 @@ def test_clear_really_empties_the_canvas(chrome, server):
     pixels = sum(canvas.evaluate(ink_js) for canvas in page.locator("canvas").all())
     assert pixels == 0
     page.close()
+
+
+def test_touch_drawing_on_a_phone(chrome, server):
+    context = chrome.new_context(viewport={"width": 420, "height": 900}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.goto(server + "/")
+    page.wait_for_selector("canvas", timeout=60_000)
+    draw_digit_touch(page, 7)
+    assert wait_prediction(page) == "7"
+    assert errors_on(page) == []
+    context.close()
 
 
 def test_chinese_by_query_parameter(chrome, server, tmp_path):

@@ -1,0 +1,89 @@
+"""Figure builders: every figure passes plotly's full validation (the fast builders skip it
+at run time), shows the data it was given, and the draw page's payload stays small."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+import pytest
+
+from lenet import viz
+from lenet.inference import c1_kernels, predict
+from lenet.model import build_model
+from lenet.preprocess import canvas_to_mnist
+from tests.digits import render
+
+RNG = np.random.default_rng(0)
+
+
+def validated(fig: go.Figure) -> go.Figure:
+    go.Figure(fig.to_dict())  # raises on any invalid property
+    return fig
+
+
+def test_mosaic_places_each_map_and_marks_the_gaps():
+    maps = RNG.random((5, 3, 4)).astype(np.float32)
+    tiled, where = viz.mosaic(maps, cols=3)
+    assert tiled.shape == (2 * 3 + 1, 3 * 4 + 2)
+    for k in range(5):
+        top, left = (k // 3) * 4, (k % 3) * 5
+        assert np.array_equal(tiled[top : top + 3, left : left + 4], maps[k])
+        assert (where[top : top + 3, left : left + 4] == k).all()
+    assert np.isnan(tiled[3]).all() and (where[3] == -1).all()  # the gap row
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_feature_maps_figure_is_valid_and_holds_the_maps(symmetric):
+    maps = RNG.normal(size=(6, 28, 28)).astype(np.float32)
+    fig = validated(viz.feature_maps(maps, cols=3, title="C1", map_label="map",
+                                     value_label="value", symmetric=symmetric))  # fmt: skip
+    heatmap = fig.data[0]
+    z = np.asarray(heatmap.z, dtype=np.float64)
+    assert np.allclose(z[:28, :28], maps[0], atol=1e-3)
+    assert np.nanmax(z) == pytest.approx(maps.max(), abs=1e-3)
+    if symmetric:
+        assert heatmap.zmin == -heatmap.zmax
+    assert fig.layout.title.text == "C1"
+    assert list(fig.data[1].text) == [str(k) for k in range(6)]
+
+
+def test_feature_maps_rejects_wrong_shapes():
+    with pytest.raises(ValueError):
+        viz.feature_maps(np.zeros((28, 28)), cols=3, title="", map_label="", value_label="")
+
+
+def test_vector_and_probabilities_are_valid():
+    values = RNG.normal(size=120)
+    fig = validated(viz.vector(values, cols=12, title="C5", value_label="v"))
+    assert np.allclose(np.asarray(fig.data[0].z).ravel(), np.round(values, 3), atol=1e-3)
+    probs = np.full(10, 0.05)
+    probs[7] = 0.55
+    fig = validated(viz.probabilities(probs, title="p", x_label="d", y_label="p", true_label=3))
+    assert list(fig.data[0].marker.color).index(viz.HIGHLIGHT) == 7
+    assert fig.layout.annotations[0].x == "3"
+
+
+def test_matrix_and_curves_are_valid():
+    validated(viz.matrix(RNG.random((4, 4)), title="m", highlight=[(0, 1)]))
+    validated(viz.curves([1, 2], {"a": [0.1, 0.2]}, title="c", x_label="x", y_label="y"))
+
+
+def test_draw_page_feature_map_payload_is_under_150_kb():
+    """The bytes Streamlit sends for C1, its kernels, C3, S2, S4, C5 and F6 after a stroke
+    (a size, not a timing: deterministic)."""
+    model = build_model("classic").eval()
+    acts = predict(model, canvas_to_mnist(render(7))).activations
+    labels = {"map_label": "map", "value_label": "value"}
+    figures = [
+        viz.feature_maps(acts["c1"], cols=3, title="C1", **labels),
+        viz.feature_maps(c1_kernels(model), cols=2, title="k", colorscale=viz.DIVERGING,
+                         symmetric=True, **labels),
+        viz.feature_maps(acts["c3"], cols=8, title="C3", **labels),
+        viz.feature_maps(acts["s2"], cols=6, title="S2", **labels),
+        viz.feature_maps(acts["s4"], cols=8, title="S4", **labels),
+        viz.vector(acts["c5"], cols=12, title="C5", value_label="v"),
+        viz.vector(acts["f6"], cols=12, title="F6", value_label="v"),
+    ]  # fmt: skip
+    total = sum(len(pio.to_json(f.to_dict(), validate=False)) for f in figures)
+    assert total <= 150_000, f"{total} bytes"
