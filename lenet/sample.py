@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     os.close(fd)
     try:
         np.savez_compressed(tmp, **arrays)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the sample is shipped
         os.replace(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -43,9 +43,9 @@ class Recipe:
 
 # The recipes that produced the shipped checkpoints (README: "Retraining").
 RECIPES = {
-    "classic": Recipe(epochs=16, lr=3e-3),
+    "classic": Recipe(epochs=30, lr=3e-3),
     "modern": Recipe(epochs=30, lr=3e-3, label_smoothing=0.1),
-    "lecun1998": Recipe(epochs=16, lr=2e-3),
+    "lecun1998": Recipe(epochs=24, lr=3e-3),
 }
 
 
@@ -388,8 +388,9 @@ def make_card(args, model, result, history, seconds, sha256) -> dict:
             "optimizer": "AdamW, one-cycle (warm-up + cosine) learning rate",
             "augment": args.augment,
             "loss": (
-                "cross-entropy over the negative RBF distances (the paper's MAP criterion "
-                "without its rubbish-class term)"
+                "cross-entropy over the negative RBF distances / "
+                f"{model.config.rbf_temperature:g} (the paper's MAP criterion without its "
+                "rubbish-class term, at a temperature)"
                 if model.config.output == "rbf"
                 else "cross-entropy over softmax"
             ),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+import torch
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lenet.checkpoint import MODELS_DIR, CheckpointError, load_checkpoint, read_card
@@ -51,6 +52,12 @@ DEFAULT_CHECKPOINT = "lenet5-classic.safetensors"
 
 
 _use_app_navigation()
+
+# The app runs one small forward pass per stroke, for many sessions at once: one thread
+# each avoids the thread pools of concurrent sessions fighting over the cores, and
+# flushing denormal floats to zero keeps saturated units from slowing the arithmetic.
+torch.set_num_threads(1)
+torch.set_flush_denormal(True)
 
 
 def lang() -> str:

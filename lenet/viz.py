@@ -158,9 +158,7 @@ def probabilities(
         "yaxis": {"title": {"text": y_label}, "range": [0, 1.15], "tickformat": ".0%"},
     }
     if true_label is not None:
-        layout["annotations"] = [
-            {"x": str(true_label), "y": 1.08, "text": "▼", "showarrow": False}
-        ]
+        layout["annotations"] = [{"x": str(true_label), "y": 1.08, "text": "▼", "showarrow": False}]
     return _fast_figure([bar], layout)
 
 

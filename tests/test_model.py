@@ -209,6 +209,9 @@ def test_from_dict_rejects_unknown_keys_and_values():
         LeNetConfig.from_dict({**good, "input_range": [0.0, float("nan")]})
     with pytest.raises(ValueError):
         LeNetConfig.from_dict({**good, "input_range": [0.0, 1.0, 2.0]})
+    for bad in (0.0, -1.0, float("inf")):
+        with pytest.raises(ValueError, match="rbf_temperature"):
+            LeNetConfig.from_dict({**good, "rbf_temperature": bad})
 
 
 def test_config_fields_are_all_covered():
@@ -221,6 +224,7 @@ def test_config_fields_are_all_covered():
         "pooling",
         "c3_table",
         "output",
+        "rbf_temperature",
         "input_range",
     }
 
@@ -309,8 +313,9 @@ def test_subsampling_is_window_sum_times_coefficient_plus_bias():
     assert all(p.requires_grad for p in layer.parameters())
 
 
-def test_rbf_output_is_negative_squared_distance_to_fixed_pm1_prototypes():
-    layer = RBFOutput(84, 10)
+@pytest.mark.parametrize("temperature", [1.0, 8.0])
+def test_rbf_output_is_negative_squared_distance_to_fixed_pm1_prototypes(temperature):
+    layer = RBFOutput(84, 10, temperature=temperature)
     protos = layer.prototypes
     assert protos.shape == (10, 84)
     assert set(protos.unique().tolist()) == {-1.0, 1.0}
@@ -321,7 +326,8 @@ def test_rbf_output_is_negative_squared_distance_to_fixed_pm1_prototypes():
     out = layer(x)
     for n in range(5):
         for i in range(10):
-            expected = -sum((float(x[n, j]) - float(protos[i, j])) ** 2 for j in range(84))
+            distance = sum((float(x[n, j]) - float(protos[i, j])) ** 2 for j in range(84))
+            expected = -distance / temperature
             assert float(out[n, i]) == pytest.approx(expected, rel=1e-4, abs=1e-3)
     # A prototype itself is at distance 0: its own class wins.
     out = layer(protos.clone())
