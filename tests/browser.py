@@ -100,10 +100,24 @@ def open_app(b, url: str, path: str = "/"):
     return page
 
 
-def canvas_box(page) -> dict:
-    canvas = page.locator("canvas").last
-    canvas.scroll_into_view_if_needed()
-    return canvas.bounding_box()
+def canvas_box(page, timeout: float = 30.0) -> dict:
+    """The drawing canvas's box. The canvas is remounted after a clear (a new widget key),
+    so an element found a moment ago can be gone: look again until one stays put."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            canvas = page.locator("canvas").last
+            canvas.wait_for(state="visible", timeout=10_000)
+            canvas.scroll_into_view_if_needed(timeout=5_000)
+            box = canvas.bounding_box()
+            if box and box["width"] > 50:
+                return box
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise TimeoutError("no drawing canvas on the page")
+        page.wait_for_timeout(100)
 
 
 def draw_digit(page, digit: int, steps_per_segment: int = 4) -> None:

@@ -90,7 +90,9 @@ def test_clear_really_empties_the_canvas(chrome, server):
 
 
 def test_touch_drawing_on_a_phone(chrome, server):
-    context = chrome.new_context(viewport={"width": 420, "height": 900}, has_touch=True, is_mobile=True)
+    context = chrome.new_context(
+        viewport={"width": 420, "height": 900}, has_touch=True, is_mobile=True
+    )
     page = context.new_page()
     page.goto(server + "/")
     page.wait_for_selector("canvas", timeout=60_000)

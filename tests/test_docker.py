@@ -8,13 +8,16 @@ from a killed run are removed at the next start).
 Browser tests against the container: request the `docker_app_url` fixture (with the
 `docker_image` and `docker_container` fixtures it depends on, e.g.
 `from tests.test_docker import docker_app_url, docker_container, docker_image`), or use the
-`running_container(image)` context manager directly.
+`running_container(image)` context manager directly. The tests here draw digits in Chromium
+(tests/browser.py) against one container, and against two replicas behind the load balancer
+of the compose profile "scale" (docker/nginx.conf, `balanced_replicas`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -29,6 +32,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import (
+    INSTALL_HINT,
+    browser,
+    chromium_path,
+    clear_canvas,
+    draw_digit,
+    open_app,
+    wait_prediction,
+)
+
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +53,15 @@ BUILD_TIMEOUT_S = float(os.environ.get("LENET_DOCKER_BUILD_TIMEOUT", 3600))
 HEALTHY_TIMEOUT_S = float(os.environ.get("LENET_DOCKER_HEALTHY_TIMEOUT", 180))
 LABEL = "org.lenet5.test=1"
 EXPECTED_APP_FILES = {".streamlit", "app.py", "lenet", "models", "pages"}
+BALANCER_TAG = os.environ.get("LENET_BALANCER_TAG", "lenet5-balancer:pytest")
+NGINX_CONF = ROOT / "docker" / "nginx.conf"
+COMPOSE_FILE = ROOT / "compose.yaml"
+ROUTE_COOKIE = "lenet_route"
+# the balancer's access log (log_format lenet in docker/nginx.conf)
+LOG_LINE = re.compile(
+    r'"(?P<method>[A-Z]+) (?P<path>\S+) [^"]*" (?P<status>\d{3}) \d+ '
+    r"upstream=(?P<upstream>.+?) route=(?P<route>\S+)"
+)
 
 
 def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
@@ -79,6 +101,9 @@ def _remove_stale_containers() -> None:
     ids = docker("ps", "-aq", "--filter", f"label={LABEL}", check=False).stdout.split()
     if ids:
         docker("rm", "-f", *ids, check=False)
+    networks = docker("network", "ls", "-q", "--filter", f"label={LABEL}", check=False)
+    for network in networks.stdout.split():
+        docker("network", "rm", network, check=False)
 
 
 def _host_for_published_ports() -> str:
@@ -134,20 +159,42 @@ def wait_healthy(container: Container, timeout: float = HEALTHY_TIMEOUT_S) -> fl
     )
 
 
+def _publish(port: int) -> tuple[str, str]:
+    """`docker run` arguments that publish `port` on a free host port."""
+    bind = "127.0.0.1" if _host_for_published_ports() == "127.0.0.1" else "0.0.0.0"
+    return ("-p", f"{bind}::{port}")
+
+
+def _published_url(name: str, port: int) -> str:
+    host_port = docker("port", name, f"{port}/tcp").stdout.split()[0].rsplit(":", 1)[1]
+    return f"http://{_host_for_published_ports()}:{host_port}"
+
+
 @contextmanager
 def running_container(image: str, *run_args: str) -> Iterator[Container]:
     """`docker run` the image with port 8501 published on a free host port; always removed."""
     name = f"lenet5-test-{uuid.uuid4().hex[:10]}"
-    host = _host_for_published_ports()
-    bind = "127.0.0.1" if host == "127.0.0.1" else "0.0.0.0"
-    docker(
-        "run", "-d", "--name", name, "--label", LABEL, "-p", f"{bind}::8501", *run_args, image
-    )  # fmt: skip
     try:
-        port = docker("port", name, "8501/tcp").stdout.split()[0].rsplit(":", 1)[1]
-        yield Container(name=name, url=f"http://{host}:{port}")
+        docker("run", "-d", "--name", name, "--label", LABEL, *_publish(8501), *run_args, image)
+        yield Container(name=name, url=_published_url(name, 8501))
     finally:
         docker("rm", "-f", name, check=False)
+
+
+def _run_build(cmd: list[str], log_path: Path) -> float:
+    """Run docker/build.sh with its output in log_path; seconds, or fail with the log's end."""
+    start = time.monotonic()
+    with open(log_path, "w") as log:
+        try:
+            result = subprocess.run(
+                cmd, stdout=log, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT_S, check=False
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"docker/build.sh took over {BUILD_TIMEOUT_S:.0f} s; log: {log_path}")
+    if result.returncode != 0:
+        tail = "\n".join(log_path.read_text().splitlines()[-40:])
+        pytest.fail(f"docker/build.sh exited {result.returncode} (log: {log_path}):\n{tail}")
+    return time.monotonic() - start
 
 
 @pytest.fixture(scope="session")
@@ -166,18 +213,7 @@ def docker_image(tmp_path_factory) -> Image:
         warnings.warn("app.py does not exist yet: testing the image with a stub app", stacklevel=1)
     log_path = tmp_path_factory.mktemp("docker") / "build.log"
     cmd = ["bash", str(BUILD_SCRIPT), "-t", IMAGE_TAG, *(["--stub-app"] if stub else [])]
-    start = time.monotonic()
-    with open(log_path, "w") as log:
-        try:
-            result = subprocess.run(
-                cmd, stdout=log, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT_S, check=False
-            )
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"docker/build.sh took over {BUILD_TIMEOUT_S:.0f} s; log: {log_path}")
-    seconds = time.monotonic() - start
-    if result.returncode != 0:
-        tail = "\n".join(log_path.read_text().splitlines()[-40:])
-        pytest.fail(f"docker/build.sh exited {result.returncode} (log: {log_path}):\n{tail}")
+    seconds = _run_build(cmd, log_path)
     size = int(docker("image", "inspect", "-f", "{{.Size}}", IMAGE_TAG).stdout.strip())
     return Image(tag=IMAGE_TAG, size_bytes=size, build_seconds=seconds, stub_app=stub)
 
@@ -311,3 +347,254 @@ def test_stops_promptly(docker_image: Image):
         code = docker("inspect", "-f", "{{.State.ExitCode}}", container.name).stdout.strip()
     assert seconds < 15, f"docker stop took {seconds:.1f} s"
     assert code in ("0", "143"), f"exit code {code} after SIGTERM"
+
+
+# ---- Chromium against the container (tests/browser.py) --------------------------------
+
+
+@pytest.fixture(scope="module")
+def chrome():
+    if chromium_path() is None:
+        pytest.skip(INSTALL_HINT)
+    with browser() as b:
+        yield b
+
+
+def errors_on(page) -> list[str]:
+    return [e.inner_text() for e in page.locator("[data-testid='stException']").all()]
+
+
+def draw_and_read(page, digit: int) -> str:
+    """Draw `digit` on the canvas with the mouse; the digit the prediction container shows."""
+    draw_digit(page, digit)
+    try:
+        return wait_prediction(page, timeout=60)
+    except TimeoutError:
+        body = page.inner_text("body")[:1500]
+        raise AssertionError(
+            f"no prediction after drawing {digit}; the page says:\n{body}"
+        ) from None
+
+
+def draw_session(page) -> None:
+    """A student's session on the draw page: 7, clear, 1; the right digit each time."""
+    for digit in (7, 1):
+        shown = draw_and_read(page, digit)
+        assert shown == str(digit), f"drew {digit}, the app said {shown}"
+        assert errors_on(page) == []
+        clear_canvas(page)
+    assert errors_on(page) == []
+
+
+def test_draw_digits_in_chromium(chrome, docker_image: Image, docker_app_url: str):
+    """The page loads from the container and predicts the digits drawn on its canvas."""
+    if docker_image.stub_app:
+        pytest.skip("stub app only: app.py does not exist yet")
+    page = open_app(chrome, docker_app_url)
+    try:
+        draw_session(page)
+    finally:
+        page.close()
+
+
+# ---- several replicas behind the load balancer (compose profile "scale") ----------------
+
+
+@dataclass(frozen=True)
+class Balanced:
+    url: str  # the balancer, as a browser reaches it
+    balancer: Container
+    replicas: tuple[Container, ...]  # url: the replica's address on the private network
+    network: str
+
+    @property
+    def replica_addresses(self) -> set[str]:
+        """host:port of each replica, as the balancer's log names them (upstream=)."""
+        return {urllib.parse.urlparse(r.url).netloc for r in self.replicas}
+
+    def access_log(self) -> list[dict[str, str]]:
+        out = docker("logs", self.balancer.name, check=False).stdout  # errors go to stderr
+        return [m.groupdict() for m in map(LOG_LINE.search, out.splitlines()) if m]
+
+    def wait_log(self, predicate, timeout: float = 10) -> list[dict[str, str]]:
+        """The access log once some line satisfies predicate (nginx logs when it is done)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.access_log()
+            if any(predicate(entry) for entry in log) or time.monotonic() > deadline:
+                return log
+            time.sleep(0.2)
+
+
+@contextmanager
+def balanced_replicas(app_image: str, balancer_image: str, replicas: int = 2):
+    """What `docker compose --profile scale up balancer` starts, with plain `docker run`:
+    `replicas` app containers on a private network under the name `replica`, and the
+    balancer in front of them, published on a free host port. Everything is removed again."""
+    suffix = uuid.uuid4().hex[:10]
+    network = f"lenet5-test-{suffix}"
+    names: list[str] = []
+    fast_health = ("--health-interval", "2s")  # the images' own checks, polled sooner
+    docker("network", "create", "--label", LABEL, network)
+    try:
+        for i in range(1, replicas + 1):
+            names.append(f"lenet5-test-{suffix}-replica{i}")
+            docker(
+                "run", "-d", "--name", names[-1], "--label", LABEL, "--network", network,
+                "--network-alias", "replica", "--read-only", "--tmpfs", "/tmp",
+                "--tmpfs", "/home/app:uid=10001,gid=10001", *fast_health, app_image,
+            )  # fmt: skip
+        members = []
+        for name in names:
+            wait_healthy(Container(name=name, url=""))
+            ip = docker(
+                "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name
+            ).stdout.strip()  # fmt: skip
+            members.append(Container(name=name, url=f"http://{ip}:8501"))
+        # nginx resolves `replica` once, when it starts: every replica must exist by then
+        names.append(f"lenet5-test-{suffix}-balancer")
+        docker(
+            "run", "-d", "--name", names[-1], "--label", LABEL, "--network", network,
+            "--read-only", "--tmpfs", "/tmp", *_publish(8080), *fast_health, balancer_image,
+        )  # fmt: skip
+        balancer = Container(name=names[-1], url=_published_url(names[-1], 8080))
+        wait_healthy(balancer, timeout=60)
+        yield Balanced(
+            url=balancer.url, balancer=balancer, replicas=tuple(members), network=network
+        )
+    finally:
+        if names:
+            docker("rm", "-f", *names, check=False)
+        docker("network", "rm", network, check=False)
+
+
+@pytest.fixture(scope="session")
+def balancer_image(docker_image: Image, tmp_path_factory) -> str:
+    """The load balancer image (docker/nginx.Dockerfile: Debian's nginx on the app's base),
+    built by `docker/build.sh --balancer`."""
+    log_path = tmp_path_factory.mktemp("docker") / "build-balancer.log"
+    _run_build(["bash", str(BUILD_SCRIPT), "--balancer", "-t", BALANCER_TAG], log_path)
+    return BALANCER_TAG
+
+
+@pytest.fixture(scope="module")
+def balanced(docker_image: Image, balancer_image: str) -> Iterator[Balanced]:
+    """Two healthy replicas of the app behind a healthy balancer."""
+    with balanced_replicas(docker_image.tag, balancer_image, replicas=2) as setup:
+        yield setup
+
+
+def _directives(conf: str) -> str:
+    return "\n".join(line.split("#", 1)[0] for line in conf.splitlines())
+
+
+def test_balancer_config_sticky_and_websockets(balanced: Balanced):
+    conf = balanced.balancer.exec("cat", "/etc/nginx/nginx.conf", check=True).stdout
+    assert conf == NGINX_CONF.read_text(), "the image does not carry docker/nginx.conf"
+    result = balanced.balancer.exec("nginx", "-t", "-e", "stderr")  # as the image's user
+    assert result.returncode == 0, result.stderr
+    text = _directives(conf)
+    upstream = re.search(r"upstream lenet_replicas \{(?P<body>[^}]*)\}", text)["body"]
+    # sticky: a hash over the routing cookie (docker/nginx.conf says why not ip_hash)
+    assert re.search(r"^\s*hash \$lenet_route;", upstream, re.M), upstream
+    assert re.search(r"^\s*server replica:8501\b", upstream, re.M), upstream
+    stream = re.search(r"location /_stcore/stream \{(?P<body>[^}]*)\}", text)["body"]
+    for directive in (
+        "proxy_set_header Upgrade $http_upgrade;",
+        "proxy_set_header Connection $connection_upgrade;",
+        "proxy_read_timeout 1d;",
+    ):
+        assert directive in stream, directive
+    assert re.search(r"^\s*proxy_http_version 1\.1;", text, re.M)
+    uid = balanced.balancer.exec("sh", "-c", "grep ^Uid: /proc/1/status", check=True).stdout
+    assert "\t0\t" not in uid + "\t", f"nginx runs as root: {uid}"
+
+
+def test_balancer_spreads_browsers_and_keeps_each_on_one_replica(balanced: Balanced):
+    with urllib.request.urlopen(f"{balanced.url}/_stcore/health?probe=first", timeout=10) as r:
+        cookies = r.headers.get_all("Set-Cookie") or []
+    ours = [c for c in cookies if c.startswith(f"{ROUTE_COOKIE}=")]
+    assert len(ours) == 1, cookies
+    route = ours[0].split(";", 1)[0].split("=", 1)[1]
+    for i in range(8):  # the same browser again: its cookie, no new one
+        request = urllib.request.Request(
+            f"{balanced.url}/_stcore/health?probe=sticky-{i}",
+            headers={"Cookie": f"{ROUTE_COOKIE}={route}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as r:
+            assert r.status == 200
+            assert not any(
+                c.startswith(f"{ROUTE_COOKIE}=") for c in r.headers.get_all("Set-Cookie") or []
+            )
+    for i in range(24):  # 24 new browsers, all from this one address
+        assert http_get(f"{balanced.url}/_stcore/health?probe=fresh-{i}")[0] == 200
+    log = balanced.wait_log(lambda e: e["path"].endswith("probe=fresh-23"))
+    same = [e["upstream"] for e in log if e["route"] == route]
+    assert len(same) == 9 and len(set(same)) == 1, same
+    assert set(same) <= balanced.replica_addresses
+    fresh = {e["upstream"] for e in log if "probe=fresh-" in e["path"]}
+    assert fresh == balanced.replica_addresses, "new browsers from one address all went to one"
+
+
+def test_drawing_session_through_the_balancer(chrome, docker_image: Image, balanced: Balanced):
+    """A student's whole session through the balancer: the page, its websocket (upgraded),
+    predictions, all on one replica; both replicas stay up."""
+    if docker_image.stub_app:
+        pytest.skip("stub app only: app.py does not exist yet")
+    page = open_app(chrome, balanced.url)
+    try:
+        draw_session(page)
+        route = {c["name"]: c["value"] for c in page.context.cookies()}.get(ROUTE_COOKIE)
+    finally:
+        page.close()  # closes the websocket: nginx logs it then
+    assert route, "the balancer set no routing cookie"
+
+    def is_stream(entry):
+        return entry["route"] == route and entry["path"] == "/_stcore/stream"
+
+    log = balanced.wait_log(is_stream)
+    streams = [e for e in log if is_stream(e)]
+    assert streams and all(e["status"] == "101" for e in streams), streams
+    served = {e["upstream"] for e in log if e["route"] == route}
+    assert len(served) == 1 and served <= balanced.replica_addresses, served
+    assert len([e for e in log if e["route"] == route]) > 10  # page, scripts, websocket...
+    for replica in balanced.replicas:
+        health = docker("inspect", "-f", "{{.State.Health.Status}}", replica.name).stdout
+        assert health.strip() == "healthy", f"{replica.name}: {health}"
+
+
+def _compose_cli() -> list[str] | None:
+    docker_cli = shutil.which("docker")
+    if docker_cli:
+        probe = subprocess.run(
+            [docker_cli, "compose", "version"], capture_output=True, timeout=30, check=False
+        )
+        if probe.returncode == 0:
+            return [docker_cli, "compose"]
+    v1 = shutil.which("docker-compose")
+    return [v1] if v1 else None
+
+
+def test_compose_scale_profile():
+    """compose.yaml: `app` alone by default; profile "scale" adds the replicas (no published
+    port, two by default) and the balancer built from docker/nginx.Dockerfile."""
+    text = COMPOSE_FILE.read_text()
+    for needle in ('profiles: ["scale"]', "dockerfile: nginx.Dockerfile", "context: docker"):
+        assert needle in text, needle
+    assert re.search(r"^  replica:\n(    .*\n)*?    scale: 2\n", text, re.M)
+    assert re.search(r"condition: service_healthy", text)
+    compose = _compose_cli()
+    if compose is None:  # the text checks above have to do
+        return
+
+    def services(*args: str) -> set[str]:
+        result = subprocess.run(
+            [*compose, "-f", str(COMPOSE_FILE), *args, "config", "--services"],
+            capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        return set(result.stdout.split())
+
+    # (Compose v1 lists every service here whatever the profile; v2 only the active ones)
+    assert "app" in services()
+    assert services("--profile", "scale") == {"app", "replica", "balancer"}

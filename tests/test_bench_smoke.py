@@ -1,0 +1,141 @@
+"""Smoke test of the benchmarks (bench/): each non-browser benchmark runs with tiny
+settings on synthetic data and untrained checkpoints and returns sane numbers. No timing
+is asserted: the benchmarks measure, `make bench` reports."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bench import accuracy, latency, rerun, run_all, train_speed
+from bench.common import Target, p95, summary
+from lenet.checkpoint import save_checkpoint
+from lenet.model import build_model
+
+
+def finite_positive(x) -> bool:
+    return x is not None and math.isfinite(x) and x > 0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: on a busy machine, waking a second one per tiny call is slow."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    """A checkpoint folder with untrained classic and lecun1998 models (no modern)."""
+    folder = tmp_path_factory.mktemp("models")
+    for variant in ("classic", "lecun1998"):
+        save_checkpoint(build_model(variant).eval(), folder / f"lenet5-{variant}.safetensors")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def arrays():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (600, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 600, dtype=np.uint8)
+    return images[:400], labels[:400], images[400:], labels[400:]
+
+
+def check_targets(out: dict) -> None:
+    assert out["markdown"].startswith("## ")
+    for t in out["targets"]:
+        assert t["status"] in ("met", "MISSED") or t["measured"] is None
+
+
+def test_statistics():
+    assert p95([1.0] * 19 + [100.0]) == 1.0
+    assert p95(list(range(1, 101))) == 95
+    s = summary([0.001, 0.002, 0.003])
+    assert s["median_ms"] == pytest.approx(2.0) and s["p95_ms"] >= s["median_ms"]
+    assert Target("x", 3.0, 2.0, "ms").status == "MISSED"
+    assert Target("x", 3.0, 2.0, "×", higher_is_better=True).status == "met"
+    assert Target("x", None, 2.0, "ms", unmeasured="missing").status == "missing"
+
+
+def test_accuracy(models_dir, arrays):
+    out = accuracy.run(
+        {v: models_dir / f"lenet5-{v}.safetensors" for v in ("classic", "modern", "lecun1998")},
+        test_set=arrays[2:],
+    )
+    check_targets(out)
+    assert out["variants"]["modern"]["missing"]
+    classic = out["variants"]["classic"]
+    assert 0 <= classic["error_pct"] <= 100 and len(classic["per_class_error_pct"]) == 10
+    assert classic["test_images"] == 200
+    assert "missing" in out["markdown"]
+
+
+def test_train_speed(arrays):
+    out = train_speed.run(
+        arrays=arrays, device="all", batches=2, repeats=2, eval_every=2, race_epochs=1,
+        race_limit_s=0.5,
+    )  # fmt: skip
+    check_targets(out)
+    cpu = out["devices"]["cpu"]
+    for key in ("ours_images_per_s", "baseline_images_per_s", "speedup", "peak_gflops",
+                "fraction_of_peak"):  # fmt: skip
+        assert finite_positive(cpu[key]), key
+    assert 400_000 < cpu["forward_macs"] < 440_000  # LeNet-5: ~0.42 M multiply-adds
+    assert cpu["race"]["ours"]["history"] and cpu["race"]["baseline"]["history"]
+    if "cuda" in out["devices"] and "skipped" in out["devices"]["cuda"]:
+        assert "no CUDA device" in out["markdown"]
+
+
+def test_baseline_dataset_matches_our_input_range(arrays):
+    config = build_model("modern").config
+    ds = train_speed.PerSampleMNIST(arrays[0], arrays[1], config, seed=0)
+    x, y = ds[0]
+    assert tuple(x.shape) == (1, 32, 32) and isinstance(y, int)
+    low, high = config.input_range
+    assert low - 1e-4 <= float(x.min()) and float(x.max()) <= high + 1e-4
+
+
+def test_latency(models_dir):
+    out = latency.run(
+        calls=20, variants=("classic",), models_dir=models_dir, batch=100,
+        batch_images=np.zeros((200, 28, 28), np.uint8), batch_repeats=1, profile=True,
+    )  # fmt: skip
+    check_targets(out)
+    r = out["variants"]["classic"]
+    for part in ("whole", "preprocess", "predict", "forward"):
+        assert finite_positive(r[part]["median_ms"]) and r[part]["p95_ms"] >= r[part]["median_ms"]
+    assert finite_positive(r["batch_images_per_s"])
+    assert 0 < out["preprocess_share"] < 1
+    assert "ncalls" in out["profile"]
+
+
+def test_rerun(models_dir):
+    out = rerun.run(reruns=3, fragment_calls=3, models_dir=models_dir)
+    check_targets(out)
+    assert out["exceptions"] == 0
+    for s in (out["apptest"], out["fragment"]):
+        assert finite_positive(s["median_ms"]) and s["p95_ms"] >= s["median_ms"]
+    assert set(rerun.FEATURE_FIGURES) <= set(out["sent_bytes"])
+    assert out["sent_bytes"]["c1"] == out["built_bytes"]["c1"]  # same JSON as Streamlit's
+    assert finite_positive(out["feature_kb"])
+
+
+def test_rerun_without_checkpoints(tmp_path):
+    out = rerun.run(reruns=1, fragment_calls=1, models_dir=tmp_path)
+    assert "Skipped" in out["markdown"]
+
+
+def test_results_page(models_dir, arrays):
+    out = accuracy.run({"classic": models_dir / "lenet5-classic.safetensors"},
+                       test_set=arrays[2:])  # fmt: skip
+    info = {"cpu": "test CPU", "cores": 2, "usable_cores": 2, "torch_threads": 2,
+            "ram_gb": 8.0, "load_average": [0.1, 0.2, 0.3], "cuda": None,
+            "python": "3.11", "torch": "2"}  # fmt: skip
+    text = run_all.render([out], info, "python -m bench.run_all --quick", True, 1.0)
+    assert "test CPU" in text and "## Targets" in text and "quick settings" in text
+    assert "classic test error" in text
