@@ -12,20 +12,23 @@
 #   5. docker build --network host -t $TAG, then remove the staging folder.
 #
 # Usage: docker/build.sh [-t TAG] [--stub-app] [--no-wheels] [--print-base] [--ensure-engine]
+#                       [--balancer]
 #   --stub-app   use a trivial app.py (and empty lenet/ pages/ models/ .streamlit/) where
 #                the repository lacks them: tests the base image and pipeline only
 #   --no-wheels  do not stage local wheels (pip then needs TORCH_INDEX to be reachable)
 #   --print-base only work out the base image (building the stand-in if needed), print it
 #   --ensure-engine  only make sure a Docker engine answers (step 1), then exit
+#   --balancer   build the load balancer image instead (docker/nginx.Dockerfile, Debian's
+#                nginx on the same base; default tag lenet5-balancer): steps 1, 2 and 5 only
 # Env:   TAG (default lenet5-app), BASE, TORCH_INDEX (passed on if set; set to empty when
 #        a local torch wheel is staged), STANDIN_IMAGE, DOCKER_BUILD_ARGS (extra args)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
-TAG="${TAG:-lenet5-app}"
+TAG="${TAG:-}"
 UPSTREAM_BASE=python:3.11-slim
-stub=0; wheels=1; print_base=0; engine_only=0
+stub=0; wheels=1; print_base=0; engine_only=0; balancer=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -t|--tag) TAG="$2"; shift 2 ;;
@@ -33,11 +36,15 @@ while [[ $# -gt 0 ]]; do
     --no-wheels) wheels=0; shift ;;
     --print-base) print_base=1; shift ;;
     --ensure-engine) engine_only=1; shift ;;
+    --balancer) balancer=1; shift ;;
     -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
 log() { echo "[build] $*" >&2; }
+if [[ -z $TAG ]]; then
+  if [[ $balancer -eq 1 ]]; then TAG=lenet5-balancer; else TAG=lenet5-app; fi
+fi
 
 # --- 1. Docker engine ----------------------------------------------------------------
 if ! docker info >/dev/null 2>&1; then
@@ -70,6 +77,18 @@ if [[ -z ${BASE:-} ]]; then
 fi
 log "base image: $BASE"
 if [[ $print_base -eq 1 ]]; then echo "$BASE"; exit 0; fi
+
+if [[ $balancer -eq 1 ]]; then
+  # context docker/: only nginx.conf is copied; apt inside the build uses the base's
+  # sources (the host's mirror in the stand-in), hence the host network as below
+  log "docker build -t $TAG -f docker/nginx.Dockerfile"
+  start=$(date +%s)
+  # shellcheck disable=SC2086  # DOCKER_BUILD_ARGS is split on purpose
+  docker build --network host --build-arg "BASE=$BASE" ${DOCKER_BUILD_ARGS:-} \
+    -f "$HERE/nginx.Dockerfile" -t "$TAG" "$HERE"
+  log "built $TAG in $(( $(date +%s) - start )) s; size $(docker image inspect -f '{{.Size}}' "$TAG" | awk '{printf "%.0f MB", $1/1e6}')"
+  exit 0
+fi
 
 # --- 3. staging context --------------------------------------------------------------
 CTX=$(mktemp -d "${TMPDIR:-/tmp}/lenet-docker-ctx.XXXXXX")
