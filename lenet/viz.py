@@ -24,6 +24,24 @@ def upscale(image: np.ndarray, size: int) -> np.ndarray:
     return np.kron(image, np.ones((factor, factor), dtype=image.dtype))
 
 
+def thumbnail(image: np.ndarray, size: int = 140) -> np.ndarray:
+    """A uint8 image scaled (nearest neighbour: pixels stay visible) so its longer side is
+    ``size``, centred on a black square of that size: the preprocessing steps side by side."""
+    from PIL import Image
+
+    h, w = image.shape
+    scale = size / max(h, w)
+    resized = np.asarray(
+        Image.fromarray(image).resize(
+            (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.NEAREST
+        )
+    )
+    square = np.zeros((size, size), dtype=np.uint8)
+    top, left = (size - resized.shape[0]) // 2, (size - resized.shape[1]) // 2
+    square[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
+    return square
+
+
 def mosaic(maps: np.ndarray, cols: int, gap: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Tile maps (C, H, W) into one 2-D array with NaN gaps; also returns, for every cell,
     the index of the map it belongs to (-1 in the gaps), for the hover text."""

@@ -30,7 +30,8 @@ def show_steps(steps) -> None:
         cols, ("crop", "fit20", "centred28", "padded32"), images, strict=True
     ):
         col.image(
-            viz.upscale(image, 112),
+            viz.thumbnail(image, 140),
+            width=140,
             caption=t(f"draw.step_{name}", h=image.shape[0], w=image.shape[1]),
         )
 
@@ -69,7 +70,7 @@ def show_layers(acts: dict[str, np.ndarray]) -> None:
     kernel_col.plotly_chart(
         viz.feature_maps(
             c1_kernels(model), cols=2, title=t("draw.kernels_title"), colorscale=viz.DIVERGING,
-            symmetric=True, map_label=t("draw.kernel"), value_label=t("draw.weight"),
+            symmetric=True, map_label=t("draw.kernel"), value_label=t("draw.weight"), height=420,
         ),
         key="kernels",
     )  # fmt: skip

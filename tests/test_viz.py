@@ -87,3 +87,15 @@ def test_draw_page_feature_map_payload_is_under_150_kb():
     ]  # fmt: skip
     total = sum(len(pio.to_json(f.to_dict(), validate=False)) for f in figures)
     assert total <= 150_000, f"{total} bytes"
+
+
+@pytest.mark.parametrize("shape", [(202, 151), (20, 15), (28, 28), (1, 1), (3, 40)])
+def test_thumbnail_keeps_the_aspect_ratio_on_a_square(shape):
+    image = np.full(shape, 255, dtype=np.uint8)
+    thumb = viz.thumbnail(image, 140)
+    assert thumb.shape == (140, 140)
+    rows = np.flatnonzero(thumb.any(axis=1))
+    cols = np.flatnonzero(thumb.any(axis=0))
+    height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+    assert max(height, width) == 140
+    assert abs(height / width - shape[0] / shape[1]) < 0.2 * max(1, shape[0] / shape[1])

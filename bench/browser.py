@@ -1,0 +1,129 @@
+"""Mouse-up -> prediction visible, in a real browser: Chromium (Playwright) against
+`streamlit run app.py` on a free 127.0.0.1 port. Each stroke draws one single-stroke
+digit with the mouse, and the page itself records when the mouse-up was delivered and
+when the prediction container first shows a value (performance.now(), no Python polling
+delay); the canvas is then cleared and the next digit drawn.
+
+    python -m bench.browser [--quick] [--strokes 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from bench.common import (
+    ARM_JS,
+    DONE_JS,
+    ERROR_JS,
+    READ_JS,
+    STROKE_DIGITS,
+    Server,
+    Target,
+    app_checkpoint_missing,
+    chromium_missing,
+    result,
+    skipped,
+    summary,
+    table,
+)
+
+TITLE = "Browser: mouse-up to prediction"
+TARGET_MS = 500.0
+
+
+def stroke(page, digit: int, timeout_s: float = 30.0) -> dict:
+    """Draw ``digit`` (one stroke), wait for the prediction; returns {latency_s, value} or
+    {error}. The canvas must be blank (no prediction shown) beforehand."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    from tests.browser import draw_digit
+
+    try:
+        page.evaluate(ARM_JS)
+        for attempt in range(10):
+            try:
+                draw_digit(page, digit)
+                break
+            except PlaywrightError as e:
+                # The canvas is replaced when cleared; the old one may still be resolved
+                # just before it goes. Nothing was drawn yet: wait and draw again.
+                if "not attached" not in str(e) or attempt == 9:
+                    raise
+                page.wait_for_timeout(200)
+        page.wait_for_function(DONE_JS, timeout=timeout_s * 1000)
+        r = page.evaluate(READ_JS)
+    except PlaywrightError as e:  # TimeoutError is a subclass
+        return {"error": f"{type(e).__name__}: {str(e).splitlines()[0]}"}
+    if page.evaluate(ERROR_JS):
+        return {"error": "exception shown on the page"}
+    if r["up"] is None:
+        return {"error": "no mouse-up recorded"}
+    return {"latency_s": (r["pred"]["t"] - r["up"]) / 1000, "value": r["pred"]["value"]}
+
+
+def measure(page, strokes: int, timeout_s: float = 30.0) -> dict:
+    from tests.browser import clear_canvas
+
+    latencies, errors, correct = [], [], 0
+    for i in range(strokes):
+        digit = STROKE_DIGITS[i % len(STROKE_DIGITS)]
+        r = stroke(page, digit, timeout_s)
+        if "error" in r:
+            errors.append(r["error"])
+        else:
+            latencies.append(r["latency_s"])
+            correct += r["value"] == str(digit)
+        try:
+            clear_canvas(page)
+        except Exception as e:  # noqa: BLE001 - reported, the run goes on
+            errors.append(f"clear: {type(e).__name__}")
+    return {"latencies": latencies, "errors": errors, "correct": correct}
+
+
+def run(strokes: int = 30, warmup: int = 2) -> dict:
+    target = Target("mouse-up → prediction visible (median)", None, TARGET_MS, "ms")
+    why = chromium_missing() or app_checkpoint_missing()
+    if why:
+        return skipped("browser", TITLE, why, [target])
+    from tests.browser import browser, clear_canvas, open_app
+
+    with Server() as server, browser() as b:
+        page = open_app(b, server.url)
+        for i in range(warmup):
+            stroke(page, STROKE_DIGITS[-1 - i])
+            clear_canvas(page)
+        m = measure(page, strokes)
+        page.close()
+    s = summary(m["latencies"]) if m["latencies"] else None
+    target.measured = s["median_ms"] if s else None
+    target.note = f"p95 {s['p95_ms']:.0f} ms" if s else "no stroke was predicted"
+    errors = Target("strokes without a prediction", len(m["errors"]), 0, "")
+    body = table(
+        ["strokes", "predicted", "errors", "median (ms)", "p95 (ms)", "min (ms)",
+         "shown digit = drawn digit"],
+        [[strokes, len(m["latencies"]), len(m["errors"]),
+          f"{s['median_ms']:.0f}" if s else "—", f"{s['p95_ms']:.0f}" if s else "—",
+          f"{s['min_ms']:.0f}" if s else "—", f"{m['correct']} / {len(m['latencies'])}"]],
+    )  # fmt: skip
+    body += (
+        f"\n\nSingle-stroke digits {', '.join(map(str, STROKE_DIGITS))} in turn, canvas "
+        f"cleared between strokes, {warmup} warm-up strokes not counted; headless Chromium "
+        "and the server share the machine."
+    )
+    if m["errors"]:
+        body += "\n\nErrors: " + "; ".join(sorted(set(m["errors"])))
+    return result("browser", TITLE, body, [target, errors], summary=s, errors=m["errors"])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--strokes", type=int, help="timed strokes (30; quick 5)")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    out = run(strokes=args.strokes or (5 if args.quick else 30), warmup=1 if args.quick else 2)
+    print(out["markdown"])
+    return out
+
+
+if __name__ == "__main__":
+    main()

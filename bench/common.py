@@ -1,0 +1,316 @@
+"""Shared pieces of the benchmarks: statistics, targets, markdown, machine facts, and a
+Streamlit server whose process (RSS) the benchmarks can read and restart."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = ROOT / "models"
+DATA_DIR = ROOT / "data" / "mnist"
+VARIANTS = ("classic", "modern", "lecun1998")
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values)) if values else math.nan
+
+
+def p95(values: Sequence[float]) -> float:
+    """Nearest-rank 95th percentile (never below the median)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return float(ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)])
+
+
+def summary(values_s: Sequence[float]) -> dict:
+    """Median and p95 in milliseconds of durations given in seconds."""
+    ms = [v * 1e3 for v in values_s]
+    return {"n": len(ms), "median_ms": median(ms), "p95_ms": p95(ms), "min_ms": min(ms)}
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+@dataclass
+class Target:
+    """One target: ``measured`` compared with ``limit`` (lower is better unless
+    ``higher_is_better``). ``measured=None`` means it could not be measured (``note``
+    says why)."""
+
+    name: str
+    measured: float | None
+    limit: float
+    unit: str
+    higher_is_better: bool = False
+    note: str = ""
+    unmeasured: str = "not measured"  # the status when measured is None, e.g. "missing"
+
+    @property
+    def met(self) -> bool | None:
+        if self.measured is None or not math.isfinite(self.measured):
+            return None
+        if self.higher_is_better:
+            return self.measured >= self.limit
+        return self.measured <= self.limit
+
+    @property
+    def status(self) -> str:
+        return {True: "met", False: "MISSED", None: self.unmeasured}[self.met]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "met": self.met, "status": self.status}
+
+    def row(self) -> list[str]:
+        sign = "≥" if self.higher_is_better else "≤"
+        measured = "—" if self.measured is None else f"{fmt(self.measured)} {self.unit}".strip()
+        status = self.status
+        if self.met is False:
+            status = f"**MISSED** ({measured})"
+        limit = f"{sign} {fmt(self.limit)} {self.unit}".strip()
+        return [self.name, measured, limit, status, self.note]
+
+
+def fmt(x: float | None) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, int):
+        return f"{x:,}"
+    if not math.isfinite(x):
+        return str(x)
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.3g}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    def cell(v: object) -> str:
+        return (fmt(v) if isinstance(v, int | float) else str(v)).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def targets_table(targets: Sequence[Target]) -> str:
+    return table(["target", "measured", "limit", "status", "note"], [t.row() for t in targets])
+
+
+def result(name: str, title: str, body: str, targets: Sequence[Target], **data) -> dict:
+    """What every benchmark returns: its markdown section, its targets and its numbers."""
+    parts = [f"## {title}", ""]
+    if targets:
+        parts += [targets_table(targets), ""]
+    parts.append(body.strip())
+    return {
+        "name": name,
+        "title": title,
+        "markdown": "\n".join(parts).strip() + "\n",
+        "targets": [t.to_dict() for t in targets],
+        **data,
+    }
+
+
+def skipped(name: str, title: str, why: str, targets: Sequence[Target] = ()) -> dict:
+    for t in targets:
+        t.note = t.note or why
+    return result(name, title, f"Skipped: {why}", targets, skipped=why)
+
+
+# ----------------------------------------------------------------------------- machine
+
+
+def machine() -> dict:
+    import torch
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram_gb = math.nan
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram_gb = int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = (math.nan,) * 3
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "torch_threads": torch.get_num_threads(),
+        "ram_gb": round(ram_gb, 1),
+        "load_average": [round(x, 2) for x in load],
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def vm_rss_mb(pid: int) -> float | None:
+    """Resident memory of a process in MB (1 MB = 2**20 bytes), from /proc/<pid>/status."""
+    return _proc_status_kb(pid, "VmRSS")
+
+
+def vm_hwm_mb(pid: int) -> float | None:
+    """Peak resident memory of a process in MB."""
+    return _proc_status_kb(pid, "VmHWM")
+
+
+def _proc_status_kb(pid: int, field: str) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def checkpoint_path(variant: str, models_dir: Path = MODELS_DIR) -> Path:
+    return Path(models_dir) / f"lenet5-{variant}.safetensors"
+
+
+def app_config() -> dict:
+    try:
+        return tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def session_ttl_s() -> float:
+    """server.disconnectedSessionTTL from .streamlit/config.toml (Streamlit's default: 120)."""
+    return float(app_config().get("server", {}).get("disconnectedSessionTTL", 120))
+
+
+# ----------------------------------------------------------------------------- browser
+
+
+def chromium_missing() -> str | None:
+    """Why the browser benchmarks cannot run, or None when they can."""
+    from tests.browser import INSTALL_HINT, chromium_path
+
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (`make test` installs it)"
+    if chromium_path() is None:
+        return INSTALL_HINT
+    return None
+
+
+def app_checkpoint_missing() -> str | None:
+    if not any(MODELS_DIR.glob("*.safetensors")):
+        return f"no checkpoint in {MODELS_DIR}: run `make train`"
+    return None
+
+
+class Server:
+    """`streamlit run app.py` on 127.0.0.1, with the process at hand: its RSS can be read,
+    and it can be killed and started again on the same port."""
+
+    def __init__(self, port: int | None = None, args: Sequence[str] = ()):
+        from tests.browser import free_port
+
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = list(args)
+        self.proc: subprocess.Popen | None = None
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-streamlit-{self.port}.log"
+
+    def start(self, timeout: float = 90.0) -> float:
+        """Start the server; returns the seconds until it answered its health check."""
+        from tests.browser import wait_healthy
+
+        started = time.perf_counter()
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streamlit", "run", "app.py",
+                 "--server.port", str(self.port), "--server.address", "127.0.0.1",
+                 "--server.headless", "true", *self.args],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        wait_healthy(self.url, timeout=timeout, proc=self.proc)
+        return time.perf_counter() - started
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def rss_mb(self) -> float | None:
+        return vm_rss_mb(self.proc.pid) if self.proc is not None else None
+
+    def hwm_mb(self) -> float | None:
+        return vm_hwm_mb(self.proc.pid) if self.proc is not None else None
+
+    def __enter__(self) -> Server:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# JavaScript for timing a stroke inside the page: the capturing mouseup listener records
+# when the browser delivered the mouse-up; the observer records when the prediction
+# container first shows a value. Both on performance.now(), so no Python polling delay.
+ARM_JS = """() => {
+  const sel = '.st-key-prediction [data-testid="stMetricValue"]';
+  if (window.__benchObserver) window.__benchObserver.disconnect();
+  window.__benchUp = null;
+  window.__benchPred = null;
+  if (!window.__benchUpListener) {
+    window.__benchUpListener = true;
+    window.addEventListener('mouseup', () => { window.__benchUp = performance.now(); }, true);
+  }
+  const check = () => {
+    const el = document.querySelector(sel);
+    const text = el ? el.textContent.trim() : '';
+    if (text && window.__benchPred === null) {
+      window.__benchPred = {t: performance.now(), value: text};
+      window.__benchObserver.disconnect();
+    }
+  };
+  window.__benchObserver = new MutationObserver(check);
+  window.__benchObserver.observe(document.body,
+    {subtree: true, childList: true, characterData: true});
+  check();
+}"""
+DONE_JS = "() => window.__benchPred !== null"
+READ_JS = "() => ({up: window.__benchUp, pred: window.__benchPred})"
+ERROR_JS = "() => document.querySelectorAll('[data-testid=\"stException\"]').length"
+
+# Single-stroke digits only: the time runs from the one mouse-up to the prediction.
+STROKE_DIGITS = (0, 1, 2, 3, 7)

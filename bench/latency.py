@@ -1,0 +1,324 @@
+"""Prediction latency: one canvas (RGBA 280x280) through the whole path the draw page runs
+(lenet.preprocess.canvas_steps, then lenet.inference.predict: one forward pass returning
+every activation), the preprocessing alone, the bare forward pass, and batch throughput
+for evaluation.
+
+    python -m bench.latency [--quick] [--calls 1000] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import re
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.common import MODELS_DIR, ROOT, VARIANTS, Target, checkpoint_path, result, summary, table
+from lenet.inference import predict
+from lenet.model import LeNet5, LeNetConfig
+from lenet.preprocess import canvas_steps, ink_to_steps, rgba_to_ink, to_tensor
+from tests.digits import STROKES, render
+
+TITLE = "Prediction latency"
+TARGET_WHOLE_MS = 2.0
+TARGET_PREPROCESS_SHARE = 0.5
+
+
+def app_threads() -> int | None:
+    """The torch thread count the app sets for itself (``torch.set_num_threads(N)`` in
+    lenet/ui.py; read from the source, since importing lenet.ui has Streamlit side
+    effects), or None when it leaves torch's default."""
+    try:
+        source = (ROOT / "lenet" / "ui.py").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^\s*torch\.set_num_threads\((\d+)\)", source, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    saved = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def load_model(variant: str, path: Path | None) -> tuple[LeNet5, str]:
+    from lenet.checkpoint import CheckpointError, load_checkpoint
+
+    path = Path(path) if path else checkpoint_path(variant)
+    try:
+        return load_checkpoint(path), str(path)
+    except CheckpointError:
+        torch.manual_seed(0)
+        return LeNet5(LeNetConfig.for_variant(variant)).eval(), "missing: untrained weights"
+
+
+def time_whole_path(model: LeNet5, canvases: list[np.ndarray], calls: int) -> dict:
+    """Per call: canvas_steps, then predict; returns the durations (s) of each part."""
+    whole, pre, infer = [], [], []
+    for i in range(calls + 20):
+        rgba = canvases[i % len(canvases)]
+        t0 = time.perf_counter()
+        steps = canvas_steps(rgba)
+        t1 = time.perf_counter()
+        predict(model, steps.centred28)
+        t2 = time.perf_counter()
+        if i >= 20:  # warm-up
+            whole.append(t2 - t0)
+            pre.append(t1 - t0)
+            infer.append(t2 - t1)
+    return {"whole": whole, "preprocess": pre, "predict": infer}
+
+
+def time_calls(fn, args_list: list, calls: int) -> list[float]:
+    out = []
+    for i in range(calls + 20):
+        a = args_list[i % len(args_list)]
+        t0 = time.perf_counter()
+        fn(a)
+        if i >= 20:
+            out.append(time.perf_counter() - t0)
+    return out
+
+
+def breakdown(model: LeNet5, canvases: list[np.ndarray], calls: int) -> dict:
+    """Median ms of each piece of the path, each timed on its own."""
+    inks = [rgba_to_ink(c) for c in canvases]
+    images = [canvas_steps(c).centred28 for c in canvases]
+    tensors = [to_tensor(im, model.config) for im in images]
+
+    @torch.inference_mode()
+    def forward(x):
+        return model.activations(x)
+
+    parts = {
+        "rgba_to_ink (canvas -> ink map)": time_calls(rgba_to_ink, canvases, calls),
+        "ink_to_steps (crop, resize, centre)": time_calls(ink_to_steps, inks, calls),
+        "to_tensor (28x28 uint8 -> 1x1x32x32)": time_calls(
+            lambda im: to_tensor(im, model.config), images, calls
+        ),
+        "model.activations (forward pass)": time_calls(forward, tensors, calls),
+    }
+    return {k: summary(v) for k, v in parts.items()}
+
+
+def compare_threads(model: LeNet5, canvases: list[np.ndarray], calls: int) -> dict:
+    """The whole path with torch's default threads and with 1 thread, side by side:
+    alternating blocks of calls. A forward pass this small gains little from threads,
+    and waking them after idle time costs more on a busy machine."""
+    default = torch.get_num_threads()
+    settings = {default: [], 1: []}
+    block = max(5, calls // 10)
+    try:
+        for _ in range(max(1, calls // block)):
+            for threads, out in settings.items():
+                torch.set_num_threads(threads)
+                out += time_whole_path(model, canvases, block)["whole"]
+    finally:
+        torch.set_num_threads(default)
+    return {threads: summary(v) for threads, v in settings.items()}
+
+
+def profile_path(model: LeNet5, canvases: list[np.ndarray], calls: int = 200) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for i in range(calls):
+        steps = canvas_steps(canvases[i % len(canvases)])
+        predict(model, steps.centred28)
+    profiler.disable()
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(15)
+    lines = [ln for ln in text.getvalue().splitlines() if ln.strip()]
+    start = next((i for i, ln in enumerate(lines) if "ncalls" in ln), 0)
+    return "\n".join(lines[start:])
+
+
+def batch_throughput(model: LeNet5, images: np.ndarray, batch: int, repeats: int) -> dict:
+    """lenet.evaluate.predict over ``images`` in batches of ``batch``: images/s."""
+    from lenet.evaluate import predict as predict_batch
+
+    predict_batch(model, images[:batch], batch_size=batch)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        predict_batch(model, images, batch_size=batch)
+        times.append(time.perf_counter() - t0)
+    return {"images_per_s": len(images) / float(np.median(times)), "images": len(images)}
+
+
+def run(
+    calls: int = 1000,
+    variants: tuple[str, ...] = VARIANTS,
+    checkpoints: dict[str, Path] | None = None,
+    models_dir: Path = MODELS_DIR,
+    batch: int = 1000,
+    batch_images: np.ndarray | None = None,
+    batch_repeats: int = 3,
+    profile: bool | None = None,
+    threads: int | None | str = "app",
+) -> dict:
+    """``profile=None``: profile only when a target is missed. ``threads``: torch threads
+    for the single-canvas timings: "app" (what lenet/ui.py sets), a number, or None for
+    torch's default; batch throughput always runs with torch's default."""
+    checkpoints = checkpoints or {}
+    default_threads = torch.get_num_threads()
+    if threads == "app":
+        threads = app_threads()
+    single_threads = threads or default_threads
+    canvases = [render(d) for d in sorted(STROKES)]
+    if batch_images is None:
+        try:
+            from lenet.data import load_mnist
+
+            batch_images = load_mnist(Path(models_dir).parent / "data" / "mnist", "test")[0]
+        except (OSError, ValueError):
+            batch_images = np.random.default_rng(0).integers(0, 256, (10_000, 28, 28), np.uint8)
+
+    per_variant, rows, targets, all_pre, all_whole = {}, [], [], [], []
+    first_model = None
+    for variant in variants:
+        path = checkpoints.get(variant) or checkpoint_path(variant, models_dir)
+        model, source = load_model(variant, path)
+        first_model = first_model or model
+        xs = [to_tensor(canvas_steps(c).centred28, model.config) for c in canvases]
+        with torch_threads(single_threads):
+            t = time_whole_path(model, canvases, calls)
+            with torch.inference_mode():
+                bare = time_calls(model.activations, xs, calls)
+        tp = batch_throughput(model, batch_images, batch, batch_repeats)
+        r = {
+            "checkpoint": source,
+            "whole": summary(t["whole"]),
+            "preprocess": summary(t["preprocess"]),
+            "predict": summary(t["predict"]),
+            "forward": summary(bare),
+            "batch_images_per_s": tp["images_per_s"],
+        }
+        per_variant[variant] = r
+        all_pre += t["preprocess"]
+        all_whole += t["whole"]
+        note = "" if not source.startswith("missing") else "checkpoint missing: untrained weights"
+        targets.append(
+            Target(f"whole path, {variant} (median)", r["whole"]["median_ms"],
+                   TARGET_WHOLE_MS, "ms", note=note)
+        )  # fmt: skip
+        rows.append(
+            [
+                variant,
+                f"{r['whole']['median_ms']:.2f} / {r['whole']['p95_ms']:.2f}",
+                f"{r['preprocess']['median_ms']:.2f} / {r['preprocess']['p95_ms']:.2f}",
+                f"{r['predict']['median_ms']:.2f} / {r['predict']['p95_ms']:.2f}",
+                f"{r['forward']['median_ms']:.3f} / {r['forward']['p95_ms']:.3f}",
+                f"{tp['images_per_s']:,.0f}",
+            ]
+        )
+    pre_ms = summary(all_pre)["median_ms"]
+    whole_ms = summary(all_whole)["median_ms"]
+    share = pre_ms / whole_ms
+    targets.append(
+        Target("preprocessing (median, all variants)", pre_ms, TARGET_WHOLE_MS / 2, "ms",
+               note="half of the 2 ms budget")
+    )  # fmt: skip
+    targets.append(
+        Target("preprocessing share of the whole path", 100 * share,
+               100 * TARGET_PREPROCESS_SHARE, "%")
+    )  # fmt: skip
+    with torch_threads(single_threads):
+        parts = breakdown(first_model, canvases, max(10, calls // 4))
+    compared = compare_threads(first_model, canvases, max(10, calls // 2))
+    missed = any(t.met is False for t in targets)
+    body = [
+        table(
+            [
+                "variant",
+                "whole path median / p95 (ms)",
+                "canvas_steps (ms)",
+                "predict (ms)",
+                "bare forward (ms)",
+                f"batch {batch} (img/s)",
+            ],
+            rows,
+        ),  # fmt: skip
+        f"{calls} calls per variant, alternating {len(canvases)} drawn digits "
+        f"(tests/digits.render, 280×280 RGBA); {single_threads} torch thread(s) for the "
+        "single-canvas timings"
+        + (" (what lenet/ui.py sets for the app)" if threads and threads == app_threads() else "")
+        + f", {default_threads} (torch's default) for the batch. "
+        "The whole path is canvas_steps + predict timed together per call; the bare "
+        "forward pass is model.activations on a (1, 1, 32, 32) tensor under inference_mode; "
+        f"batch throughput is lenet.evaluate.predict over {len(batch_images):,} images in "
+        f"batches of {batch}.",
+        "Torch threads for one canvas (whole path, first variant, alternating blocks):\n\n"
+        + table(
+            ["torch threads", "median (ms)", "p95 (ms)", "n"],
+            [
+                [k, f"{v['median_ms']:.2f}", f"{v['p95_ms']:.2f}", v["n"]]
+                for k, v in compared.items()
+            ],
+        ),  # fmt: skip
+        "Where the time goes (each piece timed on its own, first variant; median / p95 ms):\n\n"
+        + table(
+            ["step", "median", "p95"],
+            [[k, f"{v['median_ms']:.3f}", f"{v['p95_ms']:.3f}"] for k, v in parts.items()],
+        ),
+    ]
+    profile_text = None
+    if profile or (profile is None and missed):
+        with torch_threads(single_threads):
+            profile_text = profile_path(first_model, canvases, min(200, calls))
+        body.append(
+            f"Profile of the whole path (cProfile, {min(200, calls)} calls, sorted by own time):\n\n"
+            "```\n" + profile_text + "\n```"
+        )
+    return result(
+        "latency",
+        TITLE,
+        "\n\n".join(body),
+        targets,
+        variants=per_variant,
+        breakdown=parts,
+        threads=compared,
+        single_threads=single_threads,
+        preprocess_share=share,
+        profile=profile_text,
+    )
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, help="calls per measurement (1000; quick 100)")
+    parser.add_argument("--variant", action="append", choices=VARIANTS, help="repeatable")
+    parser.add_argument("--models", default=str(MODELS_DIR), help="folder of the checkpoints")
+    parser.add_argument("--profile", action="store_true", help="always profile the path")
+    parser.add_argument(
+        "--threads", type=int, help="torch threads for one canvas (default: the app's)"
+    )
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    calls = args.calls or (100 if args.quick else 1000)
+    out = run(
+        calls=calls,
+        variants=tuple(args.variant or VARIANTS),
+        models_dir=Path(args.models),
+        batch_repeats=1 if args.quick else 3,
+        profile=True if args.profile else None,
+        threads=args.threads or "app",
+    )
+    print(out["markdown"])
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,419 @@
+"""Load: N concurrent browser sessions (one headless Chromium, one context per session)
+against one `streamlit run app.py` on 127.0.0.1, each drawing digits for a fixed time:
+successful predictions, errors (a prediction that did not come within the timeout, or an
+exception element on the page), mouse-up -> prediction latency (p50 / p95, recorded in
+the page), and the server's RSS before, during and after (sessions closed, then
+server.disconnectedSessionTTL from .streamlit/config.toml plus a margin).
+
+Fault run (``--fault``): the server is killed (SIGKILL) and started again on the same port
+while a page is open; the page must reconnect by itself and predict the next stroke.
+
+    python -m bench.load [--quick] [--sessions 10] [--seconds 60] [--fault | --no-fault]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+from bench.common import (
+    ARM_JS,
+    DONE_JS,
+    ERROR_JS,
+    READ_JS,
+    STROKE_DIGITS,
+    Server,
+    Target,
+    app_checkpoint_missing,
+    chromium_missing,
+    median,
+    result,
+    session_ttl_s,
+    skipped,
+    summary,
+    table,
+)
+from tests.digits import STROKES
+
+TITLE = "Load: concurrent browser sessions"
+FAULT_TITLE = "Fault: server killed and restarted mid-session"
+TARGET_P95_MS = 1500.0
+TARGET_RECLAIM_MB = 50.0
+PREDICTION_TIMEOUT_S = 30.0
+FAULT_RECOVERY_LIMIT_S = 90.0
+EXCEPTION = '[data-testid="stException"]'
+SIDEBAR = '[data-testid="stSidebar"] [data-testid="stSelectbox"]'  # app.py's checkpoint picker
+
+
+# ----------------------------------------------------------------------------- async page
+
+
+async def draw(page, digit: int, steps_per_segment: int = 4) -> None:
+    """tests.browser.draw_digit for the async API (retries while the canvas is replaced)."""
+    from playwright.async_api import Error as PlaywrightError
+
+    for attempt in range(10):
+        try:
+            canvas = page.locator("canvas").last
+            await canvas.scroll_into_view_if_needed(timeout=10_000)
+            box = await canvas.bounding_box()
+            if box is None:
+                raise PlaywrightError("canvas not attached")
+            break
+        except PlaywrightError:
+            if attempt == 9:
+                raise
+            await page.wait_for_timeout(200)  # the canvas is being replaced (cleared)
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    for points in STROKES[digit]:
+        points = [(x0 + x * w, y0 + y * h) for x, y in points]
+        await page.mouse.move(*points[0])
+        await page.mouse.down()
+        for x, y in points[1:]:
+            await page.mouse.move(x, y, steps=steps_per_segment)
+        await page.mouse.up()
+
+
+async def clear(page) -> None:
+    await page.locator(".st-key-clear_canvas button").click(timeout=30_000)
+    await page.wait_for_function(
+        "() => !document.querySelector('.st-key-prediction')", timeout=30_000
+    )
+
+
+async def stroke(page, digit: int, timeout_s: float = PREDICTION_TIMEOUT_S) -> dict:
+    from playwright.async_api import Error as PlaywrightError
+
+    try:
+        await page.evaluate(ARM_JS)
+        await draw(page, digit)
+        await page.wait_for_function(DONE_JS, timeout=timeout_s * 1000)
+        r = await page.evaluate(READ_JS)
+        if await page.evaluate(ERROR_JS):
+            return {"error": "exception shown on the page"}
+    except PlaywrightError as e:
+        kind = "timeout" if "Timeout" in type(e).__name__ else type(e).__name__
+        return {"error": f"{kind}: {str(e).splitlines()[0][:120]}"}
+    if r["up"] is None:
+        return {"error": "no mouse-up recorded"}
+    return {"latency_s": (r["pred"]["t"] - r["up"]) / 1000, "value": r["pred"]["value"]}
+
+
+async def session(i: int, b, url: str, start_by: float, deadline: float, out: dict):
+    """One visitor: open the app, then draw, wait, clear until the deadline."""
+    from playwright.async_api import Error as PlaywrightError
+
+    context = await b.new_context(viewport={"width": 1400, "height": 1000})
+    out["contexts"].append(context)
+    page = await context.new_page()
+    try:
+        await page.goto(url, timeout=120_000)
+        await page.wait_for_selector("canvas", timeout=max(1.0, start_by - time.monotonic()) * 1e3)
+    except PlaywrightError as e:
+        out["errors"].append(f"session {i} did not load: {type(e).__name__}")
+        return
+    n = 0
+    while time.monotonic() < deadline:
+        digit = STROKE_DIGITS[(i + n) % len(STROKE_DIGITS)]
+        n += 1
+        r = await stroke(page, digit)
+        if "error" in r:
+            out["errors"].append(r["error"])
+        else:
+            out["latencies"].append(r["latency_s"])
+            out["correct"] += r["value"] == str(digit)
+        try:
+            await clear(page)
+        except PlaywrightError as e:
+            out["errors"].append(f"clear failed: {type(e).__name__}")
+            await page.reload()
+            await page.wait_for_selector("canvas", timeout=120_000)
+
+
+async def sample_rss(server: Server, out: list, stop: asyncio.Event, every: float = 1.0):
+    while not stop.is_set():
+        rss = server.rss_mb()
+        if rss is not None:
+            out.append(rss)
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except TimeoutError:
+            pass
+
+
+async def _cold_start(url: str, sessions: int) -> list[str]:
+    """Open ``sessions`` pages at once on a server no page has loaded yet; returns the
+    errors (a page showing an exception, or no canvas within the timeout)."""
+    from playwright.async_api import Error as PlaywrightError
+    from playwright.async_api import async_playwright
+
+    from tests.browser import CHROMIUM_ARGS, chromium_path
+
+    async def one(b, i: int) -> str | None:
+        context = await b.new_context(viewport={"width": 1400, "height": 1000})
+        try:
+            page = await context.new_page()
+            await page.goto(url, timeout=120_000)
+            await page.wait_for_selector(f"canvas, {EXCEPTION}", timeout=120_000)
+            if await page.locator(EXCEPTION).count():
+                return f"session {i}: exception shown while loading"
+            return None
+        except PlaywrightError as e:
+            return f"session {i}: {type(e).__name__} while loading"
+        finally:
+            await context.close()
+
+    async with async_playwright() as p:
+        b = await p.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            results = await asyncio.gather(*(one(b, i) for i in range(sessions)))
+        finally:
+            await b.close()
+    return [r for r in results if r]
+
+
+async def _load(server: Server, sessions: int, seconds: float, ttl_wait: float) -> dict:
+    from playwright.async_api import async_playwright
+
+    from tests.browser import CHROMIUM_ARGS, chromium_path
+
+    out = {"latencies": [], "errors": [], "correct": 0, "contexts": []}
+    async with async_playwright() as p:
+        b = await p.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            # Baseline: the model loaded by one page, which then closes.
+            context = await b.new_context(viewport={"width": 1400, "height": 1000})
+            page = await context.new_page()
+            await page.goto(server.url, timeout=120_000)
+            await page.wait_for_selector("canvas", timeout=120_000)
+            warm = await stroke(page, STROKE_DIGITS[0], 60)
+            await context.close()
+            await asyncio.sleep(1.0)
+            out["rss_before"] = server.rss_mb()
+            out["warmup_error"] = warm.get("error")
+
+            stop, during = asyncio.Event(), []
+            sampler = asyncio.create_task(sample_rss(server, during, stop))
+            started = time.monotonic()
+            start_by, deadline = started + 120.0, started + seconds
+            await asyncio.gather(
+                *(session(i, b, server.url, start_by, deadline, out) for i in range(sessions))
+            )
+            out["elapsed_s"] = time.monotonic() - started
+            stop.set()
+            await sampler
+            out["rss_during"] = during
+            for context in out.pop("contexts"):
+                await context.close()
+            await asyncio.sleep(1.0)
+            out["rss_closed"] = server.rss_mb()
+            await asyncio.sleep(ttl_wait)
+            out["rss_after"] = server.rss_mb()
+        finally:
+            await b.close()
+    return out
+
+
+def run(
+    sessions: int = 10, seconds: float = 60.0, ttl: float | None = None, margin: float = 15.0
+) -> dict:
+    """``ttl`` overrides server.disconnectedSessionTTL (quick runs); the config's otherwise."""
+    targets = [
+        Target(f"p95 mouse-up → prediction, {sessions} sessions", None, TARGET_P95_MS, "ms"),
+        Target("errors (timeouts, exceptions)", None, 0, ""),
+        Target("RSS after sessions closed + TTL, above baseline", None, TARGET_RECLAIM_MB, "MB"),
+        Target(f"cold start: {sessions} sessions opened at once on a fresh server, errors",
+               None, 0, ""),
+    ]  # fmt: skip
+    why = chromium_missing() or app_checkpoint_missing()
+    if why:
+        return skipped("load", TITLE, why, targets)
+    args = [] if ttl is None else ["--server.disconnectedSessionTTL", str(int(ttl))]
+    ttl_s = session_ttl_s() if ttl is None else ttl
+    with Server(args=args) as server:
+        cold = asyncio.run(_cold_start(server.url, sessions))
+        cold_log = server.log_path
+    with Server(args=args) as server:
+        out = asyncio.run(_load(server, sessions, seconds, ttl_s + margin))
+    out["cold_start_errors"] = cold
+    targets[3].measured = len(cold)
+    lat = out["latencies"]
+    s = summary(lat) if lat else None
+    targets[0].measured = s["p95_ms"] if s else None
+    targets[0].note = f"p50 {s['median_ms']:.0f} ms" if s else "no prediction"
+    targets[1].measured = len(out["errors"])
+    grew = None
+    if out["rss_after"] is not None and out["rss_before"] is not None:
+        grew = out["rss_after"] - out["rss_before"]
+    targets[2].measured = grew
+    during = out["rss_during"]
+    rows = [
+        ["sessions", sessions],
+        ["drawing time per session", f"{seconds:.0f} s (all ran {out['elapsed_s']:.0f} s)"],
+        ["successful predictions", len(lat)],
+        ["shown digit = drawn digit", f"{out['correct']} / {len(lat)}"],
+        ["errors", len(out["errors"])],
+        ["latency p50 / p95 / min (ms)",
+         f"{s['median_ms']:.0f} / {s['p95_ms']:.0f} / {s['min_ms']:.0f}" if s else "—"],
+        ["predictions per second (all sessions)", f"{len(lat) / max(seconds, 1e-9):.1f}"],
+        ["RSS before (one model loaded)", f"{out['rss_before']:.0f} MB"],
+        ["RSS during: median / max",
+         f"{median(during):.0f} / {max(during):.0f} MB" if during else "—"],
+        ["RSS just after the sessions closed", f"{out['rss_closed']:.0f} MB"],
+        [f"RSS {ttl_s + margin:.0f} s later (TTL {ttl_s:.0f} s + {margin:.0f} s)",
+         f"{out['rss_after']:.0f} MB"],
+    ]  # fmt: skip
+    body = table(["", "value"], rows)
+    if ttl is not None:
+        body += f"\n\nserver.disconnectedSessionTTL overridden to {ttl:.0f} s for this run."
+    if out["errors"]:
+        counts: dict[str, int] = {}
+        for e in out["errors"]:
+            counts[e] = counts.get(e, 0) + 1
+        body += "\n\nErrors: " + "; ".join(f"{k} (×{v})" for k, v in counts.items())
+    if cold:
+        body += (
+            f"\n\nCold start (a separate, freshly started server; {sessions} pages opened at "
+            f"once): {len(cold)} of {sessions} failed: " + "; ".join(cold) + ". The server log "
+            f"({cold_log}) has the tracebacks."
+        )
+    if out.get("warmup_error"):
+        body += f"\n\nThe warm-up stroke failed: {out['warmup_error']}"
+    return result("load", TITLE, body, targets, summary=s, **out)
+
+
+# ----------------------------------------------------------------------------- fault
+
+
+def run_fault(recovery_limit_s: float = FAULT_RECOVERY_LIMIT_S) -> dict:
+    targets = [
+        Target("page predicts again after a server restart (time from the kill)", None,
+               recovery_limit_s, "s")
+    ]  # fmt: skip
+    why = chromium_missing() or app_checkpoint_missing()
+    if why:
+        return skipped("fault", FAULT_TITLE, why, targets)
+    from playwright.sync_api import Error as PlaywrightError
+
+    from bench.browser import stroke as sync_stroke
+    from tests.browser import browser, clear_canvas, open_app
+
+    data: dict = {}
+    server = Server()
+    try:
+        server.start()
+        with browser() as b:
+            page = open_app(b, server.url)
+            page.set_default_timeout(10_000)
+            origin = page.evaluate("() => performance.timeOrigin")
+            before = sync_stroke(page, STROKE_DIGITS[0])
+            data["before"] = before
+            data["sidebar_before"] = page.locator(SIDEBAR).count() > 0
+            clear_canvas(page)
+            killed_at = page.evaluate("() => performance.now()")
+            server.kill()
+            log_offset = server.log_path.stat().st_size
+            data["restart_s"] = server.start()
+            attempts, recovered = 0, None
+            deadline = time.monotonic() + recovery_limit_s
+            while time.monotonic() < deadline:
+                attempts += 1
+                r = sync_stroke(page, STROKE_DIGITS[attempts % len(STROKE_DIGITS)], 10)
+                if "error" not in r:
+                    pred = page.evaluate(READ_JS)["pred"]
+                    recovered = (pred["t"] - killed_at) / 1000
+                    data["after"] = r
+                    break
+                try:  # a stroke drawn before the reconnection is lost: start over
+                    clear_canvas(page)
+                except PlaywrightError:
+                    page.wait_for_timeout(500)
+            data["attempts"] = attempts
+            data["sidebar_after"] = page.locator(SIDEBAR).count() > 0
+            data["reloaded"] = page.evaluate("() => performance.timeOrigin") != origin
+            if recovered is None:  # does a reload bring it back?
+                try:
+                    page.reload()
+                    page.wait_for_selector("canvas", timeout=60_000)
+                    data["after_reload"] = "error" not in sync_stroke(page, STROKE_DIGITS[0], 30)
+                except PlaywrightError:
+                    data["after_reload"] = False
+        with open(server.log_path) as log:
+            log.seek(log_offset)
+            data["server_log"] = [
+                line.strip() for line in log if "Error" in line or "does not exist" in line
+            ][:5]
+    finally:
+        server.stop()
+    sidebar_lost = data["sidebar_before"] and not data["sidebar_after"]
+    passed = recovered is not None and not data["reloaded"] and not sidebar_lost
+    targets[0].measured = recovered
+    targets[0].unmeasured = "FAILED"
+    targets[0].note = "pass" if passed else "fail"
+    if recovered is not None and not passed:
+        targets[0].measured = None  # recovered, but not to the same app
+    rows = [
+        ["prediction before the kill", "yes" if "error" not in data["before"] else "no"],
+        ["server restart (start → healthy)", f"{data['restart_s']:.1f} s"],
+        ["strokes until a prediction came back", data["attempts"]],
+        ["time from kill to the next prediction",
+         f"{recovered:.1f} s" if recovered is not None else "not recovered"],
+        ["page reloaded", "yes" if data["reloaded"] else "no"],
+        ["sidebar (checkpoint picker) before / after",
+         f"{'yes' if data['sidebar_before'] else 'no'} / {'yes' if data['sidebar_after'] else 'no'}"],
+        *([["a stroke after reloading the page",
+            "predicted" if data["after_reload"] else "not predicted"]]
+          if "after_reload" in data else []),
+        ["result", "PASS" if passed else "FAIL"],
+    ]  # fmt: skip
+    body = table(["", "value"], rows)
+    body += (
+        "\n\nThe server is killed with SIGKILL after a prediction and started again on the "
+        "same port; Streamlit's client reconnects on its own. Strokes are tried every "
+        "≤ 10 s until one is predicted, so the recovery time includes up to one try's wait. "
+        "It passes when a stroke is predicted again without a page reload and the sidebar "
+        "(app.py's checkpoint picker) is still there."
+    )
+    if sidebar_lost:
+        body += "\n\nAfter the restart the page came back without app.py's sidebar."
+    if data["server_log"]:
+        body += "\n\nThe restarted server logged: " + " / ".join(
+            f"`{line}`" for line in data["server_log"]
+        )
+    return result("fault", FAULT_TITLE, body, targets, passed=passed, recovery_s=recovered, **data)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--seconds", type=float, help="drawing time (60; quick 15)")
+    parser.add_argument("--ttl", type=float, help="override disconnectedSessionTTL (quick: 5)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--fault", action="store_true", help="only the fault run")
+    group.add_argument("--no-fault", action="store_true", help="skip the fault run")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    outs = []
+    if not args.fault:
+        outs.append(
+            run(
+                sessions=args.sessions,
+                seconds=args.seconds or (15 if args.quick else 60),
+                ttl=args.ttl if args.ttl is not None else (5 if args.quick else None),
+                margin=5 if args.quick else 15,
+            )
+        )
+    if not args.no_fault:
+        outs.append(run_fault())
+    for out in outs:
+        print(out["markdown"])
+    return outs
+
+
+if __name__ == "__main__":
+    main()

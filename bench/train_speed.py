@@ -1,0 +1,531 @@
+"""Training speed: our loop (lenet.train.train_one_epoch on the whole training set held in
+one tensor, each batch augmented at once) against a baseline written the usual way (a
+torch Dataset returning one sample at a time, per-sample augmentation, a DataLoader with
+num_workers=0). Same network, batch size, optimizer, machine and run; the two are
+interleaved chunk by chunk so that a busy machine slows both alike.
+
+    python -m bench.train_speed [--quick] [--variant modern] [--device cpu|cuda|all]
+
+Reports images/s (median over chunks) and their ratio (median of the side-by-side
+ratios), the fraction of the CPU's matmul peak reached, and the wall time to reach 99.0%
+test accuracy (evaluating the test set every ``--eval-every`` batches; the evaluations
+are counted in the time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from bench.common import DATA_DIR, Target, fmt, median, result, table
+from lenet.model import LeNet5, LeNetConfig
+from lenet.preprocess import PAD, normalise, pad_unit
+from lenet.train import RECIPES, Progress, augment, one_cycle_lr, test_predictions, train_one_epoch
+
+TITLE = "Training speed"
+TARGET_SECONDS_TO_99 = 30.0
+TARGET_SPEEDUP = 2.0
+TARGET_ACCURACY = 0.99
+
+
+# ----------------------------------------------------------------------------- baseline
+
+
+class PerSampleMNIST(Dataset):
+    """The usual way: one uint8 image at a time -> float tensor, padded to 32x32, distorted
+    on its own (the same random affine distortions as lenet.train.augment, for one image),
+    mapped onto the variant's input range."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, config: LeNetConfig, seed: int):
+        self.images, self.labels, self.config = images, labels, config
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        x = torch.from_numpy(self.images[i]).to(torch.float32).div(255.0)
+        x = F.pad(x, (PAD, PAD, PAD, PAD)).unsqueeze(0)  # (1, 32, 32)
+        x = augment(x.unsqueeze(0), self.generator)[0]
+        return normalise(x, self.config), int(self.labels[i])
+
+
+@dataclass
+class Setup:
+    batch_size: int
+    peak_lr: float
+    weight_decay: float
+    label_smoothing: float
+    total_steps: int
+    device: torch.device
+
+
+def _optimizer(model: LeNet5, s: Setup) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(model.parameters(), lr=s.peak_lr, weight_decay=s.weight_decay)
+
+
+class BaselineLoop:
+    """A DataLoader over PerSampleMNIST; the training step is the same as ours."""
+
+    def __init__(self, model, images, labels, s: Setup, seed: int):
+        self.model, self.s, self.step = model, s, 0
+        self.optimizer = _optimizer(model, s)
+        dataset = PerSampleMNIST(images, labels, model.config, seed)
+        self.loader = DataLoader(
+            dataset,
+            batch_size=s.batch_size,
+            shuffle=True,
+            num_workers=0,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        self.batches = iter(self.loader)
+
+    def train_batches(self, n: int) -> int:
+        """Train on the next n batches (a new epoch starts when one ends); returns images."""
+        model, s = self.model, self.s
+        model.train()
+        seen = 0
+        for _ in range(n):
+            try:
+                x, y = next(self.batches)
+            except StopIteration:
+                self.batches = iter(self.loader)
+                x, y = next(self.batches)
+            x, y = x.to(s.device), y.to(s.device)
+            for group in self.optimizer.param_groups:
+                group["lr"] = one_cycle_lr(self.step, s.total_steps, s.peak_lr)
+            loss = F.cross_entropy(model(x), y, label_smoothing=s.label_smoothing)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            loss.item()
+            self.step += 1
+            seen += len(y)
+        return seen
+
+
+class OurLoop:
+    """lenet.train.train_one_epoch, run on successive chunks of each epoch's shuffled
+    order (so that the two loops can be interleaved and evaluated every few batches)."""
+
+    def __init__(self, model, train_x, train_y, s: Setup, seed: int):
+        self.model, self.s, self.step = model, s, 0
+        self.optimizer = _optimizer(model, s)
+        self.x, self.y = train_x.to(s.device), train_y.to(s.device)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order, self.pos = torch.randperm(len(self.x), generator=self.generator), 0
+
+    def train_batches(self, n: int) -> int:
+        if self.pos >= len(self.order):
+            self.order, self.pos = torch.randperm(len(self.x), generator=self.generator), 0
+        idx = self.order[self.pos : self.pos + n * self.s.batch_size]
+        self.pos += len(idx)
+        _, self.step = train_one_epoch(
+            self.model,
+            self.optimizer,
+            self.x[idx],
+            self.y[idx],
+            batch_size=self.s.batch_size,
+            step=self.step,
+            total_steps=self.s.total_steps,
+            peak_lr=self.s.peak_lr,
+            augment_batches=True,
+            label_smoothing=self.s.label_smoothing,
+            generator=self.generator,
+            progress=Progress(1, "", enabled=False),
+        )
+        return len(idx)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(loop, n: int) -> tuple[int, float]:
+    _sync(loop.s.device)
+    started = time.perf_counter()
+    images = loop.train_batches(n)
+    _sync(loop.s.device)
+    return images, time.perf_counter() - started
+
+
+# ----------------------------------------------------------------------------- peak, MACs
+
+
+def forward_macs(model: LeNet5) -> int:
+    """Multiply-adds of one forward pass (dense convolutions, as computed)."""
+    macs = 0
+
+    def hook(module, inputs, output):
+        nonlocal macs
+        if isinstance(module, torch.nn.Conv2d):
+            k = module.weight[0].numel()  # in_channels * kh * kw
+            macs += output[0].numel() * k
+        elif isinstance(module, torch.nn.Linear):
+            macs += module.in_features * module.out_features
+
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)
+    ]
+    with torch.inference_mode():
+        model(torch.zeros(1, 1, 32, 32, device=next(model.parameters()).device))
+    for h in handles:
+        h.remove()
+    if model.config.output == "rbf":
+        macs += 84 * 10
+    return macs
+
+
+def matmul_peak_flops(n: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of a float32 n x n matmul with torch's current threads (median of repeats)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - started)
+    return 2 * n**3 / median(times)
+
+
+# ----------------------------------------------------------------------------- benchmark
+
+
+def throughput(ours: OurLoop, base: BaselineLoop, batches: int, repeats: int) -> dict:
+    """Interleaved chunks of ``batches`` batches, alternating which loop goes first."""
+    timed(ours, 2)  # warm-up: first calls allocate and pick kernels
+    timed(base, 2)
+    ours_rates, base_rates, ratios = [], [], []
+    for r in range(repeats):
+        pair = {}
+        for name in ("ours", "base") if r % 2 == 0 else ("base", "ours"):
+            images, seconds = timed(ours if name == "ours" else base, batches)
+            pair[name] = images / seconds
+        ours_rates.append(pair["ours"])
+        base_rates.append(pair["base"])
+        ratios.append(pair["ours"] / pair["base"])
+    return {
+        "ours_images_per_s": median(ours_rates),
+        "baseline_images_per_s": median(base_rates),
+        "speedup": median(ratios),
+        "ours_samples": ours_rates,
+        "baseline_samples": base_rates,
+        "ratios": ratios,
+        "batches_per_chunk": batches,
+        "repeats": repeats,
+    }
+
+
+def thread_comparison(ours: OurLoop, batches: int, repeats: int) -> dict | None:
+    """Our loop with torch's current threads and with one thread, interleaved chunks."""
+    default = torch.get_num_threads()
+    if default == 1 or ours.s.device.type != "cpu":
+        return None
+    rates: dict[int, list[float]] = {default: [], 1: []}
+    try:
+        for r in range(repeats):
+            for threads in (default, 1) if r % 2 == 0 else (1, default):
+                torch.set_num_threads(threads)
+                images, seconds = timed(ours, batches)
+                rates[threads].append(images / seconds)
+    finally:
+        torch.set_num_threads(default)
+    return {threads: median(v) for threads, v in rates.items()}
+
+
+def race(loops: dict, test_x, test_labels, eval_every: int, limit_s: float, max_steps: int) -> dict:
+    """Train each loop in segments of ``eval_every`` batches, interleaved, evaluating the
+    test set after every segment; each loop's clock counts only its own segments and
+    evaluations. Stops a loop at TARGET_ACCURACY, at ``limit_s`` or after ``max_steps``."""
+    state = {
+        name: {"seconds": 0.0, "train_seconds": 0.0, "reached_s": None, "history": []}
+        for name in loops
+    }
+    active = list(loops)
+    while active:
+        for name in list(active):
+            loop, st = loops[name], state[name]
+            images, seconds = timed(loop, eval_every)
+            started = time.perf_counter()
+            preds = test_predictions(loop.model, test_x)
+            eval_s = time.perf_counter() - started
+            st["train_seconds"] += seconds
+            st["seconds"] += seconds + eval_s
+            accuracy = float((preds == test_labels).mean())
+            st["history"].append((loop.step, round(st["seconds"], 2), accuracy))
+            st["best_accuracy"] = max(st.get("best_accuracy", 0.0), accuracy)
+            if accuracy >= TARGET_ACCURACY:
+                st["reached_s"], st["reached_step"] = st["seconds"], loop.step
+                st["reached_train_s"] = st["train_seconds"]
+            if st["reached_s"] is not None or st["seconds"] > limit_s or loop.step >= max_steps:
+                active.remove(name)
+    return state
+
+
+def run(
+    variant: str = "modern",
+    data: str = str(DATA_DIR),
+    device: str = "cpu",
+    batches: int = 100,
+    repeats: int = 5,
+    race_epochs: float = 3.0,
+    eval_every: int = 100,
+    race_limit_s: float = 120.0,
+    race_baseline: bool = True,
+    skip_race: bool = False,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    arrays: tuple | None = None,
+    seed: int = 0,
+    threads: int | None = None,
+) -> dict:
+    """``arrays`` = (train_images, train_labels, test_images, test_labels) replaces the
+    MNIST files (tests). ``device="all"`` adds CUDA where there is one."""
+    torch.set_flush_denormal(True)  # as lenet.train does, for both loops
+    saved_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)  # as lenet.train --threads does
+    try:
+        return _run(variant, data, device, batches, repeats, race_epochs, eval_every,
+                    race_limit_s, race_baseline, skip_race, train_limit, test_limit, arrays,
+                    seed)  # fmt: skip
+    finally:
+        torch.set_num_threads(saved_threads)
+
+
+def _run(variant, data, device, batches, repeats, race_epochs, eval_every, race_limit_s,
+         race_baseline, skip_race, train_limit, test_limit, arrays, seed) -> dict:  # fmt: skip
+    if arrays is None:
+        from lenet.data import load_mnist
+
+        arrays = (*load_mnist(data, "train"), *load_mnist(data, "test"))
+    train_images, train_labels, test_images, test_labels = arrays
+    train_images, train_labels = train_images[:train_limit], train_labels[:train_limit]
+    test_images, test_labels = test_images[:test_limit], test_labels[:test_limit]
+
+    devices = ["cpu", "cuda"] if device == "all" else [device]
+    recipe = RECIPES[variant]
+    per_device, targets, notes = {}, [], []
+    for name in devices:
+        if name == "cuda" and not torch.cuda.is_available():
+            per_device["cuda"] = {"skipped": "no CUDA device"}
+            notes.append("CUDA: no CUDA device (torch.cuda.is_available() is False).")
+            continue
+        dev = torch.device(name)
+        steps_per_epoch = math.ceil(len(train_images) / recipe.batch_size)
+        s = Setup(
+            batch_size=recipe.batch_size,
+            peak_lr=recipe.lr,
+            weight_decay=recipe.weight_decay,
+            label_smoothing=recipe.label_smoothing,
+            total_steps=max(1, int(race_epochs * steps_per_epoch)),
+            device=dev,
+        )
+        train_x = pad_unit(train_images)
+        train_y = torch.as_tensor(train_labels, dtype=torch.long)
+        test_x = pad_unit(test_images).to(dev)
+
+        def fresh(s=s, dev=dev, train_x=train_x, train_y=train_y):
+            torch.manual_seed(seed)
+            model = LeNet5(LeNetConfig.for_variant(variant)).to(dev)
+            ours = OurLoop(model, train_x, train_y, s, seed)
+            base = BaselineLoop(copy.deepcopy(model), train_images, train_labels, s, seed)
+            return ours, base
+
+        ours, base = fresh()
+        r = throughput(ours, base, batches, repeats)
+        r["threads"] = thread_comparison(ours, batches, repeats)
+        r["epoch_seconds_ours"] = 60_000 / r["ours_images_per_s"]
+        r["epoch_seconds_baseline"] = 60_000 / r["baseline_images_per_s"]
+        if name == "cpu":
+            macs = forward_macs(ours.model)
+            peak = matmul_peak_flops()
+            r["forward_macs"] = macs
+            r["peak_gflops"] = peak / 1e9
+            r["training_gflops"] = r["ours_images_per_s"] * macs * 2 * 3 / 1e9
+            r["fraction_of_peak"] = r["training_gflops"] * 1e9 / peak
+        targets.append(
+            Target(
+                f"our epoch vs baseline ({name})",
+                r["speedup"],
+                TARGET_SPEEDUP,
+                "× faster",
+                higher_is_better=True,
+            )
+        )
+        if skip_race:
+            targets.append(
+                Target(f"{variant} to {TARGET_ACCURACY:.1%} test accuracy ({name})", None,
+                       TARGET_SECONDS_TO_99, "s", unmeasured="not run", note="race skipped")
+            )  # fmt: skip
+        else:
+            ours, base = fresh()
+            loops = {"ours": ours, "baseline": base} if race_baseline else {"ours": ours}
+            r["race"] = race(
+                loops,
+                test_x,
+                test_labels,
+                eval_every,
+                race_limit_s,
+                max_steps=s.total_steps,
+            )
+            reached = r["race"]["ours"]["reached_s"]
+            targets.append(
+                Target(
+                    f"{variant} to {TARGET_ACCURACY:.1%} test accuracy ({name})",
+                    reached,
+                    TARGET_SECONDS_TO_99,
+                    "s",
+                    note=""
+                    if reached is not None
+                    else f"not reached: best {r['race']['ours']['best_accuracy']:.2%} "
+                    f"after {r['race']['ours']['seconds']:.0f} s",
+                    unmeasured="not reached",
+                )
+            )
+        per_device[name] = r
+
+    body = _markdown(per_device, variant, recipe, len(train_images), len(test_images), notes)
+    body += (
+        f"\n\nSettings: {batches} batches of {recipe.batch_size} per chunk, {repeats} "
+        f"interleaved repeats; race: one-cycle schedule over {race_epochs:g} epochs, test set "
+        f"evaluated every {eval_every} batches, limit {race_limit_s:.0f} s per loop; "
+        f"{len(train_images):,} training and {len(test_images):,} test images; "
+        f"torch threads: {torch.get_num_threads()}; denormals flushed to zero (as lenet.train)."
+    )
+    return result("train_speed", TITLE, body, targets, devices=per_device, variant=variant)
+
+
+def _markdown(per_device, variant, recipe, n_train, n_test, notes) -> str:
+    rows, parts = [], []
+    for name, r in per_device.items():
+        if "skipped" in r:
+            continue
+        rows.append(
+            [
+                name,
+                f"{r['ours_images_per_s']:,.0f} img/s ({r['epoch_seconds_ours']:.1f} s/epoch)",
+                f"{r['baseline_images_per_s']:,.0f} img/s "
+                f"({r['epoch_seconds_baseline']:.1f} s/epoch)",
+                f"{r['speedup']:.2f}× (per repeat: "
+                + ", ".join(f"{x:.2f}" for x in r["ratios"])
+                + ")",
+            ]
+        )
+    parts.append(
+        table(
+            [
+                "device",
+                "ours (train_one_epoch, batch augmentation)",
+                "baseline (Dataset + DataLoader, per-sample)",
+                "speedup (median of pairs)",
+            ],
+            rows,
+        )  # fmt: skip
+    )
+    cpu = per_device.get("cpu", {})
+    if cpu.get("threads"):
+        parts.append(
+            "Our loop by torch threads (interleaved chunks, median img/s): "
+            + ", ".join(f"{k} thread(s): {v:,.0f}" for k, v in cpu["threads"].items())
+            + ". `python -m lenet.train --threads N` picks the count; by default torch "
+            "uses one per core."
+        )
+    if "fraction_of_peak" in cpu:
+        parts.append(
+            f"CPU efficiency: LeNet-5 ({variant}) costs {cpu['forward_macs'] / 1e6:.3f} M "
+            f"multiply-adds forward per image, forward + backward counted as 3× forward: "
+            f"{cpu['training_gflops']:.2f} GFLOP/s at {fmt(cpu['ours_images_per_s'])} img/s, "
+            f"against a float32 matmul peak (torch.mm 2048×2048, same threads) of "
+            f"{cpu['peak_gflops']:.1f} GFLOP/s: **{cpu['fraction_of_peak']:.1%} of peak**."
+        )
+    race_rows = []
+    for name, r in per_device.items():
+        for loop, st in r.get("race", {}).items():
+            reached = st["reached_s"]
+            race_rows.append(
+                [
+                    name,
+                    loop,
+                    "not reached" if reached is None else f"{reached:.1f} s",
+                    "—" if reached is None else f"{st['reached_train_s']:.1f} s",
+                    "—" if reached is None else str(st["reached_step"]),
+                    f"{st['best_accuracy']:.2%}",
+                ]
+            )
+    if race_rows:
+        parts.append(
+            f"Time to {TARGET_ACCURACY:.1%} test accuracy ({variant} recipe: lr {recipe.lr:g}, "
+            f"batch {recipe.batch_size}, weight decay {recipe.weight_decay:g}, label smoothing "
+            f"{recipe.label_smoothing:g}, augmentation), interleaved:\n\n"
+            + table(
+                [
+                    "device",
+                    "loop",
+                    "wall time (with evaluations)",
+                    "training only",
+                    "batches",
+                    "best accuracy",
+                ],
+                race_rows,
+            )  # fmt: skip
+        )
+    parts += notes
+    if "cuda" not in per_device:
+        parts.append("CUDA: not asked for (`--device all` or `--device cuda`).")
+    return "\n\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", default="modern", choices=list(RECIPES))
+    parser.add_argument("--data", default=str(DATA_DIR))
+    parser.add_argument("--device", default="all", choices=("cpu", "cuda", "all"))
+    parser.add_argument("--batches", type=int, help="batches per timed chunk (100; quick 10)")
+    parser.add_argument("--repeats", type=int, help="interleaved chunk pairs (5; quick 3)")
+    parser.add_argument("--race-epochs", type=float, default=3.0, help="schedule length")
+    parser.add_argument("--eval-every", type=int, default=100, help="batches between evals")
+    parser.add_argument("--race-limit", type=float, default=120.0, help="seconds per loop")
+    parser.add_argument("--no-race", action="store_true", help="skip time-to-99%%")
+    parser.add_argument("--no-race-baseline", action="store_true", help="race our loop only")
+    parser.add_argument("--train-limit", type=int, help="only the first N training images")
+    parser.add_argument("--test-limit", type=int, help="only the first N test images")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--quick", action="store_true", help="few small chunks, no race")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.no_race = True
+    args.batches = args.batches or (10 if args.quick else 100)
+    args.repeats = args.repeats or (3 if args.quick else 5)
+    out = run(
+        variant=args.variant,
+        data=args.data,
+        device=args.device,
+        batches=args.batches,
+        repeats=args.repeats,
+        race_epochs=args.race_epochs,
+        eval_every=args.eval_every,
+        race_limit_s=args.race_limit,
+        race_baseline=not args.no_race_baseline,
+        skip_race=args.no_race,
+        train_limit=args.train_limit,
+        test_limit=args.test_limit,
+        threads=args.threads,
+    )
+    print(out["markdown"])
+    return out
+
+
+if __name__ == "__main__":
+    main()
