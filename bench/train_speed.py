@@ -26,9 +26,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from bench.common import DATA_DIR, Target, fmt, median, result, table
+from lenet.evaluate import predict_padded as test_predictions
 from lenet.model import LeNet5, LeNetConfig
 from lenet.preprocess import PAD, normalise, pad_unit
-from lenet.train import RECIPES, Progress, augment, one_cycle_lr, test_predictions, train_one_epoch
+from lenet.train import RECIPES, Progress, augment, one_cycle_lr, train_one_epoch
 
 TITLE = "Training speed"
 TARGET_SECONDS_TO_99 = 30.0

@@ -15,21 +15,29 @@ import numpy as np
 import torch
 
 from lenet.model import LeNet5
-from lenet.preprocess import to_tensor
+from lenet.preprocess import normalise, pad_unit
 
 # A card and a measurement agree when they differ by at most this many test images.
 CARD_TOLERANCE_IMAGES = 2
 
 
 @torch.inference_mode()
-def predict(model: LeNet5, images: np.ndarray, batch_size: int = 2000) -> np.ndarray:
-    """Predicted classes for uint8 images (N, 28, 28)."""
+def predict_padded(model: LeNet5, x: torch.Tensor, batch_size: int = 2000) -> np.ndarray:
+    """Predicted classes for padded [0, 1] images (N, 1, 32, 32), as ``pad_unit`` makes
+    them (the training loop keeps its test set this way)."""
     model.eval()
     preds = [
-        model(to_tensor(images[i : i + batch_size], model.config)).argmax(1)
-        for i in range(0, len(images), batch_size)
+        model(normalise(x[i : i + batch_size], model.config)).argmax(1)
+        for i in range(0, len(x), batch_size)
     ]
-    return torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
+    return torch.cat(preds).cpu().numpy() if preds else np.zeros(0, dtype=np.int64)
+
+
+def predict(model: LeNet5, images: np.ndarray, batch_size: int = 2000) -> np.ndarray:
+    """Predicted classes for uint8 images (N, 28, 28)."""
+    if len(images) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return predict_padded(model, pad_unit(images), batch_size)
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, classes: int = 10) -> np.ndarray:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from lenet.checkpoint import atomic_save, default_path, save_checkpoint
-from lenet.evaluate import summarize
+from lenet.evaluate import predict_padded, summarize
 from lenet.model import VARIANTS, LeNet5, LeNetConfig
 from lenet.preprocess import normalise, pad_unit
 
@@ -145,16 +145,6 @@ def train_one_epoch(
             progress.update(b + 1, seen, loss_sum / seen)
     progress.close()
     return loss_sum / max(seen, 1), step
-
-
-@torch.inference_mode()
-def test_predictions(model: LeNet5, test_x: torch.Tensor, batch_size: int = 2000) -> np.ndarray:
-    model.eval()
-    preds = [
-        model(normalise(test_x[i : i + batch_size], model.config)).argmax(1)
-        for i in range(0, len(test_x), batch_size)
-    ]
-    return torch.cat(preds).cpu().numpy()
 
 
 def resume_path(out: Path) -> Path:
@@ -331,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             epoch_seconds = time.perf_counter() - started
             seconds += epoch_seconds
-            result = summarize(test_labels, test_predictions(model, test_x))
+            result = summarize(test_labels, predict_padded(model, test_x))
             history.append(
                 {
                     "epoch": epoch + 1,

@@ -111,6 +111,9 @@ def test_chinese_by_query_parameter(chrome, server, tmp_path):
     assert translate("nav.pooling", "zh") in body  # the navigation
     draw_digit(page, 1)
     assert wait_prediction(page) == "1"
+    page.wait_for_selector(".js-plotly-plot", timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 4")
+    page.wait_for_timeout(1000)
     screenshot(page, tmp_path, "draw-zh")
     page.close()
 
