@@ -11,8 +11,6 @@ Session-state keys (documented here, used by several pages):
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import streamlit as st
 import torch
@@ -160,21 +158,12 @@ def current_model() -> LeNet5 | None:
         return None
 
 
-def current_card() -> dict | None:
-    name = st.session_state.get(CHECKPOINT_KEY) or DEFAULT_CHECKPOINT
-    return card_of(name, _mtime(name))
-
-
 def current_digit() -> np.ndarray | None:
     return st.session_state.get(DIGIT_KEY)
 
 
 def set_current_digit(image28: np.ndarray | None) -> None:
     st.session_state[DIGIT_KEY] = image28
-
-
-def models_dir() -> Path:
-    return MODELS_DIR
 
 
 @st.cache_resource(show_spinner=False)
