@@ -64,8 +64,10 @@ def test_drawn_digits_are_predicted(chrome, server, tmp_path):
         draw_digit(page, digit)
         previous = wait_prediction(page, previous)
         assert previous == str(digit), f"drew {digit}, the app said {previous}"
-        page.wait_for_selector(".js-plotly-plot", timeout=30_000)
-        assert page.locator(".js-plotly-plot").count() >= 4  # probabilities, C1, kernels, C3
+        # probabilities, C1, kernels, C3 (and the tabs' charts); they render after the metric
+        page.wait_for_function(
+            "document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=30_000
+        )
         assert errors_on(page) == []
         page.wait_for_timeout(500)
         screenshot(page, tmp_path, f"draw-{digit}")
@@ -111,8 +113,9 @@ def test_chinese_by_query_parameter(chrome, server, tmp_path):
     assert translate("nav.pooling", "zh") in body  # the navigation
     draw_digit(page, 1)
     assert wait_prediction(page) == "1"
-    page.wait_for_selector(".js-plotly-plot", timeout=30_000)
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 4")
+    page.wait_for_function(
+        "document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=30_000
+    )
     page.wait_for_timeout(1000)
     screenshot(page, tmp_path, "draw-zh")
     page.close()
