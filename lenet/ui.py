@@ -162,6 +162,15 @@ def current_digit() -> np.ndarray | None:
     return st.session_state.get(DIGIT_KEY)
 
 
+def drawn_digit_or_hint(hint_key: str, link_key: str) -> np.ndarray | None:
+    """The draw page's current digit; without one, a hint and a link to the draw page."""
+    digit = current_digit()
+    if digit is None:
+        st.info(t(hint_key))
+        st.page_link("pages/draw.py", label=t(link_key), icon=PAGES["draw"])
+    return digit
+
+
 def set_current_digit(image28: np.ndarray | None) -> None:
     st.session_state[DIGIT_KEY] = image28
 

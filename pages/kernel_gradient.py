@@ -138,10 +138,8 @@ def general_section() -> None:
 def network_section() -> None:
     st.header(t("kernel_gradient.network_header"))
     st.markdown(t("kernel_gradient.network_intro"))
-    digit = ui.current_digit()
+    digit = ui.drawn_digit_or_hint("kernel_gradient.no_digit", "kernel_gradient.go_draw")
     if digit is None:
-        st.info(t("kernel_gradient.no_digit"))
-        st.page_link("pages/draw.py", label=t("kernel_gradient.go_draw"), icon=":material/draw:")
         return
     model = ui.current_model()
     if model is None:

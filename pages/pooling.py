@@ -237,9 +237,6 @@ if y is not None:
 
 st.header(t("pooling.drawing_title"))
 st.markdown(t("pooling.drawing_intro"))
-digit = ui.current_digit()
-if digit is None:
-    st.info(t("pooling.draw_hint"))
-    st.page_link("pages/draw.py", label=t("pooling.draw_link"), icon=":material/draw:")
-elif (model := ui.current_model()) is not None:
+digit = ui.drawn_digit_or_hint("pooling.draw_hint", "pooling.draw_link")
+if digit is not None and (model := ui.current_model()) is not None:
     drawing_view(settings, model, digit)

@@ -6,7 +6,6 @@ import gzip
 import hashlib
 import io
 import os
-import struct
 import tarfile
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 
 from lenet import data
+from tests.mnist_files import idx_bytes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 N_TRAIN, N_TEST = 7, 4
@@ -23,17 +23,6 @@ N_TRAIN, N_TEST = 7, 4
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-
-_CODES = {np.dtype("u1"): 0x08, np.dtype("i1"): 0x09, np.dtype(">i2"): 0x0B}
-_CODES |= {np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}
-
-
-def idx_bytes(arr: np.ndarray) -> bytes:
-    """Serialise ``arr`` as an IDX file (big-endian)."""
-    dt = arr.dtype if arr.dtype.itemsize == 1 else arr.dtype.newbyteorder(">")
-    header = struct.pack(">BBBB", 0, 0, _CODES[dt], arr.ndim)
-    header += struct.pack(f">{arr.ndim}I", *arr.shape)
-    return header + arr.astype(dt).tobytes()
 
 
 def write(path: Path, content: bytes, gz: bool = False) -> Path:

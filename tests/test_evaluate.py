@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -11,31 +10,9 @@ import torch
 
 from lenet import evaluate, train
 from lenet.checkpoint import load_checkpoint, read_card, save_checkpoint
-from lenet.data import MNIST_FILES, load_mnist
+from lenet.data import load_mnist
 from lenet.evaluate import card_disagreements, confusion_matrix, summarize
-
-
-def idx_bytes(arr: np.ndarray) -> bytes:
-    assert arr.dtype == np.uint8
-    return (
-        struct.pack(">BBBB", 0, 0, 0x08, arr.ndim)
-        + struct.pack(f">{arr.ndim}I", *arr.shape)
-        + arr.tobytes()
-    )
-
-
-def write_mnist(root: Path, n_train: int, n_test: int, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    root.mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", n_train), ("test", n_test)):
-        (root / MNIST_FILES[split].images).write_bytes(
-            idx_bytes(rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8))
-        )
-        (root / MNIST_FILES[split].labels).write_bytes(
-            idx_bytes(rng.integers(0, 10, size=n, dtype=np.uint8))
-        )
-    return root
-
+from tests.mnist_files import write_mnist
 
 LABELS = np.array([0, 0, 1, 1, 1, 2, 3, 3, 9, 9, 9, 9])
 PREDS = np.array([0, 1, 1, 1, 7, 2, 3, 2, 9, 9, 4, 9])

@@ -20,6 +20,7 @@ from lenet.checkpoint import load_checkpoint, read_card
 from lenet.preprocess import MAX_UPLOAD_PIXELS, UploadError, open_upload, photo_steps
 from tests.apptest_util import PAGES, ROOT
 from tests.digits import render
+from tests.mnist_files import idx_bytes
 
 
 def png_bytes(image: Image.Image, **kw) -> bytes:
@@ -147,8 +148,6 @@ def test_no_unsafe_html(path):
 
 
 def tiny_mnist(root, n_train=1500, n_test=300):
-    from tests.test_data import idx_bytes
-
     rng = np.random.default_rng(0)
     for prefix, n in (("train", n_train), ("t10k", n_test)):
         labels = rng.integers(0, 10, n).astype(np.uint8)

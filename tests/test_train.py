@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -15,28 +14,7 @@ from lenet import train
 from lenet.checkpoint import load_checkpoint, read_card
 from lenet.data import MNIST_FILES
 from lenet.model import VARIANTS
-
-
-def idx_bytes(arr: np.ndarray) -> bytes:
-    """A uint8 array as an IDX file (type code 0x08)."""
-    assert arr.dtype == np.uint8
-    return (
-        struct.pack(">BBBB", 0, 0, 0x08, arr.ndim)
-        + struct.pack(f">{arr.ndim}I", *arr.shape)
-        + arr.tobytes()
-    )
-
-
-def write_mnist(root: Path, n_train: int, n_test: int, seed: int = 0) -> Path:
-    """Four MNIST-format files of random 28x28 images with random labels."""
-    rng = np.random.default_rng(seed)
-    root.mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", n_train), ("test", n_test)):
-        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-        labels = rng.integers(0, 10, size=n, dtype=np.uint8)
-        (root / MNIST_FILES[split].images).write_bytes(idx_bytes(images))
-        (root / MNIST_FILES[split].labels).write_bytes(idx_bytes(labels))
-    return root
+from tests.mnist_files import write_mnist
 
 
 @pytest.fixture(scope="module")
