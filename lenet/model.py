@@ -141,8 +141,10 @@ class Subsampling(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        window_sum = F.avg_pool2d(x, 2) * 4.0
-        return window_sum * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+        # bias + window sum x coefficient, as one fused op after the pooling (the sum of a
+        # window is avg_pool2d with no divisor).
+        window_sum = F.avg_pool2d(x, 2, divisor_override=1)
+        return torch.addcmul(self.bias.view(1, -1, 1, 1), window_sum, self.weight.view(1, -1, 1, 1))
 
 
 class SparseConv2d(nn.Conv2d):
@@ -179,11 +181,14 @@ class RBFOutput(nn.Module):
         generator = torch.Generator().manual_seed(seed)
         codes = torch.randint(0, 2, (classes, in_features), generator=generator) * 2.0 - 1.0
         self.register_buffer("prototypes", codes)
+        # |w_i|^2, fixed with the prototypes; not saved (it is derived from them).
+        self.register_buffer("prototype_norms", codes.pow(2).sum(1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.prototypes
-        squared = x.pow(2).sum(1, keepdim=True) - 2 * x @ p.T + p.pow(2).sum(1)
-        return -squared / self.temperature
+        # |x - w_i|^2 = |w_i|^2 - 2 x.w_i + |x|^2: one matrix product for all ten units.
+        squared = torch.addmm(self.prototype_norms, x, self.prototypes.T, alpha=-2.0)
+        squared = squared + x.pow(2).sum(1, keepdim=True)
+        return squared.div(-self.temperature)
 
 
 class LeNet5(nn.Module):
