@@ -22,7 +22,7 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 
 ## make run: start the app on http://localhost:$(PORT) with the shipped checkpoints
 run: $(VENV)/.installed
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	$(BIN)/python -m lenet.server --server.port $(PORT)
 
 ## make test: lint, fetch what the suite needs, run every test
 test: $(VENV)/.installed-dev

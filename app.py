@@ -1,4 +1,5 @@
-"""LeNet-5, interactively: `streamlit run app.py`.
+"""LeNet-5, interactively: `make run` (`python -m lenet.server`, which is `streamlit run
+app.py` with the two fixes lenet/server.py explains).
 
 Page config, navigation and the shared sidebar (language, checkpoint); nothing else."""
 

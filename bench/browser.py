@@ -1,5 +1,5 @@
 """Mouse-up -> prediction visible, in a real browser: Chromium (Playwright) against
-`streamlit run app.py` on a free 127.0.0.1 port. Each stroke draws one single-stroke
+the app (`python -m lenet.server`) on a free 127.0.0.1 port. Each stroke draws one single-stroke
 digit with the mouse, and the page itself records when the mouse-up was delivered and
 when the prediction container first shows a value (performance.now(), no Python polling
 delay); the canvas is then cleared and the next digit drawn.

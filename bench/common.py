@@ -227,7 +227,7 @@ def app_checkpoint_missing() -> str | None:
 
 
 class Server:
-    """`streamlit run app.py` on 127.0.0.1, with the process at hand: its RSS can be read,
+    """The app (`python -m lenet.server`) on 127.0.0.1, with the process at hand: its RSS can be read,
     and it can be killed and started again on the same port."""
 
     def __init__(self, port: int | None = None, args: Sequence[str] = ()):
@@ -246,7 +246,7 @@ class Server:
         started = time.perf_counter()
         with open(self.log_path, "a") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streamlit", "run", "app.py",
+                [sys.executable, "-m", "lenet.server",
                  "--server.port", str(self.port), "--server.address", "127.0.0.1",
                  "--server.headless", "true", *self.args],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,

@@ -1,5 +1,5 @@
 """Load: N concurrent browser sessions (one headless Chromium, one context per session)
-against one `streamlit run app.py` on 127.0.0.1, each drawing digits for a fixed time:
+against one app server (`python -m lenet.server`) on 127.0.0.1, each drawing digits for a fixed time:
 successful predictions, errors (a prediction that did not come within the timeout, or an
 exception element on the page), mouse-up -> prediction latency (p50 / p95, recorded in
 the page), and the server's RSS before, during and after (sessions closed, then

@@ -1,5 +1,5 @@
-"""Server memory: the resident set (VmRSS from /proc/<pid>/status) of `streamlit run
-app.py` right after start, after one page load (the model is then loaded and one session
+"""Server memory: the resident set (VmRSS from /proc/<pid>/status) of the app's
+server (`python -m lenet.server`) right after start, after one page load (the model is then loaded and one session
 exists), and with 10 browser sessions each having drawn a digit.
 
     python -m bench.memory [--quick] [--sessions 10]

@@ -1,6 +1,6 @@
 """Streamlit glue shared by app.py and the pages: language, checkpoint choice, cached model
-loading, and the drawn digit shared between pages. The only module of the library that
-imports Streamlit.
+loading, and the drawn digit shared between pages. With lenet/server.py (the launcher),
+the only module of the library that imports Streamlit.
 
 Session-state keys (documented here, used by several pages):
 - ``lang``: "en" or "zh", the sidebar's language switch (also ``?lang=`` in the URL).
@@ -18,18 +18,7 @@ import torch
 from lenet.checkpoint import MODELS_DIR, CheckpointError, load_checkpoint, read_card
 from lenet.i18n import LANGUAGES, normalise_language, translate
 from lenet.model import LeNet5
-
-
-def _use_app_navigation() -> None:
-    """Streamlit treats a folder named ``pages/`` beside the entry script as an old-style
-    multipage app until app.py's ``st.navigation`` has run once in the process, so a deep
-    link (``/pooling``) as the very first request would get the page without app.py (no
-    sidebar, no language switch). Importing this module turns that mode off for every
-    later run. (No st.rerun() here: an exception during the import made sessions that
-    were importing it at the same moment fail with an ImportError.)"""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    PagesManager.uses_pages_directory = False
+from lenet.server import use_app_navigation
 
 
 LANG_KEY, CHECKPOINT_KEY, DIGIT_KEY = "lang", "checkpoint", "digit"
@@ -45,7 +34,9 @@ PAGES = {
 DEFAULT_CHECKPOINT = "lenet5-classic.safetensors"
 
 
-_use_app_navigation()
+# Deep links and reconnecting browsers go through app.py (lenet.server explains why; it
+# does this before the first request, this import for `streamlit run app.py` and AppTest).
+use_app_navigation()
 
 # The app runs one small forward pass per stroke, for many sessions at once: one thread
 # each avoids the thread pools of concurrent sessions fighting over the cores, and

@@ -53,29 +53,44 @@ def wait_healthy(url: str, timeout: float = 60.0, proc: subprocess.Popen | None 
     raise TimeoutError(f"{url} was not healthy after {timeout:.0f} s")
 
 
-@contextmanager
-def streamlit_server(port: int | None = None, env: dict | None = None, args: tuple = ()):
-    """`streamlit run app.py` on a free port; yields the base URL."""
+def start_server(port: int, env: dict | None = None, args: tuple = ()) -> subprocess.Popen:
+    """Start the app (`python -m lenet.server`) on ``port`` and wait until it is healthy;
+    its output goes to $TMPDIR/streamlit-<port>.log (appended: a restart keeps the log)."""
     import os
 
-    port = port or free_port()
-    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"streamlit-{port}.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", *args],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"streamlit-{port}.log"
+    with open(log_path, "a") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lenet.server", "--server.port", str(port),
+             "--server.headless", "true", *args],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        )  # fmt: skip
     try:
-        wait_healthy(url, proc=proc)
-        yield url
+        wait_healthy(f"http://127.0.0.1:{port}", proc=proc)
+    except BaseException:
+        stop_server(proc)
+        raise
+    return proc
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+@contextmanager
+def streamlit_server(port: int | None = None, env: dict | None = None, args: tuple = ()):
+    """The app (`python -m lenet.server`) on a free port; yields the base URL."""
+    port = port or free_port()
+    proc = start_server(port, env, args)
+    try:
+        yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_server(proc)
 
 
 @contextmanager

@@ -1,10 +1,11 @@
 """End to end in a real browser: Playwright drives Debian's Chromium against
-`streamlit run app.py`, draws digits with the mouse and reads the prediction."""
+the app (`python -m lenet.server`), draws digits with the mouse and reads the prediction."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,11 @@ from tests.browser import (
     clear_canvas,
     draw_digit,
     draw_digit_touch,
+    free_port,
     open_app,
     prediction_text,
+    start_server,
+    stop_server,
     streamlit_server,
     wait_prediction,
 )
@@ -162,3 +166,52 @@ def test_bad_upload_shows_a_message(chrome, server, name, payload, message):
     page.wait_for_selector(f"text={translate(message, 'en')}", timeout=30_000)
     assert errors_on(page) == []
     page.close()
+
+
+SIDEBAR_PICKER = '[data-testid="stSidebar"] [data-testid="stSelectbox"]'  # app.py's sidebar
+
+
+def test_a_deep_link_as_the_first_request_gets_the_whole_app(chrome):
+    """`pages/` must not be served as an old-style multipage folder, not even for the
+    very first request a fresh server gets (lenet.server sees to it before it starts)."""
+    with streamlit_server() as url:
+        page = chrome.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url + "/pooling")
+        page.wait_for_selector(SIDEBAR_PICKER, timeout=60_000)
+        assert page.locator("h1").first.inner_text() == translate("pooling.title", "en")
+        assert errors_on(page) == []
+        page.close()
+
+
+def test_a_server_restart_mid_session_loses_no_stroke(chrome):
+    """The server dies (SIGKILL) and comes back on the same port. The open page reconnects
+    by itself and a stroke is predicted again: no reload, app.py's sidebar still there.
+    (Without lenet.server the restarted server drops the canvas fragment's reruns.)"""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_server(port)
+    try:
+        page = open_app(chrome, url)
+        draw_digit(page, 7)
+        assert wait_prediction(page) == "7"
+        clear_canvas(page)
+        origin = page.evaluate("() => performance.timeOrigin")
+        proc.kill()
+        proc.wait(10)
+        proc = start_server(port)
+        # Strokes drawn before the browser has reconnected go nowhere; keep drawing (on
+        # the same canvas) until one is answered.
+        predicted, deadline = None, time.monotonic() + 60
+        while predicted is None and time.monotonic() < deadline:
+            draw_digit(page, 1)
+            try:
+                predicted = wait_prediction(page, timeout=5)
+            except TimeoutError:
+                pass
+        assert predicted is not None, "no prediction within 60 s of the restart"
+        assert page.evaluate("() => performance.timeOrigin") == origin, "the page reloaded"
+        assert page.locator(SIDEBAR_PICKER).count() == 1
+        assert errors_on(page) == []
+        page.close()
+    finally:
+        stop_server(proc)

@@ -256,7 +256,7 @@ def test_image_metadata(docker_image: Image):
     assert env.get("STREAMLIT_BROWSER_GATHER_USAGE_STATS") == "false"
     assert env.get("PYTHONDONTWRITEBYTECODE") == "1"
     assert config.get("WorkingDir") == "/app"
-    assert config.get("Cmd")[:3] == ["streamlit", "run", "app.py"]
+    assert config.get("Cmd")[:3] == ["python", "-m", "lenet.server"]
 
 
 def test_serves_the_app_and_health(docker_container: Container):
