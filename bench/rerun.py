@@ -4,11 +4,13 @@
    digit (tests/digits.render); ``at.run()`` is timed with a different digit each time.
    AppTest reruns the whole script (sidebar, navigation, page), where a stroke in the
    browser reruns only the canvas fragment: an upper bound.
-2. The fragment's own work, timed directly: canvas_steps + predict + every figure of the
-   page (lenet.viz) + what st.plotly_chart does to each (plotly's figure check and
-   ``plotly.io.to_json(fig, validate=False)``) + the four upscaled step images.
-3. The bytes of the feature-map figures (C1, kernels, C3, S2, S4, C5, F6) as Streamlit
-   sends them: the JSON spec of each chart, from AppTest's protos and built directly.
+2. The fragment's own work, timed directly: canvas_steps + predict + every figure a
+   stroke draws (lenet.viz.layer_figure, as the page) + what st.plotly_chart does to each
+   (plotly's figure check and ``plotly.io.to_json(fig, validate=False)``) + the four
+   upscaled step images.
+3. The bytes of the layer figures one stroke sends (C1, kernels, C3 and the open tab of
+   S2/S4/C5/F6) as Streamlit sends them: the JSON spec of each chart, from AppTest's
+   protos and built directly (all seven built directly too).
 
     python -m bench.rerun [--quick] [--reruns 40] [--models models]
 """
@@ -23,17 +25,23 @@ import numpy as np
 import torch
 
 from bench.common import MODELS_DIR, Target, result, skipped, summary, table
+from lenet.viz import LAYER_FIGURES
 from tests.digits import STROKES, render
 
 TITLE = "Draw page rerun (server side)"
 TARGET_MS = 150.0
 TARGET_KB = 150.0  # 1 KB = 1000 bytes
-FEATURE_FIGURES = ("c1", "kernels", "c3", "s2", "s4", "c5", "f6")
 
 
-def build_figures(model, rgba: np.ndarray, lang: str = "en") -> dict:
-    """What the canvas fragment computes for one drawing, as pages/draw.py does it: returns
-    {name: JSON spec} for every chart (probabilities and the seven layer figures)."""
+# What one stroke builds and sends: the layer figures the page draws with the deeper
+# layers' tab on S2 (the default; the other tabs' charts are built when opened).
+PER_STROKE = ("c1", "kernels", "c3", "s2")
+
+
+def build_figures(model, rgba: np.ndarray, lang: str = "en", layers=PER_STROKE) -> dict:
+    """What the canvas fragment computes for one drawing, through the page's own figure
+    builders (lenet.viz.layer_figure): returns {name: JSON spec} for the probabilities and
+    the given layer figures."""
     import plotly.io
     import plotly.tools
 
@@ -50,8 +58,7 @@ def build_figures(model, rgba: np.ndarray, lang: str = "en") -> dict:
     t("draw.predicted", confidence=r.confidence)
     for image in (steps.crop, steps.fit20, steps.centred28, steps.padded32):
         viz.thumbnail(image, 140)
-    maps = {"map_label": t("draw.map"), "value_label": t("draw.value")}
-    a = r.activations
+    kernels = c1_kernels(model)
     figures = {
         "probs": viz.probabilities(
             r.probabilities,
@@ -59,21 +66,7 @@ def build_figures(model, rgba: np.ndarray, lang: str = "en") -> dict:
             x_label=t("draw.digit"),
             y_label=t("draw.probability"),
         ),
-        "c1": viz.feature_maps(a["c1"], cols=3, title=t("draw.c1_title"), **maps),
-        "kernels": viz.feature_maps(
-            c1_kernels(model),
-            cols=2,
-            title=t("draw.kernels_title"),
-            colorscale=viz.DIVERGING,
-            symmetric=True,
-            map_label=t("draw.kernel"),
-            value_label=t("draw.weight"),
-        ),  # fmt: skip
-        "c3": viz.feature_maps(a["c3"], cols=8, title=t("draw.c3_title"), **maps),
-        "s2": viz.feature_maps(a["s2"], cols=6, title=t("draw.s2_title"), **maps),
-        "s4": viz.feature_maps(a["s4"], cols=8, title=t("draw.s4_title"), **maps),
-        "c5": viz.vector(a["c5"], cols=12, title=t("draw.c5_title"), value_label=t("draw.value")),
-        "f6": viz.vector(a["f6"], cols=12, title=t("draw.f6_title"), value_label=t("draw.value")),
+        **{name: viz.layer_figure(name, r.activations, kernels, t) for name in layers},
     }
     # st.plotly_chart: plotly.tools.return_figure_from_figure_or_data, then to_json.
     return {
@@ -90,8 +83,12 @@ def time_fragment(model, canvases: list[np.ndarray], calls: int) -> tuple[dict, 
     import plotly.io
 
     from lenet import viz
-    from lenet.inference import predict
+    from lenet.i18n import translate
+    from lenet.inference import c1_kernels, predict
     from lenet.preprocess import canvas_steps
+
+    def t(key: str, **fields) -> str:
+        return translate(key, "en", **fields)
 
     totals = []
     for i in range(calls + 3):
@@ -107,10 +104,8 @@ def time_fragment(model, canvases: list[np.ndarray], calls: int) -> tuple[dict, 
         t0 = time.perf_counter()
         r = predict(model, canvas_steps(rgba).centred28)
         t1 = time.perf_counter()
-        figs = [
-            viz.feature_maps(r.activations[k], cols=c, title=k, map_label="m", value_label="v")
-            for k, c in (("c1", 3), ("c3", 8), ("s2", 6), ("s4", 8))
-        ] + [viz.vector(r.activations[k], cols=12, title=k, value_label="v") for k in ("c5", "f6")]
+        kernels = c1_kernels(model)
+        figs = [viz.layer_figure(k, r.activations, kernels, t) for k in PER_STROKE]
         t2 = time.perf_counter()
         for f in figs:
             plotly.io.to_json(f.to_dict(), validate=False)
@@ -205,30 +200,35 @@ def run(
         app_threads = torch.get_num_threads()
         model = load_checkpoint(folder / name)
         fragment, phases, _ = time_fragment(model, list(canvases.values()), fragment_calls)
-        # The sizes of the same drawing AppTest showed last, so both columns compare.
-        built = {k: len(v.encode()) for k, v in build_figures(model, canvases[last]).items()}
+        # The sizes of the same drawing AppTest showed last, so both columns compare; every
+        # layer figure, the tabs' included.
+        every = build_figures(model, canvases[last], layers=LAYER_FIGURES)
+        built = {k: len(v.encode()) for k, v in every.items()}
     finally:
         torch.set_num_threads(threads)
 
     apptest = summary(times)
-    sent_features = {k: v for k, v in sent.items() if k in FEATURE_FIGURES}
+    sent_features = {k: v for k, v in sent.items() if k in LAYER_FIGURES}
     sent_kb = sum(sent_features.values()) / 1000 if sent_features else None
-    built_kb = sum(built[k] for k in FEATURE_FIGURES) / 1000
+    built_kb = sum(built[k] for k in PER_STROKE) / 1000
+    all_kb = sum(built[k] for k in LAYER_FIGURES) / 1000
     kb = sent_kb if sent_kb is not None else built_kb
     targets = [
         Target("AppTest rerun after a stroke (median)", apptest["median_ms"], TARGET_MS, "ms",
                note=f"p95 {apptest['p95_ms']:.0f} ms; whole script"),
         Target("fragment work, direct (median)", fragment["median_ms"], TARGET_MS, "ms",
                note=f"p95 {fragment['p95_ms']:.0f} ms"),
-        Target("feature-map figures (C1, kernels, C3, S2, S4, C5, F6)", kb, TARGET_KB, "KB",
-               note="JSON specs as sent" if sent_kb is not None else "built directly"),
+        Target("feature-map figures sent with a stroke (C1, kernels, C3, open tab)", kb,
+               TARGET_KB, "KB",
+               note=("JSON specs as sent" if sent_kb is not None else "built directly")
+               + f"; all seven layer figures {all_kb:.0f} KB"),
     ]  # fmt: skip
     size_rows = [
         [k, f"{sent.get(k, 0):,}" if k in sent else "—", f"{built.get(k, 0):,}"]
-        for k in (*FEATURE_FIGURES, "probs")
+        for k in (*LAYER_FIGURES, "probs")
     ]
     size_rows.append(
-        ["feature maps total", "—" if sent_kb is None else f"{sent_kb * 1000:,.0f}",
+        ["layer figures of one stroke", "—" if sent_kb is None else f"{sent_kb * 1000:,.0f}",
          f"{built_kb * 1000:,.0f}"]
     )  # fmt: skip
     body = [
@@ -257,7 +257,9 @@ def run(
         f"({', '.join(map(str, canvases))} in turn); {wrong} of {len(times)} reruns did not "
         f"show the drawn digit as the prediction, {exceptions} raised an exception. "
         f"Torch threads in the app (as lenet.ui sets them): {app_threads}.",
-        "Chart JSON, bytes (1 KB = 1000 bytes):\n\n"
+        "Chart JSON, bytes (1 KB = 1000 bytes). A stroke sends the probabilities, C1, the "
+        "kernels, C3 and the open tab of the deeper layers (S2 unless another was opened); "
+        "S4, C5 and F6 are built when their tab is opened:\n\n"
         + table(["figure", "as sent (AppTest proto spec)", "built directly"], size_rows),
     ]
     return result(

@@ -20,7 +20,6 @@ from lenet.i18n import LANGUAGES, normalise_language, translate
 from lenet.model import LeNet5
 from lenet.server import use_app_navigation
 
-
 LANG_KEY, CHECKPOINT_KEY, DIGIT_KEY = "lang", "checkpoint", "digit"
 # The pages, in navigation order: script name in pages/ (also the URL path) -> icon.
 PAGES = {

@@ -4,7 +4,7 @@ already translated, so this module is language-free and unit-testable)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import plotly.colors
@@ -151,6 +151,34 @@ def vector(values: np.ndarray, *, cols: int, title: str, value_label: str) -> go
         "yaxis": {"visible": False, "autorange": "reversed"},
     }
     return _fast_figure([heatmap], layout)
+
+
+# The draw page's figures of the network's layers, in page order: C1 beside its kernels,
+# C3, then the deeper layers in tabs.
+LAYER_FIGURES = ("c1", "kernels", "c3", "s2", "s4", "c5", "f6")
+_MAP_COLS = {"c1": 3, "c3": 8, "s2": 6, "s4": 8}
+
+
+def layer_figure(
+    name: str, activations: dict[str, np.ndarray], kernels: np.ndarray, text: Callable[..., str]
+) -> go.Figure:
+    """One of LAYER_FIGURES for a prediction's activations (``kernels``: C1's weights,
+    (6, 5, 5)); ``text`` translates the draw page's catalogue keys (``draw.c1_title``...)."""
+    if name not in LAYER_FIGURES:
+        raise ValueError(f"unknown layer figure {name!r}; choose one of {', '.join(LAYER_FIGURES)}")
+    if name == "kernels":
+        return feature_maps(
+            kernels, cols=2, title=text("draw.kernels_title"), colorscale=DIVERGING,
+            symmetric=True, map_label=text("draw.kernel"), value_label=text("draw.weight"),
+            height=420,
+        )  # fmt: skip
+    title, value_label = text(f"draw.{name}_title"), text("draw.value")
+    if name in _MAP_COLS:
+        return feature_maps(
+            activations[name], cols=_MAP_COLS[name], title=title,
+            map_label=text("draw.map"), value_label=value_label,
+        )  # fmt: skip
+    return vector(activations[name], cols=12, title=title, value_label=value_label)
 
 
 def probabilities(

@@ -61,40 +61,37 @@ def show_prediction(steps, true_label: int | None = None) -> None:
     show_layers(result.activations)
 
 
+DEEPER_LAYERS = ("s2", "s4", "c5", "f6")
+
+
 def show_layers(acts: dict[str, np.ndarray]) -> None:
-    maps = {"map_label": t("draw.map"), "value_label": t("draw.value")}
+    kernels = c1_kernels(model)
+
+    def chart(where, name: str) -> None:
+        where.plotly_chart(viz.layer_figure(name, acts, kernels, t), key=name)
+
     c1_col, kernel_col = st.columns([3, 1])
-    c1_col.plotly_chart(
-        viz.feature_maps(acts["c1"], cols=3, title=t("draw.c1_title"), **maps), key="c1"
-    )
-    kernel_col.plotly_chart(
-        viz.feature_maps(
-            c1_kernels(model), cols=2, title=t("draw.kernels_title"), colorscale=viz.DIVERGING,
-            symmetric=True, map_label=t("draw.kernel"), value_label=t("draw.weight"), height=420,
-        ),
-        key="kernels",
-    )  # fmt: skip
-    st.plotly_chart(
-        viz.feature_maps(acts["c3"], cols=8, title=t("draw.c3_title"), **maps), key="c3"
-    )
+    chart(c1_col, "c1")
+    chart(kernel_col, "kernels")
+    chart(st, "c3")
     st.caption(t("draw.layers_hint"))
-    s2, s4, c5, f6 = st.tabs(
-        [t("draw.tab_s2"), t("draw.tab_s4"), t("draw.tab_c5"), t("draw.tab_f6")]
+    # The open tab is remembered by layer (a plain key outlives the runs without tabs,
+    # after a clear, and a language switch).
+    names = {t(f"draw.tab_{name}"): name for name in DEEPER_LAYERS}
+
+    def remember_tab() -> None:
+        st.session_state["open_layer"] = names.get(st.session_state["layer_tab"], "s2")
+
+    tabs = st.tabs(
+        list(names),
+        key="layer_tab",
+        default=t(f"draw.tab_{st.session_state.get('open_layer', 's2')}"),
+        on_change=remember_tab,
     )
-    s2.plotly_chart(
-        viz.feature_maps(acts["s2"], cols=6, title=t("draw.s2_title"), **maps), key="s2"
-    )
-    s4.plotly_chart(
-        viz.feature_maps(acts["s4"], cols=8, title=t("draw.s4_title"), **maps), key="s4"
-    )
-    c5.plotly_chart(
-        viz.vector(acts["c5"], cols=12, title=t("draw.c5_title"), value_label=t("draw.value")),
-        key="c5",
-    )
-    f6.plotly_chart(
-        viz.vector(acts["f6"], cols=12, title=t("draw.f6_title"), value_label=t("draw.value")),
-        key="f6",
-    )
+    # Only the open tab's chart is built and sent: a stroke draws one chart here, not four.
+    for tab, name in zip(tabs, DEEPER_LAYERS, strict=True):
+        if tab.open:
+            chart(tab, name)
 
 
 @st.fragment
@@ -110,6 +107,13 @@ def canvas_view() -> None:
     steps = canvas_steps(drawing) if drawing is not None else None
     if steps is None:
         st.info(t("draw.hint_blank"))
+        # C1's kernels need no drawing; showing them first also loads the chart library
+        # while the page opens, not on the first stroke.
+        kernel_col, _ = st.columns([1, 2])
+        kernel_col.plotly_chart(
+            viz.layer_figure("kernels", {}, c1_kernels(model), t), key="kernels_preview"
+        )
+        kernel_col.caption(t("draw.kernels_preview"))
         return
     show_prediction(steps)
 

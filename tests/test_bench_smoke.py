@@ -120,7 +120,8 @@ def test_rerun(models_dir):
     assert out["exceptions"] == 0
     for s in (out["apptest"], out["fragment"]):
         assert finite_positive(s["median_ms"]) and s["p95_ms"] >= s["median_ms"]
-    assert set(rerun.FEATURE_FIGURES) <= set(out["sent_bytes"])
+    assert set(rerun.PER_STROKE) <= set(out["sent_bytes"])
+    assert set(out["built_bytes"]) >= set(rerun.LAYER_FIGURES)
     assert out["sent_bytes"]["c1"] == out["built_bytes"]["c1"]  # same JSON as Streamlit's
     assert finite_positive(out["feature_kb"])
 

@@ -68,7 +68,7 @@ def test_drawn_digits_are_predicted(chrome, server, tmp_path):
         draw_digit(page, digit)
         previous = wait_prediction(page, previous)
         assert previous == str(digit), f"drew {digit}, the app said {previous}"
-        # probabilities, C1, kernels, C3 (and the tabs' charts); they render after the metric
+        # probabilities, C1, kernels, C3 (and the open tab's chart); they render after the metric
         page.wait_for_function(
             "document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=30_000
         )
@@ -92,6 +92,26 @@ def test_clear_really_empties_the_canvas(chrome, server):
                       return ink; }"""
     pixels = sum(canvas.evaluate(ink_js) for canvas in page.locator("canvas").all())
     assert pixels == 0
+    page.close()
+
+
+def test_a_deeper_layer_tab_draws_its_chart_and_stays_open(chrome, server):
+    """Only the open tab's chart is sent with a stroke; opening C5 draws C5's, and C5 is
+    still the open tab after a clear and the next drawing."""
+    page = open_app(chrome, server)
+    draw_digit(page, 2)
+    wait_prediction(page)
+    page.wait_for_selector(".st-key-s2 .js-plotly-plot", timeout=30_000)
+    assert page.locator(".st-key-c5").count() == 0
+    page.get_by_role("tab", name=translate("draw.tab_c5", "en")).click()
+    page.wait_for_selector(".st-key-c5 .js-plotly-plot", timeout=30_000)
+    assert page.locator(".st-key-s2").count() == 0
+    clear_canvas(page)
+    draw_digit(page, 3)
+    wait_prediction(page)
+    page.wait_for_selector(".st-key-c5 .js-plotly-plot", timeout=30_000)
+    assert page.locator(".st-key-s2").count() == 0
+    assert errors_on(page) == []
     page.close()
 
 

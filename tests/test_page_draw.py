@@ -47,9 +47,43 @@ def test_prediction_matches_the_library_and_all_layers_are_drawn(monkeypatch):
     expected = predict(load_checkpoint(CLASSIC), canvas_to_mnist(render(4, size=400, width=30)))
     assert shown_prediction(at) == str(expected.digit)
     assert f"{expected.confidence:.1%}" in at.metric[0].label
-    charts = {c.proto.id for c in at.get("plotly_chart")}
-    assert len(charts) >= 8  # probabilities, C1, kernels, C3, S2, S4, C5, F6
+    # probabilities, C1, its kernels, C3, and of the deeper layers only the open tab (S2)
+    assert chart_names(at) == ["probs", "c1", "kernels", "c3", "s2"]
+    assert [tab.label for tab in at.tabs] == [
+        translate(f"draw.tab_{name}", "en") for name in ("s2", "s4", "c5", "f6")
+    ]
     assert len(at.get("image")) == 4  # the four preprocessing steps
+
+
+def chart_names(at) -> list[str]:
+    return [str(chart.proto.id).rsplit("-", 1)[-1] for chart in at.get("plotly_chart")]
+
+
+@needs_classic
+@pytest.mark.parametrize("layer", ["s2", "s4", "c5", "f6"])
+def test_each_deeper_layer_is_drawn_when_its_tab_is_opened(monkeypatch, layer):
+    with_canvas(monkeypatch, render(2))
+    at = run_page("pages/draw.py", lang="zh")
+    at.session_state["layer_tab"] = translate(f"draw.tab_{layer}", "zh")  # open the tab
+    at.run()
+    assert not at.exception
+    assert chart_names(at)[-1] == layer and chart_names(at).count(layer) == 1
+    assert not set(chart_names(at)) & ({"s2", "s4", "c5", "f6"} - {layer})
+
+
+@needs_classic
+def test_the_open_tab_survives_a_clear_and_a_language_switch(monkeypatch):
+    with_canvas(monkeypatch, render(2))
+    at = run_page("pages/draw.py", open_layer="c5")  # what opening the C5 tab leaves behind
+    assert chart_names(at)[-1] == "c5"
+    with_canvas(monkeypatch, None)  # cleared: no tabs on this run
+    at.run()
+    assert not at.tabs
+    with_canvas(monkeypatch, render(3))
+    at.session_state["lang"] = "zh"
+    at.run()
+    assert chart_names(at)[-1] == "c5"
+    assert at.tabs[2].label == translate("draw.tab_c5", "zh")
 
 
 @needs_classic
@@ -67,7 +101,9 @@ def test_blank_canvas_shows_the_hint(monkeypatch, image):
     at = run_page("pages/draw.py")
     assert not at.exception
     assert translate("draw.hint_blank", "en") in [i.value for i in at.info]
-    assert not at.get("plotly_chart")
+    assert chart_names(at) == ["kernels_preview"]  # C1's kernels, and no prediction
+    assert translate("draw.kernels_preview", "en") in texts(at)
+    assert not at.metric
 
 
 @needs_classic

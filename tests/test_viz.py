@@ -9,6 +9,7 @@ import plotly.io as pio
 import pytest
 
 from lenet import viz
+from lenet.i18n import translate
 from lenet.inference import c1_kernels, predict
 from lenet.model import build_model
 from lenet.preprocess import canvas_to_mnist
@@ -70,23 +71,40 @@ def test_matrix_and_curves_are_valid():
 
 
 def test_draw_page_feature_map_payload_is_under_150_kb():
-    """The bytes Streamlit sends for C1, its kernels, C3, S2, S4, C5 and F6 after a stroke
-    (a size, not a timing: deterministic)."""
+    """The bytes Streamlit sends for all seven layer figures of the draw page (a stroke
+    sends four of them: the tabs draw only the open one). A size, not a timing."""
     model = build_model("classic").eval()
     acts = predict(model, canvas_to_mnist(render(7))).activations
-    labels = {"map_label": "map", "value_label": "value"}
-    figures = [
-        viz.feature_maps(acts["c1"], cols=3, title="C1", **labels),
-        viz.feature_maps(c1_kernels(model), cols=2, title="k", colorscale=viz.DIVERGING,
-                         symmetric=True, **labels),
-        viz.feature_maps(acts["c3"], cols=8, title="C3", **labels),
-        viz.feature_maps(acts["s2"], cols=6, title="S2", **labels),
-        viz.feature_maps(acts["s4"], cols=8, title="S4", **labels),
-        viz.vector(acts["c5"], cols=12, title="C5", value_label="v"),
-        viz.vector(acts["f6"], cols=12, title="F6", value_label="v"),
-    ]  # fmt: skip
+    kernels = c1_kernels(model)
+    figures = [viz.layer_figure(name, acts, kernels, english) for name in viz.LAYER_FIGURES]
     total = sum(len(pio.to_json(f.to_dict(), validate=False)) for f in figures)
     assert total <= 150_000, f"{total} bytes"
+
+
+def english(key: str, **fields) -> str:
+    return translate(key, "en", **fields)
+
+
+@pytest.mark.parametrize("name", viz.LAYER_FIGURES)
+def test_layer_figures_are_valid_and_show_their_layer(name):
+    model = build_model("lecun1998").eval()
+    acts = predict(model, canvas_to_mnist(render(3))).activations
+    kernels = c1_kernels(model)
+    fig = validated(viz.layer_figure(name, acts, kernels, english))
+    assert fig.layout.title.text == english(f"draw.{name}_title")
+    z = np.asarray(fig.data[0].z, dtype=np.float64)
+    values = kernels if name == "kernels" else acts[name]
+    # every value of the layer is in the figure (rounded to 3 decimals), nothing else
+    shown = np.sort(z[np.isfinite(z)].ravel())
+    assert shown.size == values.size
+    assert np.allclose(shown, np.sort(np.round(values.ravel(), 3)), atol=1e-3)
+
+
+def test_layer_figure_rejects_an_unknown_name():
+    model = build_model("classic").eval()
+    acts = predict(model, canvas_to_mnist(render(3))).activations
+    with pytest.raises(ValueError, match="unknown layer figure 'c4'"):
+        viz.layer_figure("c4", acts, c1_kernels(model), english)
 
 
 @pytest.mark.parametrize("shape", [(202, 151), (20, 15), (28, 28), (1, 1), (3, 40)])
