@@ -120,6 +120,10 @@ async def open_page(i: int, b, url: str, out: dict):
     try:
         await page.goto(url, timeout=120_000)
         await page.wait_for_selector("canvas", timeout=120_000)
+        # Loaded means drawn: the empty output and C1's kernels (two charts) too.
+        await page.wait_for_function(
+            "document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=120_000
+        )
     except PlaywrightError as e:
         out["errors"].append(f"session {i} did not load: {type(e).__name__}")
         return None

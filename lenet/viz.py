@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 SEQUENTIAL = "Cividis"
 DIVERGING = "RdBu_r"
 HIGHLIGHT = "#E69F00"  # Okabe-Ito orange
+BAR = "#56B4E9"  # Okabe-Ito sky blue
 MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 
 
@@ -185,8 +186,9 @@ def probabilities(
     probs: Sequence[float], *, title: str, x_label: str, y_label: str, true_label: int | None = None
 ) -> go.Figure:
     probs = np.asarray(probs, dtype=np.float64)
-    colors = ["#56B4E9"] * len(probs)  # Okabe-Ito sky blue
-    colors[int(np.argmax(probs))] = HIGHLIGHT
+    colors = [BAR] * len(probs)
+    if probs.max() > 0:  # all zero: the empty chart shown before the first stroke
+        colors[int(np.argmax(probs))] = HIGHLIGHT
     bar = {
         "type": "bar",
         "x": [str(d) for d in range(len(probs))],

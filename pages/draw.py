@@ -36,6 +36,33 @@ def show_steps(steps) -> None:
         )
 
 
+def probabilities_chart(where, probabilities, key: str, true_label: int | None = None) -> None:
+    where.plotly_chart(
+        viz.probabilities(
+            probabilities,
+            title=t("draw.probs_title"),
+            x_label=t("draw.digit"),
+            y_label=t("draw.probability"),
+            true_label=true_label,
+        ),
+        key=key,
+    )
+
+
+def show_empty_output() -> None:
+    """Before the first stroke: where the answer will appear (no digit, every probability
+    0) and C1's kernels, which need no drawing. Drawing these now also makes the browser
+    load and prepare the chart code while the page opens, not on the first stroke."""
+    left, right = st.columns([1, 2])
+    left.metric(t("draw.predicted_none"), "—")
+    probabilities_chart(right, np.zeros(10), key="probs_preview")
+    kernel_col, _ = st.columns([1, 2])
+    kernel_col.plotly_chart(
+        viz.layer_figure("kernels", {}, c1_kernels(model), t), key="kernels_preview"
+    )
+    kernel_col.caption(t("draw.kernels_preview"))
+
+
 def show_prediction(steps, true_label: int | None = None) -> None:
     if model is None:
         return
@@ -47,16 +74,7 @@ def show_prediction(steps, true_label: int | None = None) -> None:
         if true_label is not None:
             verdict = "draw.correct" if true_label == result.digit else "draw.wrong"
             st.markdown(t(verdict, label=true_label))
-    right.plotly_chart(
-        viz.probabilities(
-            result.probabilities,
-            title=t("draw.probs_title"),
-            x_label=t("draw.digit"),
-            y_label=t("draw.probability"),
-            true_label=true_label,
-        ),
-        key="probs",
-    )
+    probabilities_chart(right, result.probabilities, key="probs", true_label=true_label)
     show_steps(steps)
     show_layers(result.activations)
 
@@ -107,13 +125,7 @@ def canvas_view() -> None:
     steps = canvas_steps(drawing) if drawing is not None else None
     if steps is None:
         st.info(t("draw.hint_blank"))
-        # C1's kernels need no drawing; showing them first also loads the chart library
-        # while the page opens, not on the first stroke.
-        kernel_col, _ = st.columns([1, 2])
-        kernel_col.plotly_chart(
-            viz.layer_figure("kernels", {}, c1_kernels(model), t), key="kernels_preview"
-        )
-        kernel_col.caption(t("draw.kernels_preview"))
+        show_empty_output()
         return
     show_prediction(steps)
 

@@ -3,10 +3,14 @@ cannot drive the custom component; tests/test_browser.py covers the real one).""
 
 from __future__ import annotations
 
+import base64
+import json
+
 import numpy as np
 import pytest
 
 import lenet.ui
+from lenet import viz
 from lenet.checkpoint import load_checkpoint
 from lenet.i18n import translate
 from lenet.inference import predict
@@ -101,9 +105,16 @@ def test_blank_canvas_shows_the_hint(monkeypatch, image):
     at = run_page("pages/draw.py")
     assert not at.exception
     assert translate("draw.hint_blank", "en") in [i.value for i in at.info]
-    assert chart_names(at) == ["kernels_preview"]  # C1's kernels, and no prediction
+    # the empty output (every probability 0) and C1's kernels, and no prediction
+    assert chart_names(at) == ["probs_preview", "kernels_preview"]
+    bars = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    heights = np.frombuffer(base64.b64decode(bars["y"]["bdata"]), bars["y"]["dtype"])
+    assert bars["x"] == [str(d) for d in range(10)] and heights.tolist() == [0.0] * 10
+    assert set(bars["marker"]["color"]) == {viz.BAR}  # no digit singled out
     assert translate("draw.kernels_preview", "en") in texts(at)
-    assert not at.metric
+    assert [(m.label, m.value) for m in at.metric] == [
+        (translate("draw.predicted_none", "en"), "—")
+    ]
 
 
 @needs_classic
