@@ -9,6 +9,7 @@ that is missing or malformed, so that one bad field never hides the rest of a ca
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,43 @@ HYPERPARAMETERS = (
     "epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "optimizer", "augment",
     "loss",
 )  # fmt: skip
+
+
+# What the training command writes into a card as English prose, and the catalogue keys
+# (model_card.text.*) the model-card page shows instead, in the reader's language.
+OPTIMIZER_TEXT = "AdamW, one-cycle (warm-up + cosine) learning rate"
+LOSS_SOFTMAX_TEXT = "cross-entropy over softmax"
+PROTOTYPES_TEXT = (
+    "fixed +-1 codes drawn from a seeded generator (seed 1998), not the paper's 7x12 bitmaps"
+)
+
+
+def loss_rbf_text(temperature: float) -> str:
+    return (
+        f"cross-entropy over the negative RBF distances / {temperature:g} (the paper's MAP "
+        "criterion without its rubbish-class term, at a temperature)"
+    )
+
+
+def described(value: str) -> tuple[str, dict] | None:
+    """(catalogue key, fields) for a description the training command writes; None for
+    any other text (a card from elsewhere), which is shown as written."""
+    known = {
+        OPTIMIZER_TEXT: "model_card.text.optimizer",
+        LOSS_SOFTMAX_TEXT: "model_card.text.loss_softmax",
+        PROTOTYPES_TEXT: "model_card.text.prototypes",
+    }
+    if value in known:
+        return known[value], {}
+    match = re.match(r"cross-entropy over the negative RBF distances / (\S+) ", value)
+    if match:
+        try:
+            temperature = float(match.group(1))
+        except ValueError:
+            return None
+        if math.isfinite(temperature) and value == loss_rbf_text(temperature):
+            return "model_card.text.loss_rbf", {"temperature": f"{temperature:g}"}
+    return None
 
 
 def variant_of(name: str, card: dict | None = None) -> str:

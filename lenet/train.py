@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lenet.cards import LOSS_SOFTMAX_TEXT, OPTIMIZER_TEXT, PROTOTYPES_TEXT, loss_rbf_text
 from lenet.checkpoint import atomic_save, default_path, save_checkpoint
 from lenet.evaluate import predict_padded, summarize
 from lenet.model import VARIANTS, LeNet5, LeNetConfig
@@ -375,22 +376,15 @@ def make_card(args, model, result, history, seconds, sha256) -> dict:
             "lr": args.lr,
             "weight_decay": args.weight_decay,
             "label_smoothing": args.label_smoothing,
-            "optimizer": "AdamW, one-cycle (warm-up + cosine) learning rate",
+            "optimizer": OPTIMIZER_TEXT,
             "augment": args.augment,
             "loss": (
-                "cross-entropy over the negative RBF distances / "
-                f"{model.config.rbf_temperature:g} (the paper's MAP criterion without its "
-                "rubbish-class term, at a temperature)"
+                loss_rbf_text(model.config.rbf_temperature)
                 if model.config.output == "rbf"
-                else "cross-entropy over softmax"
+                else LOSS_SOFTMAX_TEXT
             ),
         },
-        "prototypes": (
-            "fixed +-1 codes drawn from a seeded generator (seed 1998), not the paper's "
-            "7x12 bitmaps"
-            if model.config.output == "rbf"
-            else None
-        ),
+        "prototypes": (PROTOTYPES_TEXT if model.config.output == "rbf" else None),
         "seed": args.seed,
         "dry_run": bool(args.dry_run),
         "dataset": {"name": "MNIST", "sha256": sha256},

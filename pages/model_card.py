@@ -159,7 +159,15 @@ if isinstance(card.get("command"), str):
     st.markdown(t("model_card.command"))
     st.code(card["command"], language="bash")
 hp_labels = {k: t(f"model_card.hp.{k}") for k in cards.HYPERPARAMETERS}
-settings = [(hp_labels.get(k, k), v) for k, v in cards.hyperparameters(card)]
+
+
+def in_language(text: str) -> str:
+    """A description the training command wrote, in the page's language (else as written)."""
+    known = cards.described(text)
+    return t(known[0], **known[1]) if known else text
+
+
+settings = [(hp_labels.get(k, k), in_language(v)) for k, v in cards.hyperparameters(card)]
 settings += [(t(f"model_card.{k}"), v) for k, v in cards.run_facts(card)]
 
 
@@ -178,4 +186,4 @@ if checksums := cards.checksums(card):
     st.subheader(t("model_card.checksums", dataset=cards.format_value(card["dataset"].get("name"))))
     st.table(key_values(checksums, t("model_card.col_sha256")))
 if card.get("prototypes"):
-    st.caption(t("model_card.prototypes", text=card["prototypes"]))
+    st.caption(t("model_card.prototypes", text=in_language(str(card["prototypes"]))))

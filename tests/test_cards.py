@@ -120,3 +120,42 @@ def test_bars_and_confusion_figures():
     assert [list(r) for r in heat.text] == [["5", ""], ["1", "7"]]
     assert np.allclose(heat.z, np.log1p(counts))
     assert "pred" in heat.hovertemplate and "true" in heat.hovertemplate
+
+
+def test_described_knows_what_the_training_command_writes():
+    from types import SimpleNamespace
+
+    from lenet.train import make_card
+
+    for variant in ("classic", "lecun1998"):
+        model = build_model(variant)
+        args = SimpleNamespace(
+            variant=variant, argv=[], epochs=1, batch_size=8, lr=0.1, weight_decay=0.0,
+            label_smoothing=0.0, augment=False, seed=0, dry_run=True,
+        )  # fmt: skip
+        card = make_card(args, model, {}, [], 1.0, "00")
+        texts = [card["hyperparameters"]["optimizer"], card["hyperparameters"]["loss"]]
+        texts += [card["prototypes"]] if card["prototypes"] else []
+        keys = [cards.described(text) for text in texts]
+        assert None not in keys, texts
+        expected = ["model_card.text.optimizer"]
+        expected += (
+            ["model_card.text.loss_rbf", "model_card.text.prototypes"]
+            if variant == "lecun1998"
+            else ["model_card.text.loss_softmax"]
+        )
+        assert [key for key, _ in keys] == expected
+    assert cards.described(cards.loss_rbf_text(2.5)) == (
+        "model_card.text.loss_rbf",
+        {"temperature": "2.5"},
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Adam", "", "cross-entropy over the negative RBF distances / x (nothing)",
+     "cross-entropy over the negative RBF distances / nan (the paper's MAP criterion without "
+     "its rubbish-class term, at a temperature)"],
+)  # fmt: skip
+def test_other_descriptions_are_shown_as_written(text):
+    assert cards.described(text) is None

@@ -131,6 +131,31 @@ def test_each_shipped_checkpoint_shows_the_accuracy_of_its_card():
         assert st_code(at) == card["command"]
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_training_commands_descriptions_are_in_the_pages_language(lang):
+    """The card holds the optimiser, loss and prototypes as the training command's English
+    prose; the page shows them from its catalogue (lecun1998 has all three)."""
+    name = "lenet5-lecun1998.safetensors"
+    if name not in lenet.ui.checkpoints():
+        pytest.skip("models/lenet5-lecun1998.safetensors not trained yet")
+    card = read_card(REAL_MODELS / name)
+    at = run_page(PAGE, lang)
+    at.selectbox(key="model_card_checkpoint").set_value(name).run()
+    no_exception(at)
+    settings = at.table[1].value
+    optimiser = settings.loc[translate("model_card.hp.optimizer", lang)].iloc[0]
+    loss = settings.loc[translate("model_card.hp.loss", lang)].iloc[0]
+    assert optimiser == translate("model_card.text.optimizer", lang)
+    assert loss == translate("model_card.text.loss_rbf", lang, temperature="8")
+    prototypes = translate("model_card.text.prototypes", lang)
+    assert translate("model_card.prototypes", lang, text=prototypes) in texts(at)
+    if lang == "zh":  # none of the English prose is left
+        shown = texts(at) + settings.to_string()
+        for english in (card["hyperparameters"]["optimizer"], card["hyperparameters"]["loss"],
+                        card["prototypes"]):  # fmt: skip
+            assert english not in shown
+
+
 def st_code(at) -> str:
     return at.code[0].value
 
