@@ -18,6 +18,7 @@ import platform
 import signal
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -258,6 +259,23 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+@contextmanager
+def interrupts_deferred():
+    """SIGINT and SIGTERM wait until the block is done, then interrupt as usual: the
+    checkpoint and the resume file of an epoch are written together or not at all."""
+    received = []
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in saved:
+        signal.signal(sig, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    if received:
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     from lenet.data import dataset_sha256, load_mnist
 
@@ -339,16 +357,19 @@ def main(argv: list[str] | None = None) -> int:
             )
             card = make_card(args, model, result, history, seconds, dataset_sha256(args.data))
             model_cpu = model.to("cpu")
-            save_resume(
-                resume_file,
-                model_cpu,
-                optimizer,
-                epoch + 1,
-                step,
-                {"history": history, "seconds": seconds},
-                generator,
-            )
-            save_checkpoint(model_cpu, args.out, card)
+            # Checkpoint first, then the resume file: even a SIGKILL between the two leaves
+            # a resume file that is at most one epoch behind (the epoch is trained again).
+            with interrupts_deferred():
+                save_checkpoint(model_cpu, args.out, card)
+                save_resume(
+                    resume_file,
+                    model_cpu,
+                    optimizer,
+                    epoch + 1,
+                    step,
+                    {"history": history, "seconds": seconds},
+                    generator,
+                )
             model.to(device)
     except KeyboardInterrupt:
         print(

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +145,41 @@ def test_interrupt_keeps_last_epoch_and_resume_matches_an_uninterrupted_run(
     # run that was never interrupted (model, optimiser and generator state restored).
     assert same_weights(weights(out), weights(reference))
     assert read_card(out)["confusion_matrix"] == read_card(reference)["confusion_matrix"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_saving_an_epoch_waits_until_both_files_are_written(
+    small_data, tmp_path, monkeypatch, sig
+):
+    """The checkpoint and the resume file of an epoch never disagree: a signal that
+    arrives between the two writes takes effect after both (it used to leave a resume
+    file one epoch ahead of the checkpoint, and --resume then trained nothing)."""
+    out = tmp_path / "run.safetensors"
+    real_save = train.save_checkpoint
+    saves = []
+
+    def signalled_while_saving(*args, **kwargs):
+        saves.append(1)
+        os.kill(os.getpid(), sig)  # arrives now, in the middle of the epoch's saving
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(train, "save_checkpoint", signalled_while_saving)
+    assert two_epochs(small_data, out, "--variant", "classic") == 130
+    assert saves == [1]  # stopped after epoch 1, both files written
+    state = safetensors_metadata(train.resume_path(out))
+    assert int(state["epoch"]) == read_card(out)["epochs_trained"] == 1
+    monkeypatch.setattr(train, "save_checkpoint", real_save)
+    assert two_epochs(small_data, out, "--variant", "classic", "--resume") == 0
+    assert [h["epoch"] for h in read_card(out)["history"]] == [1, 2]
+    # the handlers are back to what they were
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def safetensors_metadata(path: Path) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return f.metadata()
 
 
 def test_resume_without_a_resume_file_fails_cleanly(small_data, tmp_path, capsys):
