@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lenet.arrays import finite_array
 from lenet.pooling import format_number
 
 SEED_X = np.arange(1, 10).reshape(3, 3)  # X1..X9 = 1..9
@@ -31,25 +32,6 @@ SEED_DELTA = np.array([[1, 2], [3, 4]])  # d1..d4
 # ---------------------------------------------------------------------------------------------
 # Input checks
 # ---------------------------------------------------------------------------------------------
-
-
-def _as_array(a, name: str, ndims: tuple[int, ...]) -> np.ndarray:
-    """Return a as a finite, non-empty float64 array with one of the allowed ndims."""
-    try:
-        arr = np.asarray(a)
-    except ValueError as err:  # ragged nested lists
-        raise ValueError(f"{name} must be a rectangular array of numbers ({err})") from None
-    if arr.dtype.kind not in "iuf":
-        raise ValueError(f"{name} must contain numbers, got values of type {arr.dtype}")
-    if arr.ndim not in ndims:
-        allowed = " or ".join(f"{n}-D" for n in ndims)
-        raise ValueError(f"{name} must be {allowed}, got {arr.ndim}-D with shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr
 
 
 def _check_pair(x: np.ndarray, w: np.ndarray) -> None:
@@ -80,7 +62,7 @@ def corr2d(x, w, b: float = 0.0) -> np.ndarray:
 
     x is (H, W) or (C, H, W), w is (kh, kw) or (C, kh, kw); returns (H - kh + 1, W - kw + 1).
     """
-    x, w = _as_array(x, "x", (2, 3)), _as_array(w, "w", (2, 3))
+    x, w = finite_array(x, "x", (2, 3)), finite_array(w, "w", (2, 3))
     _check_pair(x, w)
     kh, kw = w.shape[-2:]
     y = np.zeros((x.shape[-2] - kh + 1, x.shape[-1] - kw + 1))
@@ -96,7 +78,7 @@ def kernel_grad(x, delta) -> np.ndarray:
     That is the cross-correlation of the input with delta. x is (H, W) or (C, H, W), delta is
     (Ho, Wo); returns (kh, kw) or (C, kh, kw) with kh = H - Ho + 1, kw = W - Wo + 1.
     """
-    x, delta = _as_array(x, "x", (2, 3)), _as_array(delta, "delta", (2,))
+    x, delta = finite_array(x, "x", (2, 3)), finite_array(delta, "delta", (2,))
     ho, wo = delta.shape
     if ho > x.shape[-2] or wo > x.shape[-1]:
         raise ValueError(f"delta {delta.shape} is larger than the input {x.shape[-2:]}")
@@ -110,7 +92,7 @@ def kernel_grad(x, delta) -> np.ndarray:
 
 def bias_grad(delta) -> float:
     """dL/db: the bias is added to every output, so it collects every delta."""
-    return float(np.sum(_as_array(delta, "delta", (2,))))
+    return float(np.sum(finite_array(delta, "delta", (2,))))
 
 
 def input_grad(delta, w) -> np.ndarray:
@@ -121,7 +103,7 @@ def input_grad(delta, w) -> np.ndarray:
     delta[i, j] back through the weights: dX[i + a, j + b] += delta[i, j] * w[a, b].
     w is (kh, kw) or (C, kh, kw); returns (Ho + kh - 1, Wo + kw - 1), with C in front if given.
     """
-    delta, w = _as_array(delta, "delta", (2,)), _as_array(w, "w", (2, 3))
+    delta, w = finite_array(delta, "delta", (2,)), finite_array(w, "w", (2, 3))
     kh, kw = w.shape[-2:]
     padded = np.pad(delta, ((kh - 1, kh - 1), (kw - 1, kw - 1)))
     flipped = w[..., ::-1, ::-1]
@@ -132,8 +114,8 @@ def input_grad(delta, w) -> np.ndarray:
 
 def manual_grads(x, w, delta) -> tuple[np.ndarray, float, np.ndarray]:
     """(dW, db, dX) by hand, after checking that delta has the output's shape."""
-    x, w = _as_array(x, "x", (2, 3)), _as_array(w, "w", (2, 3))
-    delta = _as_array(delta, "delta", (2,))
+    x, w = finite_array(x, "x", (2, 3)), finite_array(w, "w", (2, 3))
+    delta = finite_array(delta, "delta", (2,))
     _check_pair(x, w)
     _check_delta(x, w, delta)
     return kernel_grad(x, delta), bias_grad(delta), input_grad(delta, w)
@@ -147,8 +129,8 @@ def autograd_kernel_grad(x, w, delta, b: float = 0.0) -> tuple[np.ndarray, float
     import torch
     import torch.nn.functional as F
 
-    x, w = _as_array(x, "x", (2, 3)), _as_array(w, "w", (2, 3))
-    delta = _as_array(delta, "delta", (2,))
+    x, w = finite_array(x, "x", (2, 3)), finite_array(w, "w", (2, 3))
+    delta = finite_array(delta, "delta", (2,))
     _check_pair(x, w)
     _check_delta(x, w, delta)
     channels = x.shape[0] if x.ndim == 3 else 1
@@ -226,7 +208,7 @@ def output_formulas(x, w, b: float = 0.0, max_terms: int | None = 16) -> list[st
     The bias term appears only when b is not 0. Sums with more than max_terms terms are
     shortened with \cdots (None: never).
     """
-    x, w = _as_array(x, "x", (2,)), _as_array(w, "w", (2,))
+    x, w = finite_array(x, "x", (2,)), finite_array(w, "w", (2,))
     _check_pair(x, w)
     y = corr2d(x, w, b)
     kh, kw = w.shape
@@ -252,7 +234,7 @@ def output_formulas(x, w, b: float = 0.0, max_terms: int | None = 16) -> list[st
 
 def weight_grad_formulas(x, delta, max_terms: int | None = 16) -> list[str]:
     r"""One line per weight, e.g. \frac{\partial L}{\partial \omega_1} = \delta_1 X_1 + ... (2-D)."""
-    x, delta = _as_array(x, "x", (2,)), _as_array(delta, "delta", (2,))
+    x, delta = finite_array(x, "x", (2,)), finite_array(delta, "delta", (2,))
     dw = kernel_grad(x, delta)
     lines = []
     for i in range(dw.shape[0]):
@@ -270,7 +252,7 @@ def weight_grad_formulas(x, delta, max_terms: int | None = 16) -> list[str]:
 
 def bias_grad_formula(delta, max_terms: int | None = 16) -> str:
     r"""\frac{\partial L}{\partial b} = \delta_1 + ... = 1 + 2 + ... = total."""
-    delta = _as_array(delta, "delta", (2,))
+    delta = finite_array(delta, "delta", (2,))
     symbols = [rf"\delta_{{{k + 1}}}" for k in range(delta.size)]
     numbers = [_num(v) for v in delta.ravel()]
     return (
@@ -377,7 +359,7 @@ def editor_table(a):
     Text cells let a student type anything; parse_grid says what is wrong with it."""
     import pandas as pd
 
-    a = _as_array(a, "a", (2,))
+    a = finite_array(a, "a", (2,))
     return pd.DataFrame({str(j + 1): [f"{v:g}" for v in a[:, j]] for j in range(a.shape[1])})
 
 
@@ -426,8 +408,8 @@ class GradCheck(NamedTuple):
 
 def grad_check(x, w, delta, b: float = 0.0) -> GradCheck:
     """Check the shapes, then compute every gradient by hand and by autograd."""
-    x, w = _as_array(x, "x", (2, 3)), _as_array(w, "w", (2, 3))
-    delta = _as_array(delta, "delta", (2,))
+    x, w = finite_array(x, "x", (2, 3)), finite_array(w, "w", (2, 3))
+    delta = finite_array(delta, "delta", (2,))
     check_shapes(x, w, delta)
     return GradCheck(*manual_grads(x, w, delta), *autograd_kernel_grad(x, w, delta, b))
 
@@ -447,7 +429,7 @@ def weight_view(x, w_shape: tuple[int, ...], delta, k: int) -> WeightView:
 
     Labels use Unicode subscripts and <br>: plotly sizes heatmap text by its raw length.
     """
-    x, delta = _as_array(x, "x", (2,)), _as_array(delta, "delta", (2,))
+    x, delta = finite_array(x, "x", (2,)), finite_array(delta, "delta", (2,))
     kh, kw = w_shape[-2:]
     if not 0 <= k < kh * kw:
         raise ValueError(f"weight {k + 1} is outside the {kh}x{kw} kernel")
@@ -469,7 +451,7 @@ def _subscript(n: int) -> str:
 
 def indexed_labels(a, symbol: str) -> np.ndarray:
     """Heatmap labels "symbol_n = v" numbered row-major from 1, e.g. "δ₁ = 1" (object array)."""
-    a = _as_array(a, "a", (2,))
+    a = finite_array(a, "a", (2,))
     labels = np.empty(a.shape, dtype=object)
     for n, (rc, v) in enumerate(np.ndenumerate(a), start=1):
         labels[rc] = f"{symbol}{_subscript(n)} = {v:.4g}"

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lenet.arrays import finite_array
+
 POOL_MODES = ("max", "avg", "gap", "lp", "stochastic")
 
 # The worked example of the lesson: 2x2 windows with stride 2 give
@@ -30,24 +32,6 @@ Size = int | tuple[int, int]
 # ---------------------------------------------------------------------------------------------
 # Input checks
 # ---------------------------------------------------------------------------------------------
-
-
-def _as_map(x, name: str = "x") -> np.ndarray:
-    """Return x as a finite, non-empty 2-D float64 array, or raise ValueError."""
-    try:
-        arr = np.asarray(x)
-    except ValueError as err:  # ragged nested lists
-        raise ValueError(f"{name} must be a rectangular 2-D array of numbers ({err})") from None
-    if arr.dtype.kind not in "iuf":
-        raise ValueError(f"{name} must contain numbers, got values of type {arr.dtype}")
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array, got {arr.ndim} dimension(s) {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr
 
 
 def _is_int(v) -> bool:
@@ -146,7 +130,7 @@ def stochastic_indices(
     `rng` defaults to np.random.default_rng(0); a Generator in the same state always gives the
     same samples, which is how `pool2d` and `pool2d_backward` agree.
     """
-    x = _as_map(x)
+    x = finite_array(x, "x")
     _check_non_negative(x)
     rng = np.random.default_rng(0) if rng is None else rng
     ho, wo = output_shape(x.shape, kernel, stride)
@@ -171,7 +155,7 @@ def pool2d(
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """Pool the 2-D array x; see POOL_MODES. "gap" returns a 1x1 array."""
-    x = _as_map(x)
+    x = finite_array(x, "x")
     mode = _check_mode(mode)
     if mode == "gap":
         return np.array([[x.mean()]])
@@ -216,9 +200,9 @@ def pool2d_backward(
     stochastic: to the sampled cell; pass `rng` in the same state as for the forward call
     (the default, a Generator seeded with 0, matches pool2d's default).
     """
-    x = _as_map(x)
+    x = finite_array(x, "x")
     mode = _check_mode(mode)
-    grad_out = _as_map(grad_out, "grad_out")
+    grad_out = finite_array(grad_out, "grad_out")
     expected = (1, 1) if mode == "gap" else output_shape(x.shape, kernel, stride)
     if grad_out.shape != expected:
         raise ValueError(f"grad_out must have the output's shape {expected}, got {grad_out.shape}")
@@ -287,7 +271,7 @@ def pool_formula(
 
     Windows with more than max_terms values are shortened with \cdots (None: never).
     """
-    x = _as_map(x)
+    x = finite_array(x, "x")
     mode = _check_mode(mode)
     window = x[pool_window(x.shape, i, j, kernel, stride, mode)].ravel()
     values = [format_number(v) for v in window]
@@ -328,7 +312,7 @@ def pool_formula(
 
 def shift_image(x, dy: int, dx: int) -> np.ndarray:
     """Shift x by dy rows (down if positive) and dx columns (right if positive), zero-filled."""
-    x = _as_map(x)
+    x = finite_array(x, "x")
     if not (_is_int(dy) and _is_int(dx)):
         raise ValueError(f"shifts must be whole pixels (integers), got dy={dy!r}, dx={dx!r}")
     h, w = x.shape
@@ -427,7 +411,7 @@ def random_grid(rows: int, cols: int, seed: int | None = None) -> np.ndarray:
 
 def resize_grid(x, rows: int, cols: int) -> np.ndarray:
     """x cut or zero-padded (at the bottom and right) to rows x cols."""
-    x = _as_map(x)
+    x = finite_array(x, "x")
     out = np.zeros((rows, cols))
     h, w = min(rows, x.shape[0]), min(cols, x.shape[1])
     out[:h, :w] = x[:h, :w]
@@ -510,7 +494,7 @@ class PoolSettings:
         return np.random.default_rng(self.seed)
 
     def check(self, x) -> np.ndarray:
-        x = _as_map(x)
+        x = finite_array(x, "x")
         _check_mode(self.mode)
         if self.mode != "gap":
             if not _is_int(self.kernel) or self.kernel < 1:
