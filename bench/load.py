@@ -130,30 +130,34 @@ async def open_page(i: int, b, url: str, out: dict):
     return page
 
 
-async def session(i: int, page, deadline: float, look_s: float, out: dict):
-    """One visitor: draw, wait for the prediction, look at it for ``look_s``, clear; until
-    the deadline. Sessions start one after another over the first ``look_s`` seconds, as
-    people do not all lift the pen at the same instant."""
+async def session(
+    i: int, page, deadline: float, look_s: float, start_s: float, phase: dict, errors: list,
+    warm_tabs: set,
+):  # fmt: skip
+    """One visitor: after ``start_s``, draw, wait for the prediction, look at it for
+    ``look_s``, clear; until the deadline. ``warm_tabs``: the sessions whose tab has
+    shown a prediction before (in this phase or an earlier one)."""
     from playwright.async_api import Error as PlaywrightError
 
-    await asyncio.sleep(look_s * i / max(1, out["sessions"]))
+    await asyncio.sleep(start_s)
     n = 0
     while time.monotonic() < deadline:
         digit = STROKE_DIGITS[(i + n) % len(STROKE_DIGITS)]
         n += 1
         r = await stroke(page, digit)
         if "error" in r:
-            out["errors"].append(r["error"])
+            errors.append(r["error"])
         else:
-            out["latencies"].append(r["latency_s"])
-            if n > 1:  # not this tab's first prediction (see run)
-                out["warm_latencies"].append(r["latency_s"])
-            out["correct"] += r["value"] == str(digit)
+            phase["latencies"].append(r["latency_s"])
+            if i in warm_tabs:  # not this tab's first prediction (see run)
+                phase["warm_latencies"].append(r["latency_s"])
+            warm_tabs.add(i)
+            phase["correct"] += r["value"] == str(digit)
         await asyncio.sleep(look_s)
         try:
             await clear(page)
         except PlaywrightError as e:
-            out["errors"].append(f"clear failed: {type(e).__name__}")
+            errors.append(f"clear failed: {type(e).__name__}")
             await page.reload()
             await page.wait_for_selector("canvas", timeout=120_000)
 
@@ -211,7 +215,7 @@ async def _load(
 
     from tests.browser import CHROMIUM_ARGS, chromium_path
 
-    out: dict = {"errors": [], "contexts": [], "phases": {}, "sessions": sessions}
+    out: dict = {"errors": [], "contexts": [], "phases": {}}
     async with async_playwright() as p:
         b = await p.chromium.launch(
             executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
@@ -236,12 +240,15 @@ async def _load(
             )
             out["open_s"] = time.monotonic() - opened
             await asyncio.sleep(2.0)  # let the pages settle
+            warm_tabs: set[int] = set()
             for look_s in looks:
-                phase = {"latencies": [], "warm_latencies": [], "correct": 0, "sessions": sessions}
-                phase["errors"] = out["errors"]
+                phase = {"latencies": [], "warm_latencies": [], "correct": 0}
                 started = time.monotonic()
+                # Sessions start one after another over the first look: people do not
+                # all lift the pen at the same instant.
                 await asyncio.gather(
-                    *(session(i, pg, started + seconds, look_s, phase)
+                    *(session(i, pg, started + seconds, look_s, look_s * i / sessions, phase,
+                              out["errors"], warm_tabs)
                       for i, pg in enumerate(pages) if pg is not None)
                 )  # fmt: skip
                 phase["elapsed_s"] = time.monotonic() - started
@@ -369,7 +376,7 @@ def run(
         )
     if out.get("warmup_error"):
         body += f"\n\nThe warm-up stroke failed: {out['warmup_error']}"
-    out["phases"] = {str(look): {**ph, "errors": None} for look, ph in phases.items()}
+    out["phases"] = {str(look): ph for look, ph in phases.items()}
     return result("load", TITLE, body, targets, summary=s, stats=stats, **out)
 
 

@@ -181,12 +181,11 @@ class RBFOutput(nn.Module):
         generator = torch.Generator().manual_seed(seed)
         codes = torch.randint(0, 2, (classes, in_features), generator=generator) * 2.0 - 1.0
         self.register_buffer("prototypes", codes)
-        # |w_i|^2, fixed with the prototypes; not saved (it is derived from them).
-        self.register_buffer("prototype_norms", codes.pow(2).sum(1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # |x - w_i|^2 = |w_i|^2 - 2 x.w_i + |x|^2: one matrix product for all ten units.
-        squared = torch.addmm(self.prototype_norms, x, self.prototypes.T, alpha=-2.0)
+        p = self.prototypes
+        squared = torch.addmm(p.pow(2).sum(1), x, p.T, alpha=-2.0)
         squared = squared + x.pow(2).sum(1, keepdim=True)
         return squared.div(-self.temperature)
 
