@@ -97,7 +97,7 @@ def breakdown(model: LeNet5, canvases: list[np.ndarray], calls: int) -> dict:
     """Median ms of each piece of the path, each timed on its own."""
     inks = [rgba_to_ink(c) for c in canvases]
     images = [canvas_steps(c).centred28 for c in canvases]
-    tensors = [to_tensor(im, model.config) for im in images]
+    tensors = [to_tensor(im) for im in images]
 
     @torch.inference_mode()
     def forward(x):
@@ -106,9 +106,7 @@ def breakdown(model: LeNet5, canvases: list[np.ndarray], calls: int) -> dict:
     parts = {
         "rgba_to_ink (canvas -> ink map)": time_calls(rgba_to_ink, canvases, calls),
         "ink_to_steps (crop, resize, centre)": time_calls(ink_to_steps, inks, calls),
-        "to_tensor (28x28 uint8 -> 1x1x32x32)": time_calls(
-            lambda im: to_tensor(im, model.config), images, calls
-        ),
+        "to_tensor (28x28 uint8 -> 1x1x32x32)": time_calls(lambda im: to_tensor(im), images, calls),
         "model.activations (forward pass)": time_calls(forward, tensors, calls),
     }
     return {k: summary(v) for k, v in parts.items()}
@@ -192,7 +190,7 @@ def run(
         path = checkpoints.get(variant) or checkpoint_path(variant, models_dir)
         model, source = load_model(variant, path)
         first_model = first_model or model
-        xs = [to_tensor(canvas_steps(c).centred28, model.config) for c in canvases]
+        xs = [to_tensor(canvas_steps(c).centred28) for c in canvases]
         with torch_threads(single_threads):
             t = time_whole_path(model, canvases, calls)
             with torch.inference_mode():

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from bench.common import DATA_DIR, Target, fmt, median, result, table
 from lenet.evaluate import predict_padded as test_predictions
 from lenet.model import LeNet5, LeNetConfig
-from lenet.preprocess import PAD, normalise, pad_unit
+from lenet.preprocess import PAD, pad_unit
 from lenet.train import RECIPES, Progress, augment, one_cycle_lr, train_one_epoch
 
 TITLE = "Training speed"
@@ -42,8 +42,8 @@ TARGET_ACCURACY = 0.99
 
 class PerSampleMNIST(Dataset):
     """The usual way: one uint8 image at a time -> float tensor, padded to 32x32, distorted
-    on its own (the same random affine distortions as lenet.train.augment, for one image),
-    mapped onto the variant's input range."""
+    on its own (the same random affine distortions as lenet.train.augment, for one image);
+    the model maps [0, 1] onto its input range itself."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, config: LeNetConfig, seed: int):
         self.images, self.labels, self.config = images, labels, config
@@ -56,7 +56,7 @@ class PerSampleMNIST(Dataset):
         x = torch.from_numpy(self.images[i]).to(torch.float32).div(255.0)
         x = F.pad(x, (PAD, PAD, PAD, PAD)).unsqueeze(0)  # (1, 32, 32)
         x = augment(x.unsqueeze(0), self.generator)[0]
-        return normalise(x, self.config), int(self.labels[i])
+        return x, int(self.labels[i])
 
 
 @dataclass

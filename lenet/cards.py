@@ -285,7 +285,7 @@ def mistakes(
     probabilities, as on the draw page."""
     model.eval()
     probs = [
-        F.softmax(model(to_tensor(images[i : i + batch_size], model.config)), dim=1)
+        F.softmax(model(to_tensor(images[i : i + batch_size])), dim=1)
         for i in range(0, len(images), batch_size)
     ]
     if not probs:

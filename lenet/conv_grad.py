@@ -510,5 +510,5 @@ def target_loss(model, image28: np.ndarray, target: int) -> float:
     if not 0 <= int(target) <= 9:
         raise ValueError(f"target class must be 0..9, got {target}")
     with torch.inference_mode():
-        logits = model.activations(to_tensor(image28, model.config))["logits"].double()
+        logits = model.activations(to_tensor(image28))["logits"].double()
         return float(F.cross_entropy(logits, torch.tensor([int(target)])))

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from lenet.model import LeNet5
-from lenet.preprocess import normalise, pad_unit
+from lenet.preprocess import pad_unit
 
 # A card and a measurement agree when they differ by at most this many test images.
 CARD_TOLERANCE_IMAGES = 2
@@ -26,10 +26,7 @@ def predict_padded(model: LeNet5, x: torch.Tensor, batch_size: int = 2000) -> np
     """Predicted classes for padded [0, 1] images (N, 1, 32, 32), as ``pad_unit`` makes
     them (the training loop keeps its test set this way)."""
     model.eval()
-    preds = [
-        model(normalise(x[i : i + batch_size], model.config)).argmax(1)
-        for i in range(0, len(x), batch_size)
-    ]
+    preds = [model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]
     return torch.cat(preds).cpu().numpy() if preds else np.zeros(0, dtype=np.int64)
 
 

@@ -23,7 +23,7 @@ class Prediction:
 @torch.inference_mode()
 def predict(model: LeNet5, image28: np.ndarray) -> Prediction:
     """A 28x28 uint8 MNIST-style image -> the model's prediction, from one forward pass."""
-    acts = model.activations(to_tensor(image28, model.config))
+    acts = model.activations(to_tensor(image28))
     probs = F.softmax(acts["logits"][0], dim=0).numpy()
     digit = int(probs.argmax())
     return Prediction(
@@ -46,7 +46,7 @@ def c1_kernel_gradients(model: LeNet5, image28: np.ndarray, target: int) -> np.n
     copy of C1's weight through a functional forward pass."""
     if not 0 <= int(target) <= 9:
         raise ValueError(f"target class must be 0..9, got {target}")
-    x = to_tensor(image28, model.config)
+    x = to_tensor(image28)
     weight = model.c1.weight.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         logits = model.activations(x, c1_weight=weight)["logits"]

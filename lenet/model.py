@@ -226,11 +226,14 @@ class LeNet5(nn.Module):
     def activations(
         self, x: torch.Tensor, c1_weight: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
-        """Every layer's output for a batch (N, 1, 32, 32), from one forward pass.
+        """Every layer's output for a batch (N, 1, 32, 32) of pixels in [0, 1] (0 =
+        background, 1 = full ink, as ``lenet.preprocess.to_tensor`` makes them), from one
+        forward pass. The network maps them onto its own input range first.
 
         ``c1_weight`` replaces C1's kernels for this call only (the kernel-gradient page
         differentiates with respect to a copy, leaving the shared model untouched)."""
         out = {}
+        x = self.scale_input(x)  # (N, 1, 32, 32), in the variant's (background, ink) range
         c1 = self.c1(x) if c1_weight is None else F.conv2d(x, c1_weight, self.c1.bias)
         out["c1"] = x = self.act(c1)  # (N, 6, 28, 28)
         out["s2"] = x = self._s(self.s2, x)  # (N, 6, 14, 14)
@@ -240,6 +243,13 @@ class LeNet5(nn.Module):
         out["f6"] = x = self.f6_act(self.f6(x))  # (N, 84)
         out["logits"] = self.output(x)  # (N, 10)
         return out
+
+    def scale_input(self, x: torch.Tensor) -> torch.Tensor:
+        """[0, 1] pixels onto this network's (background, ink) input range: MNIST's
+        standardisation for classic and modern, the paper's -0.1 ... 1.175 for lecun1998.
+        It lives in the model (and its saved config) so no caller can get it wrong."""
+        low, high = self.config.input_range
+        return x * (high - low) + low
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activations(x)["logits"]

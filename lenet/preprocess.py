@@ -13,8 +13,6 @@ import numpy as np
 import torch
 from PIL import Image, ImageChops, ImageOps
 
-from lenet.model import LeNetConfig
-
 FIT_SIZE = 20  # the longer side of the digit inside the 28x28 field
 MNIST_SIZE = 28
 INPUT_SIZE = 32
@@ -204,15 +202,11 @@ def pad_unit(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.pad(x, (PAD, PAD, PAD, PAD))
 
 
-def normalise(x: torch.Tensor, config: LeNetConfig | None = None) -> torch.Tensor:
-    """Map [0, 1] pixels onto the variant's (background, ink) input range."""
-    low, high = (config or LeNetConfig()).input_range
-    return x * (high - low) + low
-
-
-def to_tensor(images: np.ndarray | torch.Tensor, config: LeNetConfig | None = None) -> torch.Tensor:
-    """uint8 (28, 28) or (N, 28, 28) -> the float32 (N, 1, 32, 32) tensor the model reads."""
-    return normalise(pad_unit(images), config)
+def to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 (28, 28) or (N, 28, 28) -> the float32 (N, 1, 32, 32) tensor every LeNet5
+    reads: pixels in [0, 1] (0 = background, 1 = full ink), zero-padded to 32x32. Each
+    model maps it onto its own input range itself (``LeNet5.scale_input``)."""
+    return pad_unit(images)
 
 
 def mnist_steps(image28: np.ndarray) -> Steps:

@@ -30,7 +30,7 @@ from lenet.cards import LOSS_SOFTMAX_TEXT, OPTIMIZER_TEXT, PROTOTYPES_TEXT, loss
 from lenet.checkpoint import atomic_save, default_path, save_checkpoint
 from lenet.evaluate import predict_padded, summarize
 from lenet.model import VARIANTS, LeNet5, LeNetConfig
-from lenet.preprocess import normalise, pad_unit
+from lenet.preprocess import pad_unit
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,6 @@ def train_one_epoch(
         x = train_x[idx]
         if augment_batches:
             x = augment(x, generator)
-        x = normalise(x, model.config)
         for group in optimizer.param_groups:
             group["lr"] = one_cycle_lr(step, total_steps, peak_lr)
         loss = F.cross_entropy(model(x), train_y[idx], label_smoothing=label_smoothing)

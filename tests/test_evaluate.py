@@ -99,7 +99,7 @@ def test_predict_matches_the_model(tmp_path):
     model = build_model("lecun1998").eval()
     images = np.random.default_rng(0).integers(0, 256, size=(7, 28, 28), dtype=np.uint8)
     with torch.no_grad():
-        expected = model(to_tensor(images, model.config)).argmax(1).numpy()
+        expected = model(to_tensor(images)).argmax(1).numpy()
     np.testing.assert_array_equal(evaluate.predict(model, images, batch_size=3), expected)
     assert evaluate.predict(model, images[:0]).shape == (0,)
 

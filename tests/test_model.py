@@ -116,7 +116,7 @@ def test_classic_config():
     x = batch(2)
     with torch.no_grad():
         acts = model.activations(x)
-        torch.testing.assert_close(acts["c1"], torch.tanh(model.c1(x)))
+        torch.testing.assert_close(acts["c1"], torch.tanh(model.c1(model.scale_input(x))))
         torch.testing.assert_close(acts["s2"], nn.functional.avg_pool2d(acts["c1"], 2))
         torch.testing.assert_close(acts["f6"], torch.sigmoid(model.f6(acts["c5"])))
         torch.testing.assert_close(acts["logits"], model.output(acts["f6"]))
@@ -133,7 +133,7 @@ def test_modern_config():
     x = batch(2)
     with torch.no_grad():
         acts = model.activations(x)
-        torch.testing.assert_close(acts["c1"], torch.relu(model.c1(x)))
+        torch.testing.assert_close(acts["c1"], torch.relu(model.c1(model.scale_input(x))))
         torch.testing.assert_close(acts["s2"], nn.functional.max_pool2d(acts["c1"], 2))
         torch.testing.assert_close(acts["f6"], torch.relu(model.f6(acts["c5"])))
 
@@ -154,7 +154,7 @@ def test_lecun1998_config():
     x = batch(2)
     with torch.no_grad():
         acts = model.activations(x)
-        a = model.c1(x)
+        a = model.c1(model.scale_input(x))
         expected_c1 = 1.7159 * torch.tanh(2.0 * a / 3.0)
         torch.testing.assert_close(acts["c1"], expected_c1)
         # trainable subsampling is followed by the squashing function, as in the paper

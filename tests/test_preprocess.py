@@ -11,7 +11,7 @@ import torch
 from digits import STROKES, render
 from PIL import Image
 
-from lenet.model import LeNetConfig
+from lenet.model import LeNet5, LeNetConfig
 from lenet.preprocess import canvas_steps, canvas_to_mnist, photo_steps, to_tensor
 
 DIGITS = sorted(STROKES)
@@ -336,7 +336,9 @@ def test_to_tensor_shapes_and_values(variant):
     image[10:18, 12:16] = 255
     image[0, 0] = 51  # a partly-inked pixel at the edge of the 28x28 field
 
-    x = to_tensor(image, config)
+    unit = to_tensor(image)
+    assert float(unit.min()) == 0.0 and float(unit.max()) == 1.0  # [0, 1], 1 = full ink
+    x = LeNet5(config).scale_input(unit)  # the network's own input range
     assert x.shape == (1, 1, 32, 32)
     assert x.dtype == torch.float32
     assert float(x[0, 0, 12, 14]) == pytest.approx(ink, abs=1e-5)  # 255 -> ink value
@@ -347,17 +349,18 @@ def test_to_tensor_shapes_and_values(variant):
     # every background pixel of the image has the background value
     assert float(x[0, 0, 20, 20]) == pytest.approx(background, abs=1e-6)
 
-    batch = to_tensor(np.stack([image, 255 - image, image]), config)
+    batch = LeNet5(config).scale_input(to_tensor(np.stack([image, 255 - image, image])))
     assert batch.shape == (3, 1, 32, 32)
     torch.testing.assert_close(batch[0], x[0])
     torch.testing.assert_close(batch[2], x[0])
     assert float(batch[1, 0, 20, 20]) == pytest.approx(ink, abs=1e-5)
     # a torch uint8 tensor is accepted too
-    torch.testing.assert_close(to_tensor(torch.from_numpy(image), config), x)
+    torch.testing.assert_close(to_tensor(torch.from_numpy(image)), unit)
 
 
 def test_to_tensor_classic_standardises_with_mnist_statistics():
-    x = to_tensor(np.full((28, 28), 255, np.uint8), LeNetConfig.for_variant("classic"))
+    model = LeNet5(LeNetConfig.for_variant("classic"))
+    x = model.scale_input(to_tensor(np.full((28, 28), 255, np.uint8)))
     assert float(x[0, 0, 16, 16]) == pytest.approx((1 - 0.1307) / 0.3081, abs=1e-4)
     assert float(x[0, 0, 0, 0]) == pytest.approx(-0.1307 / 0.3081, abs=1e-4)
 
@@ -375,4 +378,4 @@ def test_to_tensor_classic_standardises_with_mnist_statistics():
 )
 def test_to_tensor_rejects_bad_input(bad):
     with pytest.raises(ValueError):
-        to_tensor(bad, LeNetConfig())
+        to_tensor(bad)

@@ -155,3 +155,21 @@ def test_full_test_set_matches_the_card(shipped, mnist_test):
     assert card_disagreements(card, result) == []
     variant = model.config.variant
     assert result["test_accuracy"] >= MIN_ACCURACY[variant], (variant, result["test_accuracy"])
+
+
+@pytest.mark.slow
+def test_the_plain_call_reads_as_the_card_says(shipped, mnist_test):
+    """The one way to call a network, `model(to_tensor(images))`, with no config passed
+    anywhere, gives each checkpoint its card's accuracy (the network scales its input)."""
+    import torch
+
+    from lenet.preprocess import to_tensor
+
+    images, labels = mnist_test
+    model = load_checkpoint(shipped).eval()
+    with torch.inference_mode():
+        preds = torch.cat(
+            [model(to_tensor(images[i : i + 2500])).argmax(1) for i in (0, 2500, 5000, 7500)]
+        )
+    accuracy = float((preds.numpy() == labels).mean())
+    assert abs(accuracy - read_card(shipped)["test_accuracy"]) <= 2 / len(labels)
