@@ -165,6 +165,65 @@ def set_current_digit(image28: np.ndarray | None) -> None:
     st.session_state[DIGIT_KEY] = image28
 
 
+# The inputs a lab can work on: the draw page's digit, a real MNIST test digit from the
+# shipped sample, or one drawn on the lab page itself.
+LAB_INPUTS = ("current", "sample", "draw")
+
+
+def _lab_sample_digit(prefix: str) -> np.ndarray | None:
+    sample_set = sample()
+    if sample_set is None:
+        st.warning(t("common.lab_sample_missing"))
+        return None
+    pool = sample_set.random
+    index_key = f"{prefix}_sample_index"
+    if (
+        st.button(
+            t("common.lab_sample_next"), key=f"{prefix}_sample_next", icon=":material/casino:"
+        )
+        or index_key not in st.session_state
+    ):
+        st.session_state[index_key] = int(np.random.default_rng().choice(pool))
+    i = st.session_state[index_key] % len(sample_set.labels)
+    st.caption(
+        t(
+            "common.lab_sample_caption",
+            index=int(sample_set.indices[i]),
+            label=int(sample_set.labels[i]),
+        )
+    )
+    return sample_set.images[i]
+
+
+def _lab_drawn_digit(prefix: str) -> np.ndarray | None:
+    from lenet.preprocess import canvas_to_mnist
+
+    width = st.slider(t("common.lab_stroke_width"), 6, 40, 20, key=f"{prefix}_stroke_width")
+    drawing = draw_canvas(width, key=f"{prefix}_canvas")
+    digit = canvas_to_mnist(drawing) if drawing is not None else None
+    if digit is None:
+        st.info(t("common.lab_draw_hint"))
+    return digit
+
+
+def lab_digit(prefix: str) -> np.ndarray | None:
+    """The 28x28 uint8 digit a lab works on, chosen by the student (a segmented control
+    with key ``{prefix}_input``): the draw page's current digit, a sample MNIST test digit,
+    or one drawn here. Without one, a hint (and a link to the draw page); returns None."""
+    choice = st.segmented_control(
+        t("common.lab_input"),
+        LAB_INPUTS,
+        format_func=lambda s: t(f"common.lab_input_{s}"),
+        default="current",
+        key=f"{prefix}_input",
+    )
+    if choice == "sample":
+        return _lab_sample_digit(prefix)
+    if choice == "draw":
+        return _lab_drawn_digit(prefix)
+    return drawn_digit_or_hint("common.lab_no_digit", "common.lab_go_draw")
+
+
 @st.cache_resource(show_spinner=False)
 def _sample(mtime: float):
     from lenet.sample import SAMPLE_PATH, read_sample
