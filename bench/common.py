@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lenet.checkpoint import models_dir
+
 ROOT = Path(__file__).resolve().parent.parent
-MODELS_DIR = ROOT / "models"
+MODELS_DIR = models_dir()  # $LENET_MODELS_DIR, default models/ (lenet.checkpoint)
 DATA_DIR = ROOT / "data" / "mnist"
 VARIANTS = ("classic", "modern", "lecun1998")
 

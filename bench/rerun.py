@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from bench.common import MODELS_DIR, Target, result, skipped, summary, table
+from lenet.checkpoint import MODELS_DIR_ENV
 from lenet.viz import LAYER_FIGURES
 from tests.digits import STROKES, render
 
@@ -118,8 +120,8 @@ def time_fragment(model, canvases: list[np.ndarray], calls: int) -> tuple[dict, 
 
 
 def _patched_app(models_dir: Path | None):
-    """Context: lenet.ui.draw_canvas returns ``state['image']``; MODELS_DIR optionally
-    replaced. Restores both afterwards."""
+    """Context: lenet.ui.draw_canvas returns ``state['image']``; the models folder
+    optionally another one ($LENET_MODELS_DIR). Restores both afterwards."""
     from contextlib import contextmanager
 
     import lenet.ui
@@ -127,14 +129,18 @@ def _patched_app(models_dir: Path | None):
     @contextmanager
     def cm():
         state = {"image": None}
-        saved = lenet.ui.draw_canvas, lenet.ui.MODELS_DIR
+        saved = lenet.ui.draw_canvas, os.environ.get(MODELS_DIR_ENV)
         lenet.ui.draw_canvas = lambda stroke_width, key: state["image"]
         if models_dir is not None:
-            lenet.ui.MODELS_DIR = Path(models_dir)
+            os.environ[MODELS_DIR_ENV] = str(models_dir)
         try:
             yield state
         finally:
-            lenet.ui.draw_canvas, lenet.ui.MODELS_DIR = saved
+            lenet.ui.draw_canvas = saved[0]
+            if saved[1] is None:
+                os.environ.pop(MODELS_DIR_ENV, None)
+            else:
+                os.environ[MODELS_DIR_ENV] = saved[1]
 
     return cm()
 

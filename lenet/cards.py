@@ -9,7 +9,6 @@ that is missing or malformed, so that one bad field never hides the rest of a ca
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,48 +36,52 @@ HYPERPARAMETERS = (
 )  # fmt: skip
 
 
-# What the training command writes into a card as English prose, and the catalogue keys
-# (model_card.text.*) the model-card page shows instead, in the reader's language.
-OPTIMIZER_TEXT = "AdamW, one-cycle (warm-up + cosine) learning rate"
-LOSS_SOFTMAX_TEXT = "cross-entropy over softmax"
-PROTOTYPES_TEXT = (
-    "fixed +-1 codes drawn from a seeded generator (seed 1998), not the paper's 7x12 bitmaps"
-)
+# What the training command writes into a card to describe the optimiser, the loss and the
+# RBF prototypes: structured fields (a kind and its settings), which the model-card page
+# shows through its catalogue (model_card.text.*) in the reader's language.
+OPTIMIZER = {"kind": "adamw", "schedule": "one-cycle"}
+LOSS_SOFTMAX = {"kind": "softmax-cross-entropy"}
+PROTOTYPES = {"kind": "seeded-pm1", "seed": 1998}
 
 
-def loss_rbf_text(temperature: float) -> str:
-    return (
-        f"cross-entropy over the negative RBF distances / {temperature:g} (the paper's MAP "
-        "criterion without its rubbish-class term, at a temperature)"
-    )
+def loss_rbf(temperature: float) -> dict:
+    return {"kind": "rbf-cross-entropy", "temperature": float(temperature)}
 
 
-def described(value: str) -> tuple[str, dict] | None:
-    """(catalogue key, fields) for a description the training command writes; None for
-    any other text (a card from elsewhere), which is shown as written."""
-    known = {
-        OPTIMIZER_TEXT: "model_card.text.optimizer",
-        LOSS_SOFTMAX_TEXT: "model_card.text.loss_softmax",
-        PROTOTYPES_TEXT: "model_card.text.prototypes",
-    }
-    if value in known:
-        return known[value], {}
-    match = re.match(r"cross-entropy over the negative RBF distances / (\S+) ", value)
-    if match:
-        try:
-            temperature = float(match.group(1))
-        except ValueError:
-            return None
-        if math.isfinite(temperature) and value == loss_rbf_text(temperature):
-            return "model_card.text.loss_rbf", {"temperature": f"{temperature:g}"}
-    return None
+# Cards written before these fields were structured hold English sentences instead; the
+# ones the training command wrote (the shipped cards among them) are read as the same
+# fields, any other text is shown as written.
+LEGACY_TEXT = {
+    "AdamW, one-cycle (warm-up + cosine) learning rate": OPTIMIZER,
+    "cross-entropy over softmax": LOSS_SOFTMAX,
+    "cross-entropy over the negative RBF distances / 8 (the paper's MAP criterion without "
+    "its rubbish-class term, at a temperature)": loss_rbf(8.0),
+    "fixed +-1 codes drawn from a seeded generator (seed 1998), not the paper's 7x12 "
+    "bitmaps": PROTOTYPES,
+}
+_CATALOGUE = {
+    "adamw": "model_card.text.optimizer",
+    "softmax-cross-entropy": "model_card.text.loss_softmax",
+    "rbf-cross-entropy": "model_card.text.loss_rbf",
+    "seeded-pm1": "model_card.text.prototypes",
+}
 
 
-def variant_of(name: str, card: dict | None = None) -> str:
-    """The variant a checkpoint holds: from its card, else from its file name."""
-    if card and isinstance(card.get("variant"), str):
-        return card["variant"]
-    return name.removeprefix("lenet5-").removesuffix(".safetensors")
+def described(value) -> tuple[str, dict] | None:
+    """(catalogue key, fields) for a description the training command writes (a structured
+    field, or the sentence an older card holds); None for anything else, which the page
+    shows as written."""
+    if isinstance(value, str):
+        value = LEGACY_TEXT.get(value)
+    if not isinstance(value, dict) or value.get("kind") not in _CATALOGUE:
+        return None
+    key = _CATALOGUE[value["kind"]]
+    if value["kind"] != "rbf-cross-entropy":
+        return key, {}
+    temperature = _number(value.get("temperature"), 0.0)
+    if temperature is None or temperature <= 0:
+        return None
+    return key, {"temperature": f"{temperature:g}"}
 
 
 def _number(value, lo: float = -math.inf, hi: float = math.inf) -> float | None:
@@ -186,19 +189,20 @@ class ComparisonRow:
         return None if self.error is None else 1.0 - self.error
 
 
-def comparison(cards: dict[str, dict | None]) -> list[ComparisonRow]:
-    """The paper's two results, then one row per checkpoint (file name -> card or None)."""
+def comparison(cards: dict[str, dict | None], variants: dict[str, str]) -> list[ComparisonRow]:
+    """The paper's two results, then one row per checkpoint (file name -> card or None;
+    file name -> the variant its config holds)."""
     rows = [ComparisonRow(source, "", "", error, None) for source, error in PAPER_ROWS.items()]
     for name, card in cards.items():
         acc = accuracy(card)
         error = None if acc is None else acc.error
-        rows.append(ComparisonRow("checkpoint", name, variant_of(name, card), error, acc))
+        rows.append(ComparisonRow("checkpoint", name, variants[name], error, acc))
     return rows
 
 
-def missing_variants(cards: dict[str, dict | None]) -> list[str]:
-    """The variants no checkpoint holds yet."""
-    present = {variant_of(name, card) for name, card in cards.items()}
+def missing_variants(variants: dict[str, str]) -> list[str]:
+    """The variants no checkpoint holds yet (file name -> variant)."""
+    present = set(variants.values())
     return [v for v in VARIANTS if v not in present]
 
 
@@ -218,15 +222,17 @@ def format_value(value) -> str:
     return str(value)
 
 
-def hyperparameters(card: dict | None) -> list[tuple[str, str]]:
-    """(name, value) pairs, the usual names first in HYPERPARAMETERS order, then any other."""
+def hyperparameters(card: dict | None, describe=None) -> list[tuple[str, str]]:
+    """(name, value) pairs, the usual names first in HYPERPARAMETERS order, then any other.
+    ``describe(value)`` gives the text of a described value (see ``described``), or None."""
     values = card.get("hyperparameters") if isinstance(card, dict) else None
     if not isinstance(values, dict):
         return []
     order = [k for k in HYPERPARAMETERS if k in values] + sorted(
         k for k in values if k not in HYPERPARAMETERS
     )
-    return [(k, format_value(values[k])) for k in order]
+    shown = [(k, describe(values[k]) if describe else None) for k in order]
+    return [(k, text if text is not None else format_value(values[k])) for k, text in shown]
 
 
 def run_facts(card: dict | None) -> list[tuple[str, str]]:

@@ -15,7 +15,15 @@ from safetensors.torch import save_file
 from lenet.model import VARIANTS, LeNet5, LeNetConfig
 
 FORMAT = "lenet5-teaching/1"
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+# The models folder is one setting: $LENET_MODELS_DIR, else models/ beside the code. It is
+# read at each call, so a test, a benchmark or a deployment points the app elsewhere by
+# setting the variable, not by replacing module globals.
+MODELS_DIR_ENV = "LENET_MODELS_DIR"
+SHIPPED_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get(MODELS_DIR_ENV) or SHIPPED_MODELS_DIR)
 
 
 class CheckpointError(Exception):
@@ -23,13 +31,17 @@ class CheckpointError(Exception):
 
 
 def default_path(variant: str) -> Path:
-    return MODELS_DIR / f"lenet5-{variant}.safetensors"
+    return models_dir() / f"lenet5-{variant}.safetensors"
 
 
 def rebuild_command(path: str | os.PathLike, variant: str | None = None) -> str:
+    """The training command that rebuilds ``path``. The variant comes from the caller
+    (who read the checkpoint's config); for a file whose config cannot be read, only a
+    shipped checkpoint's own name (``default_path``) says which variant it was."""
     if variant not in VARIANTS:
         name = Path(path).name
-        variant = next((v for v in VARIANTS if v in name), "classic")
+        known = [v for v in VARIANTS if default_path(v).name == name]
+        variant = known[0] if known else "<" + "|".join(VARIANTS) + ">"
     return f"python -m lenet.train --variant {variant} --out {path}"
 
 
@@ -81,6 +93,11 @@ def read_config(path: str | os.PathLike) -> LeNetConfig:
         return LeNetConfig.from_dict(json.loads(metadata["config"]))
     except (KeyError, TypeError, ValueError) as e:
         raise _fail(path, f"has a missing or unknown config ({e})") from None
+
+
+def read_variant(path: str | os.PathLike) -> str:
+    """The variant a checkpoint holds, from its own config (reads the header only)."""
+    return read_config(path).variant
 
 
 def read_card(path: str | os.PathLike) -> dict:

@@ -18,10 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from lenet.checkpoint import MODELS_DIR
+from lenet.checkpoint import models_dir
 from lenet.preprocess import Steps, mnist_steps
 
-SAMPLE_PATH = MODELS_DIR / "mnist-sample.npz"
+SAMPLE_NAME = "mnist-sample.npz"  # shipped in the models folder
+
+
+def sample_path() -> Path:
+    return models_dir() / SAMPLE_NAME
+
+
 PER_CLASS = 30
 
 
@@ -41,8 +47,10 @@ class Sample:
         return np.flatnonzero(~self.hard)
 
 
-def read_sample(path: str | os.PathLike = SAMPLE_PATH) -> Sample | None:
-    """The shipped sample, or None when the file is missing or unreadable."""
+def read_sample(path: str | os.PathLike | None = None) -> Sample | None:
+    """The shipped sample (or the one at ``path``), or None when the file is missing or
+    unreadable."""
+    path = sample_path() if path is None else path
     try:
         with np.load(path, allow_pickle=False) as f:
             sample = Sample(f["images"], f["labels"], f["indices"], f["hard"].astype(bool))
@@ -76,11 +84,11 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description="Rebuild models/mnist-sample.npz.")
     parser.add_argument("--data", default="data/mnist")
-    parser.add_argument("--out", default=str(SAMPLE_PATH))
+    parser.add_argument("--out", default=str(sample_path()))
     args = parser.parse_args(argv)
     images, labels = load_mnist(args.data, "test")
     wrong = np.zeros(len(labels), dtype=bool)
-    for path in sorted(MODELS_DIR.glob("lenet5-*.safetensors")):
+    for path in sorted(models_dir().glob("lenet5-*.safetensors")):
         wrong |= predict(load_checkpoint(path), images) != labels
     arrays = build_sample(images, labels, wrong)
     out = Path(args.out)

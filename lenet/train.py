@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lenet.cards import LOSS_SOFTMAX_TEXT, OPTIMIZER_TEXT, PROTOTYPES_TEXT, loss_rbf_text
+from lenet.cards import LOSS_SOFTMAX, OPTIMIZER, PROTOTYPES, loss_rbf
 from lenet.checkpoint import atomic_save, default_path, save_checkpoint
 from lenet.evaluate import predict_padded, summarize
 from lenet.model import VARIANTS, LeNet5, LeNetConfig
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         generator.set_state(rng)
         print(f"resuming {args.variant} after epoch {first_epoch}", file=sys.stderr)
 
-    card = {}
+    card, sha256 = {}, dataset_sha256(args.data)  # once per run, not once per epoch
     try:
         for epoch in range(first_epoch, args.epochs):
             started = time.perf_counter()
@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{epoch_seconds:.1f} s",
                 file=sys.stderr,
             )
-            card = make_card(args, model, result, history, seconds, dataset_sha256(args.data))
+            card = make_card(args, model, result, history, seconds, sha256)
             model_cpu = model.to("cpu")
             # Checkpoint first, then the resume file: even a SIGKILL between the two leaves
             # a resume file that is at most one epoch behind (the epoch is trained again).
@@ -396,15 +396,15 @@ def make_card(args, model, result, history, seconds, sha256) -> dict:
             "lr": args.lr,
             "weight_decay": args.weight_decay,
             "label_smoothing": args.label_smoothing,
-            "optimizer": OPTIMIZER_TEXT,
+            "optimizer": OPTIMIZER,
             "augment": args.augment,
             "loss": (
-                loss_rbf_text(model.config.rbf_temperature)
+                loss_rbf(model.config.rbf_temperature)
                 if model.config.output == "rbf"
-                else LOSS_SOFTMAX_TEXT
+                else LOSS_SOFTMAX
             ),
         },
-        "prototypes": (PROTOTYPES_TEXT if model.config.output == "rbf" else None),
+        "prototypes": (PROTOTYPES if model.config.output == "rbf" else None),
         "seed": args.seed,
         "dry_run": bool(args.dry_run),
         "dataset": {"name": "MNIST", "sha256": sha256},

@@ -4,7 +4,8 @@ the only module of the library that imports Streamlit.
 
 Session-state keys (documented here, used by several pages):
 - ``lang``: "en" or "zh", the sidebar's language switch (also ``?lang=`` in the URL).
-- ``checkpoint``: file name of the chosen checkpoint in ``models/``.
+- ``checkpoint``: file name of the chosen checkpoint in the models folder
+  (``lenet.checkpoint.models_dir()``: ``$LENET_MODELS_DIR``, default ``models/``).
 - ``digit``: the current 28x28 uint8 image from the draw page (or None), which the pooling
   and kernel-gradient pages reuse ("on your drawing").
 """
@@ -15,7 +16,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from lenet.checkpoint import MODELS_DIR, CheckpointError, load_checkpoint, read_card
+from lenet.checkpoint import CheckpointError, load_checkpoint, models_dir, read_card, read_variant
 from lenet.i18n import LANGUAGES, normalise_language, translate
 from lenet.model import LeNet5
 from lenet.server import use_app_navigation
@@ -84,30 +85,44 @@ def checkpoints() -> list[str]:
     """Every shipped checkpoint, classic first."""
     names = sorted(
         p.name
-        for p in MODELS_DIR.glob("*.safetensors")
+        for p in models_dir().glob("*.safetensors")
         if not p.name.endswith(".resume.safetensors")
     )
     return sorted(names, key=lambda n: (n != DEFAULT_CHECKPOINT, n))
 
 
 @st.cache_data(show_spinner=False)
-def card_of(name: str, mtime: float) -> dict | None:
+def card_of(name: str, mtime: float, folder: str = "") -> dict | None:
     try:
-        return read_card(MODELS_DIR / name)
+        return read_card(models_dir() / name)
+    except CheckpointError:
+        return None
+
+
+@st.cache_data(show_spinner=False)
+def _variant_of(name: str, mtime: float, folder: str) -> str | None:
+    try:
+        return read_variant(models_dir() / name)
     except CheckpointError:
         return None
 
 
 def _mtime(name: str) -> float:
     try:
-        return (MODELS_DIR / name).stat().st_mtime
+        return (models_dir() / name).stat().st_mtime
     except OSError:
         return 0.0
 
 
+def variant_of(name: str) -> str:
+    """The variant checkpoint ``name`` holds, from its own config; its file name when the
+    file cannot be read (the picker still lists it, and loading it says what is wrong)."""
+    return _variant_of(name, _mtime(name), str(models_dir())) or name.removesuffix(".safetensors")
+
+
 def checkpoint_label(name: str) -> str:
-    card = card_of(name, _mtime(name))
-    variant = name.removeprefix("lenet5-").removesuffix(".safetensors")
+    card = card_for(name)
+    variant = variant_of(name)
     if not card or "test_accuracy" not in card:
         return variant
     return t("common.checkpoint_option", variant=variant, accuracy=card["test_accuracy"])
@@ -133,8 +148,8 @@ def checkpoint_picker() -> None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _load(name: str, mtime: float) -> LeNet5:
-    return load_checkpoint(MODELS_DIR / name)
+def _load(name: str, mtime: float, folder: str = "") -> LeNet5:
+    return load_checkpoint(models_dir() / name)
 
 
 def current_model() -> LeNet5 | None:
@@ -142,7 +157,7 @@ def current_model() -> LeNet5 | None:
     after showing why it cannot be loaded."""
     name = st.session_state.get(CHECKPOINT_KEY) or DEFAULT_CHECKPOINT
     try:
-        return _load(name, _mtime(name))
+        return _load(name, _mtime(name), str(models_dir()))
     except CheckpointError as e:
         st.error(t("common.checkpoint_error", error=str(e)))
         return None
@@ -225,21 +240,22 @@ def lab_digit(prefix: str) -> np.ndarray | None:
 
 
 @st.cache_resource(show_spinner=False)
-def _sample(mtime: float):
-    from lenet.sample import SAMPLE_PATH, read_sample
+def _sample(mtime: float, path: str):
+    from lenet.sample import read_sample
 
-    return read_sample(SAMPLE_PATH)
+    return read_sample(path)
 
 
 def sample():
     """The shipped MNIST sample (models/mnist-sample.npz), or None if it is missing."""
-    from lenet.sample import SAMPLE_PATH
+    from lenet.sample import sample_path
 
+    path = sample_path()
     try:
-        mtime = SAMPLE_PATH.stat().st_mtime
+        mtime = path.stat().st_mtime
     except OSError:
         return None
-    return _sample(mtime)
+    return _sample(mtime, str(path))
 
 
 def draw_canvas(stroke_width: int, key: str) -> np.ndarray | None:
@@ -262,13 +278,13 @@ def draw_canvas(stroke_width: int, key: str) -> np.ndarray | None:
 
 def card_for(name: str) -> dict | None:
     """The model card of checkpoint ``name`` in models/ (cached), or None if unreadable."""
-    return card_of(name, _mtime(name))
+    return card_of(name, _mtime(name), str(models_dir()))
 
 
 def model_for(name: str) -> LeNet5 | None:
     """The model of checkpoint ``name`` (cached and shared: never mutate it), or None if it
     cannot be loaded. Shows nothing: the caller says what is missing."""
     try:
-        return _load(name, _mtime(name))
+        return _load(name, _mtime(name), str(models_dir()))
     except CheckpointError:
         return None

@@ -9,13 +9,14 @@ from lenet import cards, ui, viz
 t = ui.t
 names = ui.checkpoints()
 all_cards = {name: ui.card_for(name) for name in names}
+variants = {name: ui.variant_of(name) for name in names}
 
 st.title(t("model_card.title"))
 st.markdown(t("model_card.intro"))
 
 # --- The variants next to the paper -----------------------------------------------------------
 st.header(t("model_card.compare_title"))
-rows = cards.comparison(all_cards)
+rows = cards.comparison(all_cards, variants)
 labels = [
     r.variant if r.source == "checkpoint" else t(f"model_card.source_{r.source}") for r in rows
 ]
@@ -43,7 +44,7 @@ right.plotly_chart(
     ),
     key="model_card_compare",
 )  # fmt: skip
-if missing := cards.missing_variants(all_cards):
+if missing := cards.missing_variants(variants):
     st.caption(t("model_card.missing", variants=", ".join(missing)))
 if not names:
     st.warning(t("common.no_checkpoints"))
@@ -65,7 +66,7 @@ name = st.selectbox(
 )
 card = all_cards[name] or {}
 acc = cards.accuracy(card)
-st.header(t("model_card.detail_title", variant=cards.variant_of(name, card)))
+st.header(t("model_card.detail_title", variant=variants[name]))
 if acc is None:
     st.error(t("model_card.no_card", name=name))
 else:
@@ -161,13 +162,13 @@ if isinstance(card.get("command"), str):
 hp_labels = {k: t(f"model_card.hp.{k}") for k in cards.HYPERPARAMETERS}
 
 
-def in_language(text: str) -> str:
-    """A description the training command wrote, in the page's language (else as written)."""
-    known = cards.described(text)
-    return t(known[0], **known[1]) if known else text
+def in_language(value) -> str | None:
+    """A description the training command wrote, in the page's language (else None)."""
+    known = cards.described(value)
+    return t(known[0], **known[1]) if known else None
 
 
-settings = [(hp_labels.get(k, k), in_language(v)) for k, v in cards.hyperparameters(card)]
+settings = [(hp_labels.get(k, k), v) for k, v in cards.hyperparameters(card, in_language)]
 settings += [(t(f"model_card.{k}"), v) for k, v in cards.run_facts(card)]
 
 
@@ -186,4 +187,5 @@ if checksums := cards.checksums(card):
     st.subheader(t("model_card.checksums", dataset=cards.format_value(card["dataset"].get("name"))))
     st.table(key_values(checksums, t("model_card.col_sha256")))
 if card.get("prototypes"):
-    st.caption(t("model_card.prototypes", text=in_language(str(card["prototypes"]))))
+    text = in_language(card["prototypes"]) or cards.format_value(card["prototypes"])
+    st.caption(t("model_card.prototypes", text=text))

@@ -62,12 +62,14 @@ def test_history():
 
 def test_comparison_and_missing_variants():
     table = {"lenet5-modern.safetensors": CARD, "lenet5-classic.safetensors": None}
-    rows = cards.comparison(table)
+    # the variants come from each checkpoint's config, not from a card or a file name
+    variants = {"lenet5-modern.safetensors": "modern", "lenet5-classic.safetensors": "classic"}
+    rows = cards.comparison(table, variants)
     assert [r.source for r in rows] == ["paper", "paper_distorted", "checkpoint", "checkpoint"]
     assert [r.error for r in rows[:2]] == [0.0095, 0.008]
     assert rows[2].variant == "modern" and rows[2].error == pytest.approx(0.0056)
     assert rows[3].variant == "classic" and rows[3].error is None
-    assert cards.missing_variants(table) == ["lecun1998"]
+    assert cards.missing_variants(variants) == ["lecun1998"]
     assert cards.missing_variants({}) == ["classic", "modern", "lecun1998"]
 
 
@@ -145,7 +147,7 @@ def test_described_knows_what_the_training_command_writes():
             else ["model_card.text.loss_softmax"]
         )
         assert [key for key, _ in keys] == expected
-    assert cards.described(cards.loss_rbf_text(2.5)) == (
+    assert cards.described(cards.loss_rbf(2.5)) == (
         "model_card.text.loss_rbf",
         {"temperature": "2.5"},
     )
@@ -159,3 +161,12 @@ def test_described_knows_what_the_training_command_writes():
 )  # fmt: skip
 def test_other_descriptions_are_shown_as_written(text):
     assert cards.described(text) is None
+
+
+def test_older_cards_sentences_are_read_as_the_structured_fields():
+    """The shipped cards were written with English sentences: read as the same fields."""
+    for sentence, fields in cards.LEGACY_TEXT.items():
+        assert cards.described(sentence) == cards.described(fields) is not None
+    for bad in ({"kind": "rbf-cross-entropy", "temperature": float("nan")},
+                {"kind": "rbf-cross-entropy"}, {"kind": "sgd?"}, {}, 3):  # fmt: skip
+        assert cards.described(bad) is None

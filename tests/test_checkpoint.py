@@ -288,3 +288,22 @@ def test_default_path_and_rebuild_command():
         assert checkpoint.rebuild_command(path) == (
             f"python -m lenet.train --variant {variant} --out {path}"
         )
+
+
+def test_the_variant_comes_from_the_config_not_the_file_name(tmp_path):
+    path = tmp_path / "lenet5-modern.safetensors"  # a misleading name
+    save_checkpoint(build_model("lecun1998"), path)
+    assert checkpoint.read_variant(path) == "lecun1998"
+    # a broken file named like no shipped checkpoint: no variant is guessed
+    other = tmp_path / "mine-modern-ish.safetensors"
+    assert "--variant <classic|modern|lecun1998>" in checkpoint.rebuild_command(other)
+
+
+def test_the_models_folder_is_one_setting(tmp_path, monkeypatch):
+    assert checkpoint.models_dir() == checkpoint.SHIPPED_MODELS_DIR
+    monkeypatch.setenv("LENET_MODELS_DIR", str(tmp_path))
+    assert checkpoint.models_dir() == tmp_path
+    assert checkpoint.default_path("classic") == tmp_path / "lenet5-classic.safetensors"
+    from lenet.sample import sample_path
+
+    assert sample_path() == tmp_path / "mnist-sample.npz"

@@ -9,7 +9,7 @@ import pytest
 
 from lenet import architecture as arch
 from lenet import ui
-from lenet.checkpoint import MODELS_DIR, read_config
+from lenet.checkpoint import models_dir, read_config
 from lenet.i18n import LANGUAGES, translate
 from lenet.model import C3_TABLE, LAYER_NAMES, VARIANTS, build_model
 from lenet.params import connections, layer_counts, totals
@@ -41,9 +41,9 @@ def latex(at) -> list[str]:
 def shown_variant(at) -> str:
     """The variant of the sidebar's checkpoint (classic when there is none)."""
     name = at.session_state["checkpoint"] if "checkpoint" in at.session_state else None
-    if not name or not (MODELS_DIR / name).exists():
+    if not name or not (models_dir() / name).exists():
         return "classic"
-    return read_config(MODELS_DIR / name).variant
+    return read_config(models_dir() / name).variant
 
 
 def keep_checkpoint(at) -> None:

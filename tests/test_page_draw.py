@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+import lenet.checkpoint
 import lenet.ui
 from lenet import viz
 from lenet.checkpoint import load_checkpoint
@@ -18,7 +19,7 @@ from lenet.preprocess import canvas_to_mnist
 from tests.apptest_util import run_page, texts
 from tests.digits import STROKES, render
 
-CLASSIC = lenet.ui.MODELS_DIR / "lenet5-classic.safetensors"
+CLASSIC = lenet.checkpoint.SHIPPED_MODELS_DIR / "lenet5-classic.safetensors"
 needs_classic = pytest.mark.skipif(
     not CLASSIC.is_file(), reason="models/lenet5-classic.safetensors not trained yet"
 )
@@ -150,7 +151,7 @@ def test_real_mnist_sample_digit_shows_true_label():
 
 def test_broken_checkpoint_shows_the_rebuild_command(monkeypatch, tmp_path):
     (tmp_path / "lenet5-classic.safetensors").write_bytes(b"not a checkpoint at all")
-    monkeypatch.setattr(lenet.ui, "MODELS_DIR", tmp_path)
+    monkeypatch.setenv("LENET_MODELS_DIR", str(tmp_path))
     with_canvas(monkeypatch, render(7))
     at = run_page("pages/draw.py")
     assert not at.exception
@@ -164,7 +165,7 @@ def test_broken_checkpoint_shows_the_rebuild_command(monkeypatch, tmp_path):
 
 
 def test_missing_checkpoints_leave_the_app_usable(monkeypatch, tmp_path):
-    monkeypatch.setattr(lenet.ui, "MODELS_DIR", tmp_path)
+    monkeypatch.setenv("LENET_MODELS_DIR", str(tmp_path))
     at = run_page("pages/draw.py")
     assert not at.exception
     assert at.error or at.sidebar.warning

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from lenet.checkpoint import MODELS_DIR, load_checkpoint
+from lenet.checkpoint import load_checkpoint, models_dir
 from lenet.conv_grad import (
     INPUT_GRAD_LATEX,
     KERNEL_GRAD_LATEX,
@@ -303,10 +303,10 @@ def test_kernel_larger_than_input_shows_an_error():
 
 @pytest.fixture(scope="module")
 def checkpoint():
-    names = sorted(p.name for p in MODELS_DIR.glob("lenet5-*.safetensors"))
+    names = sorted(p.name for p in models_dir().glob("lenet5-*.safetensors"))
     if not names:
-        pytest.skip(f"no checkpoint in {MODELS_DIR} yet (they are trained separately)")
-    return names[0], load_checkpoint(MODELS_DIR / names[0])
+        pytest.skip(f"no checkpoint in {models_dir()} yet (they are trained separately)")
+    return names[0], load_checkpoint(models_dir() / names[0])
 
 
 def test_c1_kernel_gradients_of_the_drawn_digit(checkpoint):

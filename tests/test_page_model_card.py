@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import lenet.checkpoint
 import lenet.sample
 import lenet.ui
 from lenet import cards
@@ -21,7 +22,7 @@ from lenet.sample import Sample
 from tests.apptest_util import run_page, texts
 
 PAGE = "pages/model_card.py"
-REAL_MODELS = lenet.ui.MODELS_DIR
+REAL_MODELS = lenet.checkpoint.SHIPPED_MODELS_DIR
 
 
 def made_up_card(variant: str, accuracy: float, **extra) -> dict:
@@ -63,7 +64,7 @@ def models(tmp_path, monkeypatch):
     )
     save_checkpoint(build_model("modern"), folder / "lenet5-modern.safetensors")  # card {}
     (folder / "lenet5-lecun1998.safetensors").write_bytes(b"not a safetensors file")
-    monkeypatch.setattr(lenet.ui, "MODELS_DIR", folder)
+    monkeypatch.setenv("LENET_MODELS_DIR", str(folder))
     lenet.ui.card_of.clear()
     lenet.ui._load.clear()
     yield folder
@@ -83,7 +84,7 @@ def sample(tmp_path, monkeypatch) -> Sample:
     }
     path = tmp_path / "mnist-sample.npz"
     np.savez(path, **arrays)
-    monkeypatch.setattr(lenet.sample, "SAMPLE_PATH", path)
+    monkeypatch.setattr(lenet.sample, "sample_path", lambda: path)
     lenet.ui._sample.clear()
     yield lenet.sample.read_sample(path)
     lenet.ui._sample.clear()
@@ -268,7 +269,7 @@ def test_gallery_shows_what_the_network_gets_wrong(models, sample):
 
 
 def test_gallery_messages(models, monkeypatch, tmp_path):
-    monkeypatch.setattr(lenet.sample, "SAMPLE_PATH", tmp_path / "missing.npz")
+    monkeypatch.setattr(lenet.sample, "sample_path", lambda: tmp_path / "missing.npz")
     at = run_page(PAGE, "en", checkpoint="lenet5-classic.safetensors")
     assert translate("model_card.sample_missing", "en") in [i.value for i in at.info]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lenet import ui
-from lenet.checkpoint import MODELS_DIR, load_checkpoint
+from lenet.checkpoint import load_checkpoint, models_dir
 from lenet.i18n import translate
 from lenet.inference import predict
 from lenet.pooling import (
@@ -65,7 +65,7 @@ def with_a_digit(digit: np.ndarray, lang: str = "en"):
     if not names:
         pytest.skip("no checkpoint in models/: 'on your drawing' needs a trained model")
     at = run_page(PAGE, lang, digit=digit, checkpoint=names[0])
-    return at, load_checkpoint(MODELS_DIR / names[0])
+    return at, load_checkpoint(models_dir() / names[0])
 
 
 def ok(at) -> None:

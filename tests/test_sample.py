@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lenet.sample import PER_CLASS, SAMPLE_PATH, build_sample, read_sample
+from lenet.sample import PER_CLASS, build_sample, read_sample, sample_path
 
 
 def synthetic(n=1000, seed=1):
@@ -41,7 +41,7 @@ def test_round_trip_and_missing_or_bad_files(tmp_path):
 
 
 def test_shipped_sample_matches_the_mnist_test_set(mnist_test):
-    sample = read_sample(SAMPLE_PATH)
+    sample = read_sample(sample_path())
     if sample is None:
         pytest.skip("models/mnist-sample.npz not built yet: python -m lenet.sample")
     images, labels = mnist_test
