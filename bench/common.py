@@ -232,9 +232,10 @@ class Server:
     """The app (`python -m lenet.server`) on 127.0.0.1, with the process at hand: its RSS can be read,
     and it can be killed and started again on the same port."""
 
-    def __init__(self, port: int | None = None, args: Sequence[str] = ()):
+    def __init__(self, port: int | None = None, args: Sequence[str] = (), root: Path = ROOT):
         from tests.browser import free_port
 
+        self.root = Path(root)  # another checkout (e.g. a git worktree of an older commit)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = list(args)
@@ -251,7 +252,7 @@ class Server:
                 [sys.executable, "-m", "lenet.server",
                  "--server.port", str(self.port), "--server.address", "127.0.0.1",
                  "--server.headless", "true", *self.args],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         wait_healthy(self.url, timeout=timeout, proc=self.proc)
         return time.perf_counter() - started
