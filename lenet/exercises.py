@@ -10,7 +10,9 @@ exercise (the page keeps the seed in session state, so reruns keep the exercise)
 - ``pooling``: one output cell of 2x2 max or average pooling over a 4x4 grid
   (computed by ``lenet.pooling.pool2d``);
 - ``kernel_gradient``: one entry dL/dw_i of a 2x2 kernel's gradient over a 3x3 input with
-  upstream gradients delta (computed by ``lenet.conv_grad.kernel_grad``).
+  upstream gradients delta (computed by ``lenet.conv_grad.kernel_grad``);
+- ``invariance``: where one ink pixel of a 28x28 digit lands after a shift or a quarter
+  turn (computed by ``lenet.invariance.transform``, the invariance lab's own transform).
 
 An ``Exercise`` holds the question's numbers (``fields``, for a translated template), the
 correct answer, and the worked solution as ``Step``s: a translated sentence (by key) and a
@@ -28,9 +30,10 @@ from enum import StrEnum
 import numpy as np
 
 from lenet.conv_grad import kernel_grad, usage_map, weight_grad_formulas
+from lenet.invariance import transform
 from lenet.pooling import format_number, pool2d, pool_formula, pool_window
 
-KINDS = ("output_size", "parameters", "pooling", "kernel_gradient")
+KINDS = ("output_size", "parameters", "pooling", "kernel_gradient", "invariance")
 # Answers that are not whole numbers (average pooling) are right to within this.
 DECIMAL_TOLERANCE = 0.005
 MAX_ANSWER_CHARS = 40
@@ -229,11 +232,34 @@ def kernel_gradient_exercise(rng: np.random.Generator, seed: int = 0) -> Exercis
     return Exercise("kernel_gradient", "grad", seed, {"i": w}, answer, steps, given)
 
 
+def invariance_exercise(rng: np.random.Generator, seed: int = 0) -> Exercise:
+    r, c = (int(v) for v in rng.integers(4, 24, size=2))
+    image = np.zeros((28, 28), dtype=np.uint8)
+    image[r, c] = 255
+    if rng.random() < 0.5:
+        dy, dx = (int(v) for v in rng.integers(-4, 5, size=2))
+        dx = dx or 1
+        moved = transform(image, shift=(dy, dx))
+        answer = int(np.argwhere(moved == moved.max())[0][1])
+        sign = "+" if dx > 0 else "-"
+        latex = rf"c' = c + \Delta c = {c} {sign} {abs(dx)} = {answer}"
+        fields = {"r": r, "c": c, "dy": dy, "dx": dx}
+        steps = (Step("inv_shift", latex),)
+        return Exercise("invariance", "shift", seed, fields, float(answer), steps)
+    variant = "rotate_ccw" if rng.random() < 0.5 else "rotate_cw"
+    moved = transform(image, rotate=90 if variant == "rotate_ccw" else -90)
+    answer = int(np.argwhere(moved == moved.max())[0][0])
+    latex = f"r' = 27 - c = 27 - {c}" if variant == "rotate_ccw" else "r' = c"
+    steps = (Step(f"inv_{variant}", f"{latex} = {answer}"),)
+    return Exercise("invariance", variant, seed, {"r": r, "c": c}, float(answer), steps)
+
+
 GENERATORS = {
     "output_size": output_size_exercise,
     "parameters": parameters_exercise,
     "pooling": pooling_exercise,
     "kernel_gradient": kernel_gradient_exercise,
+    "invariance": invariance_exercise,
 }
 
 

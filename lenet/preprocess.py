@@ -76,12 +76,13 @@ def pad32(image28: np.ndarray) -> np.ndarray:
 
 
 def shift(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """Shift a 2-D array by whole pixels, filling with zeros."""
-    h, w = img.shape
+    """Shift a 2-D array (or a stack of them: the last two axes) by whole pixels, filling
+    with zeros."""
+    h, w = img.shape[-2:]
     out = np.zeros_like(img)
     ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
     xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
-    out[yd, xd] = img[ys, xs]
+    out[..., yd, xd] = img[..., ys, xs]
     return out
 
 

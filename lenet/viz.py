@@ -3,6 +3,7 @@ already translated, so this module is language-free and unit-testable)."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -126,6 +127,57 @@ def feature_maps(
         "plot_bgcolor": "rgba(0,0,0,0)",
     }
     return _fast_figure([heatmap, numbers], layout)
+
+
+@functools.cache
+def _lut(colorscale: str) -> np.ndarray:
+    """A plotly colour scale as a (256, 3) uint8 lookup table."""
+    colors = plotly.colors.sample_colorscale(colorscale, list(np.linspace(0, 1, 256)))
+    rgb = plotly.colors.convert_colors_to_same_type(colors, colortype="tuple")[0]
+    return np.round(np.array(rgb, dtype=np.float64) * 255).astype(np.uint8)
+
+
+def maps_png(
+    maps: np.ndarray,
+    *,
+    cols: int,
+    scale: int = 4,
+    colorscale: str = SEQUENTIAL,
+    symmetric: bool = False,
+    gap_color: tuple[int, int, int] = (255, 255, 255),
+) -> bytes:
+    """Feature maps (C, H, W) as ONE small PNG image: a grid of ``cols`` maps a row, read
+    left to right and top to bottom, on one shared colour scale (``symmetric``: centred on
+    0), each pixel enlarged to ``scale`` x ``scale``. A few kilobytes where a heatmap per
+    map would send tens; name the maps in the caption (``most_active_map`` helps)."""
+    import io
+
+    from PIL import Image
+
+    maps = np.asarray(maps, dtype=np.float32)
+    if maps.ndim != 3 or maps.size == 0 or cols < 1 or not 1 <= scale <= 16:
+        raise ValueError(f"expected maps (C, H, W), cols >= 1, scale 1..16; got {maps.shape}")
+    tiled, where = mosaic(np.nan_to_num(maps), cols)
+    if symmetric:
+        bound = float(np.abs(maps).max()) or 1.0
+        low, span = -bound, 2 * bound
+    else:
+        low = float(maps.min())
+        span = float(maps.max()) - low or 1.0
+    index = np.clip(np.nan_to_num((tiled - low) / span) * 255, 0, 255).astype(np.uint8)
+    rgb = _lut(colorscale)[index]
+    rgb[where < 0] = gap_color
+    rgb = np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def most_active_map(maps: np.ndarray) -> int:
+    """The index of the map with the highest activation (for a caption: "map 3 is the most
+    active")."""
+    maps = np.asarray(maps, dtype=np.float32)
+    return int(np.argmax(maps.reshape(len(maps), -1).max(axis=1)))
 
 
 def vector(values: np.ndarray, *, cols: int, title: str, value_label: str) -> go.Figure:
