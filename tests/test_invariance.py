@@ -14,7 +14,7 @@ from PIL import Image
 
 from lenet import invariance as inv
 from lenet import viz
-from lenet.checkpoint import MODELS_DIR, load_checkpoint
+from lenet.checkpoint import default_path, load_checkpoint
 from lenet.inference import predict
 from lenet.preprocess import shift as shift_pixels
 from lenet.preprocess import to_tensor
@@ -48,7 +48,7 @@ def digits(sample):
 
 @pytest.fixture(scope="module")
 def models():
-    return {v: load_checkpoint(MODELS_DIR / f"lenet5-{v}.safetensors") for v in VARIANTS}
+    return {v: load_checkpoint(default_path(v)) for v in VARIANTS}
 
 
 def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
@@ -248,7 +248,7 @@ def test_sweep_at_the_neutral_value_equals_predict(models, digits):
 
 
 def test_sweep_is_one_batched_forward_pass(digits):
-    model = load_checkpoint(MODELS_DIR / "lenet5-classic.safetensors")  # our own copy
+    model = load_checkpoint(default_path("classic"))  # our own copy
     calls = []
     model.c1.register_forward_hook(lambda module, args, out: calls.append(out.shape[0]))
     values = inv.TRANSFORMS["rotate"].values()
