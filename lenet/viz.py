@@ -180,15 +180,23 @@ def most_active_map(maps: np.ndarray) -> int:
     return int(np.argmax(maps.reshape(len(maps), -1).max(axis=1)))
 
 
-def vector(values: np.ndarray, *, cols: int, title: str, value_label: str) -> go.Figure:
-    """A 1-D activation (C5's 120 or F6's 84 values) folded into a small grid."""
+def fold(values: np.ndarray, cols: int) -> np.ndarray:
+    """A 1-D activation (C5's 120 or F6's 84 values) folded into rows of ``cols``, NaN after
+    the last value."""
     values = np.asarray(values, dtype=np.float32).ravel()
     rows = math.ceil(len(values) / cols)
     grid = np.full(rows * cols, np.nan, dtype=np.float32)
     grid[: len(values)] = values
+    return grid.reshape(rows, cols)
+
+
+def vector(values: np.ndarray, *, cols: int, title: str, value_label: str) -> go.Figure:
+    """A 1-D activation (C5's 120 or F6's 84 values) folded into a small grid."""
+    grid = fold(values, cols)
+    rows = grid.shape[0]
     heatmap = {
         "type": "heatmap",
-        "z": np.round(grid.reshape(rows, cols), 3),
+        "z": np.round(grid, 3),
         "customdata": np.arange(rows * cols, dtype=np.int16).reshape(rows, cols),
         "colorscale": _colorscale(DIVERGING),
         "zmid": 0,
@@ -204,6 +212,55 @@ def vector(values: np.ndarray, *, cols: int, title: str, value_label: str) -> go
         "yaxis": {"visible": False, "autorange": "reversed"},
     }
     return _fast_figure([heatmap], layout)
+
+
+# The draw page shows every layer as one small PNG (a few KB, drawn by the browser as an
+# image: a plotly heatmap per layer cost the page ~60 ms of main-thread time each and
+# tens of KB over the websocket), and one chosen map as a heatmap whose values can be read.
+VECTOR_COLS = 12
+_IMAGE_SCALE = {"kernels": 14, "c1": 4, "c3": 7, "s2": 5, "s4": 12, "c5": 14, "f6": 14}
+
+
+def layer_image(name: str, activations: dict[str, np.ndarray], kernels: np.ndarray) -> bytes:
+    """One of LAYER_FIGURES as a PNG: maps on a shared colour scale (cividis for
+    activations; the diverging scale, centred on 0, for kernels and C5/F6's values)."""
+    if name not in LAYER_FIGURES:
+        raise ValueError(f"unknown layer figure {name!r}; choose one of {', '.join(LAYER_FIGURES)}")
+    scale = _IMAGE_SCALE[name]
+    if name == "kernels":
+        return maps_png(kernels, cols=3, scale=scale, colorscale=DIVERGING, symmetric=True)
+    if name in _MAP_COLS:
+        return maps_png(activations[name], cols=_MAP_COLS[name], scale=scale)
+    grid = fold(activations[name], VECTOR_COLS)
+    return maps_png(grid[None], cols=1, scale=scale, colorscale=DIVERGING, symmetric=True)
+
+
+def layer_maps(name: str, activations: dict[str, np.ndarray], kernels: np.ndarray) -> np.ndarray:
+    """The maps (C, H, W) a layer image shows: a vector layer is one folded map."""
+    if name == "kernels":
+        return np.asarray(kernels)
+    if name in _MAP_COLS:
+        return np.asarray(activations[name])
+    return fold(activations[name], VECTOR_COLS)[None]
+
+
+def layer_facts(name: str, activations: dict[str, np.ndarray], kernels: np.ndarray) -> dict:
+    """What a layer image's text alternative states: how many maps (or values) of what
+    size, and the most active map (highest mean) or unit, or the kernel with the largest
+    weight in magnitude."""
+    if name in ("c5", "f6"):
+        values = np.asarray(activations[name], dtype=np.float32).ravel()
+        top = int(np.argmax(values))
+        return {"count": len(values), "h": 1, "w": 1, "top": top, "peak": float(values[top]),
+                "last": len(values) - 1}  # fmt: skip
+    maps = np.asarray(layer_maps(name, activations, kernels), dtype=np.float32)
+    flat = maps.reshape(len(maps), -1)
+    # kernels: the largest weight; maps: the mean activation (tanh saturates at 1 in many
+    # maps, so the peak alone would not tell them apart)
+    peaks = np.abs(flat).max(axis=1) if name == "kernels" else flat.mean(axis=1)
+    top = int(np.argmax(peaks))
+    return {"count": len(maps), "h": int(maps.shape[1]), "w": int(maps.shape[2]), "top": top,
+            "peak": float(peaks[top]), "last": len(maps) - 1}  # fmt: skip
 
 
 # The draw page's figures of the network's layers, in page order: C1 beside its kernels,

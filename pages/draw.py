@@ -57,9 +57,7 @@ def show_empty_output() -> None:
     left.metric(t("draw.predicted_none"), "—")
     probabilities_chart(right, np.zeros(10), key="probs_preview")
     kernel_col, _ = st.columns([1, 2])
-    kernel_col.plotly_chart(
-        viz.layer_figure("kernels", {}, c1_kernels(model), t), key="kernels_preview"
-    )
+    layer_image(kernel_col, "kernels", {}, c1_kernels(model))
     kernel_col.caption(t("draw.kernels_preview"))
 
 
@@ -82,16 +80,33 @@ def show_prediction(steps, true_label: int | None = None) -> None:
 DEEPER_LAYERS = ("s2", "s4", "c5", "f6")
 
 
+def layer_image(where, name: str, acts: dict[str, np.ndarray], kernels: np.ndarray) -> None:
+    """A layer as one small image, its title above and a sentence under it that states
+    what it shows (also the text alternative for a screen reader)."""
+    facts = viz.layer_facts(name, acts, kernels)
+    box = where.container(key=f"layer_{name}")
+    box.markdown(f"**{t(f'draw.{name}_title')}**")
+    box.image(viz.layer_image(name, acts, kernels), caption=t(f"draw.{name}_alt", **facts))
+
+
+def show_values(acts: dict[str, np.ndarray], kernels: np.ndarray) -> None:
+    """On request, one layer as a heatmap whose values can be read (hover or tap)."""
+    if not st.toggle(t("draw.values_toggle"), key="draw_values"):
+        return
+    names = ("c1", "kernels", "c3", *DEEPER_LAYERS)
+    name = st.selectbox(
+        t("draw.values_layer"), names, format_func=lambda n: t(f"draw.{n}_title"),
+        key="draw_values_layer",
+    )  # fmt: skip
+    st.plotly_chart(viz.layer_figure(name, acts, kernels, t), key="values_chart")
+
+
 def show_layers(acts: dict[str, np.ndarray]) -> None:
     kernels = c1_kernels(model)
-
-    def chart(where, name: str) -> None:
-        where.plotly_chart(viz.layer_figure(name, acts, kernels, t), key=name)
-
-    c1_col, kernel_col = st.columns([3, 1])
-    chart(c1_col, "c1")
-    chart(kernel_col, "kernels")
-    chart(st, "c3")
+    c1_col, kernel_col = st.columns([3, 2])
+    layer_image(c1_col, "c1", acts, kernels)
+    layer_image(kernel_col, "kernels", acts, kernels)
+    layer_image(st, "c3", acts, kernels)
     st.caption(t("draw.layers_hint"))
     # The open tab is remembered by layer (a plain key outlives the runs without tabs,
     # after a clear, and a language switch).
@@ -106,10 +121,11 @@ def show_layers(acts: dict[str, np.ndarray]) -> None:
         default=t(f"draw.tab_{st.session_state.get('open_layer', 's2')}"),
         on_change=remember_tab,
     )
-    # Only the open tab's chart is built and sent: a stroke draws one chart here, not four.
+    # Only the open tab's image is built and sent.
     for tab, name in zip(tabs, DEEPER_LAYERS, strict=True):
         if tab.open:
-            chart(tab, name)
+            layer_image(tab, name, acts, kernels)
+    show_values(acts, kernels)
 
 
 @st.fragment

@@ -45,6 +45,12 @@ def server():
         yield url
 
 
+LAYERS_DRAWN = """() => ['c1', 'kernels', 'c3'].every(n => {
+    const img = document.querySelector(`.st-key-layer_${n} img`);
+    return img && img.complete && img.naturalWidth > 0; })
+    && document.querySelectorAll('.js-plotly-plot').length >= 1"""
+
+
 def screenshot(page, tmp_path: Path, name: str) -> Path:
     path = tmp_path / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
@@ -68,10 +74,8 @@ def test_drawn_digits_are_predicted(chrome, server, tmp_path):
         draw_digit(page, digit)
         previous = wait_prediction(page, previous)
         assert previous == str(digit), f"drew {digit}, the app said {previous}"
-        # probabilities, C1, kernels, C3 (and the open tab's chart); they render after the metric
-        page.wait_for_function(
-            "document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=30_000
-        )
+        # the probabilities chart, and C1, its kernels and C3 as images, after the metric
+        page.wait_for_function(LAYERS_DRAWN, timeout=30_000)
         assert errors_on(page) == []
         page.wait_for_timeout(500)
         screenshot(page, tmp_path, f"draw-{digit}")
@@ -96,21 +100,21 @@ def test_clear_really_empties_the_canvas(chrome, server):
 
 
 def test_a_deeper_layer_tab_draws_its_chart_and_stays_open(chrome, server):
-    """Only the open tab's chart is sent with a stroke; opening C5 draws C5's, and C5 is
+    """Only the open tab's image is sent with a stroke; opening C5 draws C5's, and C5 is
     still the open tab after a clear and the next drawing."""
     page = open_app(chrome, server)
     draw_digit(page, 2)
     wait_prediction(page)
-    page.wait_for_selector(".st-key-s2 .js-plotly-plot", timeout=30_000)
-    assert page.locator(".st-key-c5").count() == 0
+    page.wait_for_selector(".st-key-layer_s2 img", timeout=30_000)
+    assert page.locator(".st-key-layer_c5").count() == 0
     page.get_by_role("tab", name=translate("draw.tab_c5", "en")).click()
-    page.wait_for_selector(".st-key-c5 .js-plotly-plot", timeout=30_000)
-    assert page.locator(".st-key-s2").count() == 0
+    page.wait_for_selector(".st-key-layer_c5 img", timeout=30_000)
+    assert page.locator(".st-key-layer_s2").count() == 0
     clear_canvas(page)
     draw_digit(page, 3)
     wait_prediction(page)
-    page.wait_for_selector(".st-key-c5 .js-plotly-plot", timeout=30_000)
-    assert page.locator(".st-key-s2").count() == 0
+    page.wait_for_selector(".st-key-layer_c5 img", timeout=30_000)
+    assert page.locator(".st-key-layer_s2").count() == 0
     assert errors_on(page) == []
     page.close()
 
@@ -137,9 +141,7 @@ def test_chinese_by_query_parameter(chrome, server, tmp_path):
     assert translate("nav.pooling", "zh") in body  # the navigation
     draw_digit(page, 1)
     assert wait_prediction(page) == "1"
-    page.wait_for_function(
-        "document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=30_000
-    )
+    page.wait_for_function(LAYERS_DRAWN, timeout=30_000)
     page.wait_for_timeout(1000)
     screenshot(page, tmp_path, "draw-zh")
     page.close()

@@ -14,7 +14,7 @@ import lenet.ui
 from lenet import viz
 from lenet.checkpoint import load_checkpoint
 from lenet.i18n import translate
-from lenet.inference import predict
+from lenet.inference import c1_kernels, predict
 from lenet.preprocess import canvas_to_mnist
 from tests.apptest_util import run_page, texts
 from tests.digits import STROKES, render
@@ -52,16 +52,48 @@ def test_prediction_matches_the_library_and_all_layers_are_drawn(monkeypatch):
     expected = predict(load_checkpoint(CLASSIC), canvas_to_mnist(render(4, size=400, width=30)))
     assert shown_prediction(at) == str(expected.digit)
     assert f"{expected.confidence:.1%}" in at.metric[0].label
-    # probabilities, C1, its kernels, C3, and of the deeper layers only the open tab (S2)
-    assert chart_names(at) == ["probs", "c1", "kernels", "c3", "s2"]
+    # the probabilities as a chart; C1, its kernels, C3, and of the deeper layers only the
+    # open tab (S2) as images, each with a sentence that states what the network computed
+    assert chart_names(at) == ["probs"]
+    assert layer_names(at) == ["c1", "kernels", "c3", "s2"]
+    kernels = c1_kernels(load_checkpoint(CLASSIC))
+    for name, caption in zip(layer_names(at), layer_captions(at), strict=True):
+        facts = viz.layer_facts(name, expected.activations, kernels)
+        assert caption == translate(f"draw.{name}_alt", "en", **facts)
     assert [tab.label for tab in at.tabs] == [
         translate(f"draw.tab_{name}", "en") for name in ("s2", "s4", "c5", "f6")
     ]
-    assert len(at.get("image")) == 4  # the four preprocessing steps
+    assert len(at.get("image")) == 4 + 4  # the four preprocessing steps, then the layers
 
 
 def chart_names(at) -> list[str]:
     return [str(chart.proto.id).rsplit("-", 1)[-1] for chart in at.get("plotly_chart")]
+
+
+def layer_captions(at) -> list[str]:
+    """The captions of the layer images (after the four preprocessing steps, if any)."""
+    captions = [c for image in at.get("image") for c in image.captions]
+    return [c for c in captions if c[:2] not in ("1.", "2.", "3.", "4.")]
+
+
+def layer_names(at) -> list[str]:
+    """Which layer each layer image shows, read from its caption's catalogue entry."""
+    lang = at.session_state["lang"]
+    names = []
+    for caption in layer_captions(at):
+        found = [n for n in viz.LAYER_FIGURES if _matches(caption, f"draw.{n}_alt", lang)]
+        assert len(found) == 1, caption
+        names += found
+    return names
+
+
+def _matches(caption: str, key: str, lang: str) -> bool:
+    """Whether ``caption`` was made from catalogue entry ``key`` (its fixed words)."""
+    from lenet.i18n import catalogue
+
+    template = catalogue(lang)[key]
+    words = [part.split("}", 1)[-1] for part in template.split("{")]
+    return all(w.strip(" .,:()（）。，") in caption for w in words)
 
 
 @needs_classic
@@ -72,22 +104,22 @@ def test_each_deeper_layer_is_drawn_when_its_tab_is_opened(monkeypatch, layer):
     at.session_state["layer_tab"] = translate(f"draw.tab_{layer}", "zh")  # open the tab
     at.run()
     assert not at.exception
-    assert chart_names(at)[-1] == layer and chart_names(at).count(layer) == 1
-    assert not set(chart_names(at)) & ({"s2", "s4", "c5", "f6"} - {layer})
+    assert layer_names(at)[-1] == layer and layer_names(at).count(layer) == 1
+    assert not set(layer_names(at)) & ({"s2", "s4", "c5", "f6"} - {layer})
 
 
 @needs_classic
 def test_the_open_tab_survives_a_clear_and_a_language_switch(monkeypatch):
     with_canvas(monkeypatch, render(2))
     at = run_page("pages/draw.py", open_layer="c5")  # what opening the C5 tab leaves behind
-    assert chart_names(at)[-1] == "c5"
+    assert layer_names(at)[-1] == "c5"
     with_canvas(monkeypatch, None)  # cleared: no tabs on this run
     at.run()
     assert not at.tabs
     with_canvas(monkeypatch, render(3))
     at.session_state["lang"] = "zh"
     at.run()
-    assert chart_names(at)[-1] == "c5"
+    assert layer_names(at)[-1] == "c5"
     assert at.tabs[2].label == translate("draw.tab_c5", "zh")
 
 
@@ -107,7 +139,8 @@ def test_blank_canvas_shows_the_hint(monkeypatch, image):
     assert not at.exception
     assert translate("draw.hint_blank", "en") in [i.value for i in at.info]
     # the empty output (every probability 0) and C1's kernels, and no prediction
-    assert chart_names(at) == ["probs_preview", "kernels_preview"]
+    assert chart_names(at) == ["probs_preview"]
+    assert layer_names(at) == ["kernels"]
     bars = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
     heights = np.frombuffer(base64.b64decode(bars["y"]["bdata"]), bars["y"]["dtype"])
     assert bars["x"] == [str(d) for d in range(10)] and heights.tolist() == [0.0] * 10
@@ -169,3 +202,25 @@ def test_missing_checkpoints_leave_the_app_usable(monkeypatch, tmp_path):
     at = run_page("pages/draw.py")
     assert not at.exception
     assert at.error or at.sidebar.warning
+
+
+@needs_classic
+@pytest.mark.parametrize("layer", ["c1", "kernels", "c5"])
+def test_a_layers_values_can_be_read_on_request(monkeypatch, layer):
+    """The layers are images; the toggle shows one chosen layer as a heatmap whose values
+    (hover text) are the network's own numbers. Off, no such chart is built."""
+    with_canvas(monkeypatch, render(3))
+    at = run_page("pages/draw.py")
+    assert "values_chart" not in chart_names(at)
+    at.toggle(key="draw_values").set_value(True).run()
+    at.selectbox(key="draw_values_layer").set_value(layer).run()
+    assert not at.exception
+    assert chart_names(at)[-1] == "values_chart"
+    spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    z = spec["data"][0]["z"]
+    shown = np.frombuffer(base64.b64decode(z["bdata"]), z["dtype"])
+    model = load_checkpoint(CLASSIC)
+    acts = predict(model, canvas_to_mnist(render(3))).activations
+    expected = viz.layer_maps(layer, acts, c1_kernels(model))
+    values = shown[~np.isnan(shown)]
+    np.testing.assert_allclose(np.sort(values), np.sort(expected[~np.isnan(expected)]), atol=1e-3)

@@ -117,3 +117,39 @@ def test_thumbnail_keeps_the_aspect_ratio_on_a_square(shape):
     height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
     assert max(height, width) == 140
     assert abs(height / width - shape[0] / shape[1]) < 0.2 * max(1, shape[0] / shape[1])
+
+
+def test_layer_images_are_small_pngs_of_every_map():
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    acts = {"c1": rng.random((6, 28, 28)), "c3": rng.random((16, 10, 10)),
+            "s2": rng.random((6, 14, 14)), "s4": rng.random((16, 5, 5)),
+            "c5": rng.standard_normal(120), "f6": rng.standard_normal(84)}  # fmt: skip
+    kernels = rng.standard_normal((6, 5, 5))
+    for name in viz.LAYER_FIGURES:
+        png = viz.layer_image(name, acts, kernels)
+        image = Image.open(io.BytesIO(png))
+        assert image.format == "PNG" and image.mode == "RGB"
+        maps = viz.layer_maps(name, acts, kernels)
+        scale = image.size[1] // (maps.shape[1] * 2 + 1) if len(maps) > 3 else None
+        assert image.size[0] > maps.shape[2] and (scale is None or scale >= 1)
+    with pytest.raises(ValueError):
+        viz.layer_image("c7", acts, kernels)
+
+
+def test_layer_facts_name_the_most_active_map():
+    acts = {"c1": np.zeros((6, 28, 28)), "c5": np.zeros(120)}
+    acts["c1"][4] = 0.5  # map 4 is the most active on average...
+    acts["c1"][1, 0, 0] = 1.0  # ...though map 1 has the highest single value
+    acts["c5"][77] = 2.0
+    kernels = np.zeros((6, 5, 5))
+    kernels[2, 1, 1] = -3.0  # the largest weight in magnitude is negative
+    assert viz.layer_facts("c1", acts, kernels) == {
+        "count": 6, "h": 28, "w": 28, "top": 4, "peak": 0.5, "last": 5}  # fmt: skip
+    assert viz.layer_facts("c5", acts, kernels)["top"] == 77
+    assert viz.layer_facts("c5", acts, kernels)["count"] == 120
+    facts = viz.layer_facts("kernels", acts, kernels)
+    assert (facts["top"], facts["peak"]) == (2, 3.0)
