@@ -120,9 +120,9 @@ async def open_page(i: int, b, url: str, out: dict):
     try:
         await page.goto(url, timeout=120_000)
         await page.wait_for_selector("canvas", timeout=120_000)
-        # Loaded means drawn: the empty output (a chart) and C1's kernels (an image) too.
+        # Loaded means drawn: the empty output and C1's kernels (two images) too.
         await page.wait_for_function(
-            "document.querySelectorAll('.js-plotly-plot').length >= 1"
+            "document.querySelector('.st-key-probs_preview img')?.complete"
             " && document.querySelector('.st-key-layer_kernels img')?.complete",
             timeout=120_000,
         )

@@ -319,6 +319,57 @@ def probabilities(
     return _fast_figure([bar], layout)
 
 
+def probabilities_png(probs: Sequence[float], true_label: int | None = None) -> bytes:
+    """The ten probabilities as a small bar chart image (the draw page redraws it with every
+    stroke: an image costs the browser a fraction of a plotly chart). The predicted digit's
+    bar is orange and labelled with its percentage like the others; a person's label, when
+    known, is marked by a triangle above its bar. The caption states the numbers in words
+    (``probabilities_facts``)."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    probs = np.asarray(probs, dtype=np.float64).ravel()
+    if probs.shape != (10,) or not np.all(np.isfinite(probs)):
+        raise ValueError(f"expected 10 finite probabilities, got {probs.shape}")
+    k = 2  # drawn at twice the size shown, sharp on high-density screens
+    w, h, left, top, bottom, bar_w = 440 * k, 200 * k, 40 * k, 34 * k, 24 * k, 28 * k
+    image = Image.new("RGB", (w, h), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=12 * k)
+    plot_h = h - top - bottom
+    for level in (0.0, 0.5, 1.0):
+        y = top + plot_h * (1 - level)
+        draw.line([(left, y), (w - 4 * k, y)], fill="#DDDDDD", width=k)
+        draw.text((left - 6 * k, y), f"{level:.0%}", fill="#444444", font=font, anchor="rm")
+    step = (w - left) / 10
+    winner = int(np.argmax(probs)) if probs.max() > 0 else None
+    for d, p in enumerate(probs):
+        cx = left + step * (d + 0.5)
+        y = top + plot_h * (1 - min(max(p, 0.0), 1.0))
+        color = HIGHLIGHT if d == winner else BAR
+        if p > 0:
+            draw.rectangle([cx - bar_w / 2, y, cx + bar_w / 2, top + plot_h], fill=color)
+        if p >= 0.01:
+            draw.text((cx, y - 3 * k), f"{p:.0%}", fill="#222222", font=font, anchor="md")
+        draw.text((cx, h - bottom + 5 * k), str(d), fill="#222222", font=font, anchor="mt")
+        if d == true_label:
+            draw.polygon([(cx - 6 * k, 2 * k), (cx + 6 * k, 2 * k), (cx, 12 * k)], fill="#222222")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def probabilities_facts(probs: Sequence[float], shown: int = 3) -> list[tuple[int, float]]:
+    """The ``shown`` most probable digits with their probabilities, most probable first
+    (what the chart's sentence says); empty when every probability is 0."""
+    probs = np.asarray(probs, dtype=np.float64).ravel()
+    if not probs.max() > 0:
+        return []
+    order = np.argsort(-probs, kind="stable")[:shown]
+    return [(int(d), float(probs[d])) for d in order]
+
+
 def matrix(
     values: np.ndarray,
     *,

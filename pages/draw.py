@@ -37,16 +37,18 @@ def show_steps(steps) -> None:
 
 
 def probabilities_chart(where, probabilities, key: str, true_label: int | None = None) -> None:
-    where.plotly_chart(
-        viz.probabilities(
-            probabilities,
-            title=t("draw.probs_title"),
-            x_label=t("draw.digit"),
-            y_label=t("draw.probability"),
-            true_label=true_label,
-        ),
-        key=key,
-    )
+    """The ten probabilities as a small image, with a sentence that states them."""
+    top = viz.probabilities_facts(probabilities)
+    if top:
+        (d1, p1), (d2, p2), (d3, p3) = top
+        text = t("draw.probs_alt", d1=d1, p1=p1, d2=d2, p2=p2, d3=d3, p3=p3)
+    else:
+        text = t("draw.probs_alt_none")
+    if true_label is not None:
+        text += " " + t("draw.probs_alt_true", label=true_label)
+    box = where.container(key=key)
+    box.markdown(f"**{t('draw.probs_title')}**")
+    box.image(viz.probabilities_png(probabilities, true_label), width=440, caption=text)
 
 
 def show_empty_output() -> None:

@@ -45,10 +45,9 @@ def server():
         yield url
 
 
-LAYERS_DRAWN = """() => ['c1', 'kernels', 'c3'].every(n => {
-    const img = document.querySelector(`.st-key-layer_${n} img`);
-    return img && img.complete && img.naturalWidth > 0; })
-    && document.querySelectorAll('.js-plotly-plot').length >= 1"""
+LAYERS_DRAWN = """() => ['probs', 'layer_c1', 'layer_kernels', 'layer_c3'].every(n => {
+    const img = document.querySelector(`.st-key-${n} img`);
+    return img && img.complete && img.naturalWidth > 0; })"""
 
 
 def screenshot(page, tmp_path: Path, name: str) -> Path:
@@ -74,7 +73,7 @@ def test_drawn_digits_are_predicted(chrome, server, tmp_path):
         draw_digit(page, digit)
         previous = wait_prediction(page, previous)
         assert previous == str(digit), f"drew {digit}, the app said {previous}"
-        # the probabilities chart, and C1, its kernels and C3 as images, after the metric
+        # the probabilities, C1, its kernels and C3 (images) are drawn after the metric
         page.wait_for_function(LAYERS_DRAWN, timeout=30_000)
         assert errors_on(page) == []
         page.wait_for_timeout(500)

@@ -52,9 +52,13 @@ def test_prediction_matches_the_library_and_all_layers_are_drawn(monkeypatch):
     expected = predict(load_checkpoint(CLASSIC), canvas_to_mnist(render(4, size=400, width=30)))
     assert shown_prediction(at) == str(expected.digit)
     assert f"{expected.confidence:.1%}" in at.metric[0].label
-    # the probabilities as a chart; C1, its kernels, C3, and of the deeper layers only the
-    # open tab (S2) as images, each with a sentence that states what the network computed
-    assert chart_names(at) == ["probs"]
+    # the probabilities, C1, its kernels, C3, and of the deeper layers only the open tab
+    # (S2) as images, each with a sentence that states what the network computed; no chart
+    assert chart_names(at) == []
+    (d1, p1), (d2, p2), (d3, p3) = viz.probabilities_facts(expected.probabilities)
+    assert d1 == expected.digit
+    fields = {"d1": d1, "p1": p1, "d2": d2, "p2": p2, "d3": d3, "p3": p3}
+    assert translate("draw.probs_alt", "en", **fields) in all_captions(at)
     assert layer_names(at) == ["c1", "kernels", "c3", "s2"]
     kernels = c1_kernels(load_checkpoint(CLASSIC))
     for name, caption in zip(layer_names(at), layer_captions(at), strict=True):
@@ -63,17 +67,23 @@ def test_prediction_matches_the_library_and_all_layers_are_drawn(monkeypatch):
     assert [tab.label for tab in at.tabs] == [
         translate(f"draw.tab_{name}", "en") for name in ("s2", "s4", "c5", "f6")
     ]
-    assert len(at.get("image")) == 4 + 4  # the four preprocessing steps, then the layers
+    assert len(at.get("image")) == 1 + 4 + 4  # probabilities, the four steps, the layers
 
 
 def chart_names(at) -> list[str]:
     return [str(chart.proto.id).rsplit("-", 1)[-1] for chart in at.get("plotly_chart")]
 
 
+def all_captions(at) -> list[str]:
+    return [c for image in at.get("image") for c in image.captions]
+
+
 def layer_captions(at) -> list[str]:
-    """The captions of the layer images (after the four preprocessing steps, if any)."""
-    captions = [c for image in at.get("image") for c in image.captions]
-    return [c for c in captions if c[:2] not in ("1.", "2.", "3.", "4.")]
+    """The captions of the layer images (not the probabilities, not the four steps)."""
+    probs = translate("draw.probs_alt_none", at.session_state["lang"]).split("：")[0]
+    probs = probs.split(":")[0]  # the sentences on the probabilities all begin alike
+    return [c for c in all_captions(at)
+            if c[:2] not in ("1.", "2.", "3.", "4.") and not c.startswith(probs)]  # fmt: skip
 
 
 def layer_names(at) -> list[str]:
@@ -139,12 +149,9 @@ def test_blank_canvas_shows_the_hint(monkeypatch, image):
     assert not at.exception
     assert translate("draw.hint_blank", "en") in [i.value for i in at.info]
     # the empty output (every probability 0) and C1's kernels, and no prediction
-    assert chart_names(at) == ["probs_preview"]
+    assert chart_names(at) == []
     assert layer_names(at) == ["kernels"]
-    bars = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
-    heights = np.frombuffer(base64.b64decode(bars["y"]["bdata"]), bars["y"]["dtype"])
-    assert bars["x"] == [str(d) for d in range(10)] and heights.tolist() == [0.0] * 10
-    assert set(bars["marker"]["color"]) == {viz.BAR}  # no digit singled out
+    assert translate("draw.probs_alt_none", "en") in all_captions(at)  # every probability 0
     assert translate("draw.kernels_preview", "en") in texts(at)
     assert [(m.label, m.value) for m in at.metric] == [
         (translate("draw.predicted_none", "en"), "—")

@@ -153,3 +153,29 @@ def test_layer_facts_name_the_most_active_map():
     assert viz.layer_facts("c5", acts, kernels)["count"] == 120
     facts = viz.layer_facts("kernels", acts, kernels)
     assert (facts["top"], facts["peak"]) == (2, 3.0)
+
+
+def test_probabilities_image_marks_the_prediction_and_the_true_label():
+    import io
+
+    from PIL import Image
+
+    def pixels(png):
+        return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3)
+
+    def has(png, hex_colour):
+        rgb = tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+        return bool((pixels(png) == rgb).all(axis=1).any())
+
+    probs = np.full(10, 0.02)
+    probs[6] = 0.82
+    png = viz.probabilities_png(probs)
+    assert has(png, viz.HIGHLIGHT) and has(png, viz.BAR)
+    assert not has(viz.probabilities_png(np.zeros(10)), viz.HIGHLIGHT)  # nothing singled out
+    marked = viz.probabilities_png(probs, true_label=2)
+    assert (pixels(marked) != pixels(png)).any(axis=1).sum() > 20  # the triangle
+    assert viz.probabilities_facts(probs)[0] == (6, pytest.approx(0.82))
+    assert viz.probabilities_facts(np.zeros(10)) == []
+    for bad in (np.zeros(9), np.full(10, np.nan)):
+        with pytest.raises(ValueError):
+            viz.probabilities_png(bad)
