@@ -24,6 +24,7 @@ from tests.browser import (
     start_server,
     stop_server,
     streamlit_server,
+    strokes_lost,
     wait_prediction,
 )
 
@@ -235,3 +236,22 @@ def test_a_server_restart_mid_session_loses_no_stroke(chrome):
         page.close()
     finally:
         stop_server(proc)
+
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}
+DESKTOP = {"viewport": {"width": 1300, "height": 1000}}
+
+
+@pytest.mark.parametrize(
+    "touch, lang", [(False, "en"), (True, "zh")], ids=["mouse-desktop-en", "touch-phone-zh"]
+)
+def test_a_stroke_beginning_anywhere_on_the_canvas_is_predicted(chrome, server, touch, lang):
+    """Issue 21: on a freshly loaded page (nothing hovered) a stroke that begins in the
+    canvas's top band was taken by the drawing component's hidden toolbar. Every start
+    point (corners, edges, the top band, the centre) must give a prediction."""
+    context = chrome.new_context(**(PHONE if touch else DESKTOP))
+    page = context.new_page()
+    lost = strokes_lost(page, f"{server}/?lang={lang}", touch=touch)
+    assert lost == [], f"strokes beginning here drew nothing: {lost}"
+    assert errors_on(page) == []
+    context.close()
