@@ -190,9 +190,9 @@ def stroke_starts(box: dict, inset: float = 3.0) -> dict[str, tuple[float, float
         "left-middle": (inset, h / 2),
         "centre": (w / 2, h / 2),
     }
-    for k in range(1, 8):
+    for k in range(1, 6):
         y = 11 if k % 2 else 25
-        at[f"top band {k}/8 across, {y} px down"] = (w * k / 8, y)
+        at[f"top band {k}/6 across, {y} px down"] = (w * k / 6, y)
     return {name: (x0 + x, y0 + y) for name, (x, y) in at.items()}
 
 
@@ -255,7 +255,7 @@ def strokes_lost(page, url: str, touch: bool = False, answered=wait_prediction) 
         box = canvas_box(page)
         draw_stroke(page, box, stroke_starts(box)[name], touch=touch)
         try:
-            answered(page, timeout=8)
+            answered(page, timeout=10)
         except TimeoutError:
             lost.append(name)
     return lost
