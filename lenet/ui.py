@@ -235,6 +235,17 @@ def draw_canvas(stroke_width: int, key: str) -> np.ndarray | None:
     return result.image_data
 
 
+# Charts are read, not edited: Plotly's toolbar (zoom, pan, reset axes, download) offers a
+# student nothing the lessons need, and on a phone, where no hover hides it, it sits on the
+# chart's title (issue 22, point 7). Streamlit's own fullscreen button still enlarges a chart.
+CHART_CONFIG = {"displayModeBar": False}
+
+
+def chart(where, figure, key: str) -> None:
+    """Show a plotly ``figure`` in ``where`` (st, a column, a tab) without Plotly's toolbar."""
+    where.plotly_chart(figure, key=key, config=CHART_CONFIG)
+
+
 def card_for(name: str) -> dict | None:
     """The model card of checkpoint ``name`` in models/ (cached), or None if unreadable."""
     return card_of(name, _mtime(name))

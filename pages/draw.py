@@ -37,7 +37,8 @@ def show_steps(steps) -> None:
 
 
 def probabilities_chart(where, probabilities, key: str, true_label: int | None = None) -> None:
-    where.plotly_chart(
+    ui.chart(
+        where,
         viz.probabilities(
             probabilities,
             title=t("draw.probs_title"),
@@ -57,8 +58,8 @@ def show_empty_output() -> None:
     left.metric(t("draw.predicted_none"), "—")
     probabilities_chart(right, np.zeros(10), key="probs_preview")
     kernel_col, _ = st.columns([1, 2])
-    kernel_col.plotly_chart(
-        viz.layer_figure("kernels", {}, c1_kernels(model), t), key="kernels_preview"
+    ui.chart(
+        kernel_col, viz.layer_figure("kernels", {}, c1_kernels(model), t), key="kernels_preview"
     )
     kernel_col.caption(t("draw.kernels_preview"))
 
@@ -86,7 +87,7 @@ def show_layers(acts: dict[str, np.ndarray]) -> None:
     kernels = c1_kernels(model)
 
     def chart(where, name: str) -> None:
-        where.plotly_chart(viz.layer_figure(name, acts, kernels, t), key=name)
+        ui.chart(where, viz.layer_figure(name, acts, kernels, t), key=name)
 
     c1_col, kernel_col = st.columns([3, 1])
     chart(c1_col, "c1")

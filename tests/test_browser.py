@@ -255,3 +255,35 @@ def test_a_stroke_beginning_anywhere_on_the_canvas_is_predicted(chrome, server, 
     assert lost == [], f"strokes beginning here drew nothing: {lost}"
     assert errors_on(page) == []
     context.close()
+
+
+COVERED_TITLES_JS = """() => {
+  const titles = [], covered = [];
+  for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+    const title = plot.querySelector('.gtitle');
+    if (!title) continue;
+    titles.push(title.textContent);
+    const t = title.getBoundingClientRect();
+    for (const bar of plot.querySelectorAll('.modebar')) {
+      const b = bar.getBoundingClientRect();
+      if (getComputedStyle(bar).opacity !== '0' && b.left < t.right && t.left < b.right
+          && b.top < t.bottom && t.top < b.bottom) covered.push(title.textContent);
+    }
+  }
+  return [titles, covered];
+}"""
+
+
+@pytest.mark.parametrize("path", ["/", "/pooling"])
+def test_no_chart_title_is_covered_on_a_phone(chrome, server, path):
+    """Issue 22, point 7: on a touch phone Plotly's toolbar is always shown, and it sat on
+    the titles ("Softmax output: ...", "Shifted input ...", "∂L/∂X, the gradient ...")."""
+    context = chrome.new_context(**PHONE)
+    page = context.new_page()
+    page.goto(server + path)
+    page.wait_for_selector(".js-plotly-plot .gtitle", timeout=60_000)
+    page.wait_for_timeout(1500)  # the page's other charts
+    titles, covered = page.evaluate(COVERED_TITLES_JS)
+    assert len(titles) >= 2
+    assert covered == [], f"Plotly's toolbar covers these titles: {covered}"
+    context.close()
