@@ -12,6 +12,8 @@ Session-state keys (documented here, used by several pages):
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import streamlit as st
 import torch
@@ -258,11 +260,43 @@ def sample():
     return _sample(mtime, str(path))
 
 
+# streamlit-drawable-canvas 0.13.0 (pinned) keeps its floating toolbar (send, undo, redo,
+# edit, reset) invisible but present over the top right of the canvas (the top 30 px of its
+# right half) until the pointer has rested there: a press that begins a stroke there lands
+# on the toolbar and draws nothing (always on a phone, which never hovers; with a mouse that
+# presses as it arrives), and a tap can hit its invisible Edit (which stops drawing) or
+# Reset button. 0.13.0 can hide the toolbar only with the canvas (`disabled`), so we
+# register the component again under its own name with one style rule that removes the
+# toolbar. A student needs none of it: the page's Clear button starts over, a digit is a
+# stroke or two, its Edit mode only confuses, its labels are English only (issue 21).
+# Upstreamable fix: no pointer events on the toolbar while it is hidden.
+CANVAS_HTML = (
+    '<style>.dc-toolbar { display: none !important; }</style><div class="canvas-root"></div>'
+)
+
+
+@functools.cache
+def _hide_canvas_toolbar() -> None:
+    """Make st_canvas mount the component with CANVAS_HTML (once per process; every
+    canvas of the app: the draw page's and any other)."""
+    import streamlit_drawable_canvas
+
+    streamlit_drawable_canvas.out = st.components.v2.component(
+        "streamlit-drawable-canvas.streamlit_drawable_canvas",
+        js="index-*.js",
+        css="index-*.css",
+        html=CANVAS_HTML,
+        isolate_styles=True,
+    )
+
+
 def draw_canvas(stroke_width: int, key: str) -> np.ndarray | None:
-    """The drawing canvas (white ink on black); returns its RGBA pixels, or None before the
-    first stroke. Tests patch this function: AppTest cannot drive a custom component."""
+    """The drawing canvas (white ink on black, no component toolbar); returns its RGBA
+    pixels, or None before the first stroke. Tests patch this function: AppTest cannot drive
+    a custom component."""
     from streamlit_drawable_canvas import st_canvas
 
+    _hide_canvas_toolbar()
     result = st_canvas(
         stroke_width=stroke_width,
         stroke_color="#FFFFFF",
@@ -274,6 +308,17 @@ def draw_canvas(stroke_width: int, key: str) -> np.ndarray | None:
         key=key,
     )
     return result.image_data
+
+
+# Charts are read, not edited: Plotly's toolbar (zoom, pan, reset axes, download) offers a
+# student nothing the lessons need, and on a phone, where no hover hides it, it sits on the
+# chart's title (issue 22, point 7). Streamlit's own fullscreen button still enlarges a chart.
+CHART_CONFIG = {"displayModeBar": False}
+
+
+def chart(where, figure, key: str) -> None:
+    """Show a plotly ``figure`` in ``where`` (st, a column, a tab) without Plotly's toolbar."""
+    where.plotly_chart(figure, key=key, config=CHART_CONFIG)
 
 
 def card_for(name: str) -> dict | None:

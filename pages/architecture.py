@@ -110,7 +110,8 @@ with pick:
     n = len(chosen.inputs)
     st.markdown(t("architecture.c3_selected", index=index, inputs=inputs, n=n, kernel=kernel))
     st.latex(chosen.latex)
-grid.plotly_chart(
+ui.chart(
+    grid,
     arch.c3_table_figure(
         index, paper.c3.kernel_size, title=t("architecture.c3_figure_title"),
         c3_label=t("architecture.c3_axis_c3"), s2_label=t("architecture.c3_axis_s2"),

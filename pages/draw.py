@@ -100,7 +100,7 @@ def show_values(acts: dict[str, np.ndarray], kernels: np.ndarray) -> None:
         t("draw.values_layer"), names, format_func=lambda n: t(f"draw.{n}_title"),
         key="draw_values_layer",
     )  # fmt: skip
-    st.plotly_chart(viz.layer_figure(name, acts, kernels, t), key="values_chart")
+    ui.chart(st, viz.layer_figure(name, acts, kernels, t), key="values_chart")
 
 
 def show_layers(acts: dict[str, np.ndarray]) -> None:

@@ -29,7 +29,7 @@ def reset_seed() -> None:
 def heat(col, values, title: str, key: str, height: int = 260, **labels) -> None:
     """A small annotated matrix, its labels in a readable size."""
     fig = viz.matrix(values, title=title, height=height, **labels)
-    col.plotly_chart(fig.update_traces(textfont={"size": 15}), key=key)
+    ui.chart(col, fig.update_traces(textfont={"size": 15}), key=key)
 
 
 def signed_maps(col, maps, title: str, key: str) -> None:
@@ -37,7 +37,7 @@ def signed_maps(col, maps, title: str, key: str) -> None:
     fig = viz.feature_maps(maps, cols=len(maps), title=title, height=260, colorscale=viz.DIVERGING,
                            symmetric=True, map_label=t("kernel_gradient.channel"),
                            value_label=t("kernel_gradient.value"))  # fmt: skip
-    col.plotly_chart(fig, key=key)
+    ui.chart(col, fig, key=key)
 
 
 def compare(hand, auto, diff: float, name: str) -> None:
@@ -159,7 +159,7 @@ def network_section() -> None:
     fig = viz.feature_maps(grads, cols=6, title=title, height=260, colorscale=viz.DIVERGING,
                            symmetric=True, map_label=t("kernel_gradient.kernel_label"),
                            value_label=value_label)  # fmt: skip
-    right.plotly_chart(fig, key="kg_c1_grads")
+    ui.chart(right, fig, key="kg_c1_grads")
     loss = cg.target_loss(model, digit, target)
     st.markdown(t("kernel_gradient.meaning", target=target, loss=loss))
 

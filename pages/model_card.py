@@ -36,7 +36,8 @@ left, right = st.columns([3, 2])
 left.table(table)
 left.caption(t("model_card.compare_caption"))
 known = [i for i, r in enumerate(rows) if r.error is not None]
-right.plotly_chart(
+ui.chart(
+    right,
     viz.bars(
         [labels[i] for i in known], [rows[i].error for i in known],
         title=t("model_card.compare_chart_title"), x_label=t("model_card.col_model"),
@@ -88,7 +89,8 @@ if card.get("dry_run"):
 per_class, confusion = cards.per_class_accuracy(card), cards.confusion_matrix(card)
 left, right = st.columns(2)
 if per_class is not None:
-    left.plotly_chart(
+    ui.chart(
+        left,
         viz.bars(
             cards.DIGITS, per_class, title=t("model_card.per_class_title"),
             x_label=t("model_card.digit"), y_label=t("model_card.accuracy"),
@@ -98,7 +100,8 @@ if per_class is not None:
     )  # fmt: skip
     left.caption(t("model_card.per_class_caption"))
 if confusion is not None:
-    right.plotly_chart(
+    ui.chart(
+        right,
         viz.confusion(
             confusion, title=t("model_card.confusion_title"), x_label=t("model_card.predicted"),
             y_label=t("model_card.true_digit"), count_label=t("model_card.images"),
@@ -109,7 +112,8 @@ if confusion is not None:
 
 if (hist := cards.history(card)) is not None:
     left, right = st.columns(2)
-    left.plotly_chart(
+    ui.chart(
+        left,
         viz.curves(
             hist.epochs, {t("model_card.train_loss"): hist.train_loss},
             title=t("model_card.loss_title"), x_label=t("model_card.epoch"),
@@ -117,7 +121,8 @@ if (hist := cards.history(card)) is not None:
         ),
         key="model_card_loss",
     )  # fmt: skip
-    right.plotly_chart(
+    ui.chart(
+        right,
         viz.curves(
             hist.epochs, {t("model_card.accuracy"): hist.test_accuracy},
             title=t("model_card.accuracy_title"), x_label=t("model_card.epoch"),

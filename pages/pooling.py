@@ -56,7 +56,7 @@ def reset_to_lesson() -> None:
 
 
 def heatmap(values, title: str, key: str, **kwargs) -> None:
-    st.plotly_chart(viz.matrix(values, title=title, **kwargs), key=key)
+    ui.chart(st, viz.matrix(values, title=title, **kwargs), key=key)
 
 
 def feature_map(values, title: str, key: str) -> None:

@@ -148,6 +148,15 @@ def draw_digit(page, digit: int, steps_per_segment: int = 4) -> None:
         page.mouse.up()
 
 
+def touch_stroke(cdp, path: list[tuple[float, float]]) -> None:
+    """One finger stroke along ``path`` (page pixels) through a DevTools session."""
+    touch = "Input.dispatchTouchEvent"
+    cdp.send(touch, {"type": "touchStart", "touchPoints": [{"x": path[0][0], "y": path[0][1]}]})
+    for x, y in path[1:]:
+        cdp.send(touch, {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+    cdp.send(touch, {"type": "touchEnd", "touchPoints": []})
+
+
 def draw_digit_touch(page, digit: int, steps_per_segment: int = 8) -> None:
     """Draw ``digit`` with a finger: touch events through the DevTools protocol (the page's
     context must be created with ``has_touch=True``)."""
@@ -160,12 +169,60 @@ def draw_digit_touch(page, digit: int, steps_per_segment: int = 8) -> None:
             for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False)
             for k in range(steps_per_segment)
         ] + [points[-1]]
-        touch = "Input.dispatchTouchEvent"
-        cdp.send(touch, {"type": "touchStart", "touchPoints": [{"x": path[0][0], "y": path[0][1]}]})
-        for x, y in path[1:]:
-            cdp.send(touch, {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
-        cdp.send(touch, {"type": "touchEnd", "touchPoints": []})
+        touch_stroke(cdp, path)
     cdp.detach()
+
+
+def stroke_starts(box: dict, inset: float = 3.0) -> dict[str, tuple[float, float]]:
+    """Points all over a canvas of any shape (square, or a wide one) where a stroke may
+    begin, by name, in page pixels: the four corners and the middle of each edge (``inset``
+    pixels inside), a band along the top from left to right (11 and 25 px down, where the
+    drawing component's floating toolbar used to take the pointer), and the centre."""
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    at = {  # canvas pixels
+        "top-left": (inset, inset),
+        "top-middle": (w / 2, inset),
+        "top-right": (w - inset, inset),
+        "right-middle": (w - inset, h / 2),
+        "bottom-right": (w - inset, h - inset),
+        "bottom-middle": (w / 2, h - inset),
+        "bottom-left": (inset, h - inset),
+        "left-middle": (inset, h / 2),
+        "centre": (w / 2, h / 2),
+    }
+    for k in range(1, 6):
+        y = 11 if k % 2 else 25
+        at[f"top band {k}/6 across, {y} px down"] = (w * k / 6, y)
+    return {name: (x0 + x, y0 + y) for name, (x, y) in at.items()}
+
+
+def draw_stroke(page, box: dict, start: tuple[float, float], touch: bool = False) -> None:
+    """One straight stroke from ``start`` (page pixels), a third of the canvas's short
+    side long, towards the canvas's centre. The mouse presses as soon as it arrives (no
+    resting hover first, as a quick student or a tablet pen does); ``touch`` draws it with a
+    finger instead (the context needs ``has_touch=True``)."""
+    centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    dx, dy = centre[0] - start[0], centre[1] - start[1]
+    norm = max((dx * dx + dy * dy) ** 0.5, 1e-9)
+    length = min(box["width"], box["height"]) / 3
+    if norm < 1:  # starting at the centre: stroke straight down
+        dx, dy, norm = 0.0, 1.0, 1.0
+    end = (start[0] + dx / norm * length, start[1] + dy / norm * length)
+    n = 12
+    path = [
+        (start[0] + (end[0] - start[0]) * k / n, start[1] + (end[1] - start[1]) * k / n)
+        for k in range(n + 1)
+    ]
+    if touch:
+        cdp = page.context.new_cdp_session(page)
+        touch_stroke(cdp, path)
+        cdp.detach()
+        return
+    page.mouse.move(*path[0])
+    page.mouse.down()
+    for x, y in path[1:]:
+        page.mouse.move(x, y)
+    page.mouse.up()
 
 
 def prediction_text(page) -> str | None:
@@ -185,6 +242,23 @@ def wait_prediction(page, previous: str | None = None, timeout: float = 30.0) ->
             return text
         page.wait_for_timeout(25)
     raise TimeoutError("no prediction appeared")
+
+
+def strokes_lost(page, url: str, touch: bool = False, answered=wait_prediction) -> list[str]:
+    """For each of stroke_starts's points, load ``url`` afresh (nothing hovered, no toolbar
+    shown), draw one stroke beginning there (draw_stroke) and wait for ``answered(page,
+    timeout=...)``; returns the names of the points whose stroke got no answer."""
+    lost = []
+    for name in stroke_starts({"x": 0, "y": 0, "width": 1, "height": 1}):
+        page.goto(url)
+        page.wait_for_selector("canvas.upper-canvas", timeout=60_000)
+        box = canvas_box(page)
+        draw_stroke(page, box, stroke_starts(box)[name], touch=touch)
+        try:
+            answered(page, timeout=10)
+        except TimeoutError:
+            lost.append(name)
+    return lost
 
 
 def clear_canvas(page) -> None:

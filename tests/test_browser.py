@@ -24,6 +24,7 @@ from tests.browser import (
     start_server,
     stop_server,
     streamlit_server,
+    strokes_lost,
     wait_prediction,
 )
 
@@ -236,3 +237,55 @@ def test_a_server_restart_mid_session_loses_no_stroke(chrome):
         page.close()
     finally:
         stop_server(proc)
+
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}
+DESKTOP = {"viewport": {"width": 1300, "height": 1000}}
+
+
+@pytest.mark.parametrize(
+    "touch, lang", [(False, "en"), (True, "zh")], ids=["mouse-desktop-en", "touch-phone-zh"]
+)
+def test_a_stroke_beginning_anywhere_on_the_canvas_is_predicted(chrome, server, touch, lang):
+    """Issue 21: on a freshly loaded page (nothing hovered) a stroke that begins in the
+    canvas's top band was taken by the drawing component's hidden toolbar. Every start
+    point (corners, edges, the top band, the centre) must give a prediction."""
+    context = chrome.new_context(**(PHONE if touch else DESKTOP))
+    page = context.new_page()
+    lost = strokes_lost(page, f"{server}/?lang={lang}", touch=touch)
+    assert lost == [], f"strokes beginning here drew nothing: {lost}"
+    assert errors_on(page) == []
+    context.close()
+
+
+COVERED_TITLES_JS = """() => {
+  const titles = [], covered = [];
+  for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+    const title = plot.querySelector('.gtitle');
+    if (!title) continue;
+    titles.push(title.textContent);
+    const t = title.getBoundingClientRect();
+    for (const bar of plot.querySelectorAll('.modebar')) {
+      const b = bar.getBoundingClientRect();
+      if (getComputedStyle(bar).opacity !== '0' && b.left < t.right && t.left < b.right
+          && b.top < t.bottom && t.top < b.bottom) covered.push(title.textContent);
+    }
+  }
+  return [titles, covered];
+}"""
+
+
+@pytest.mark.parametrize("path", ["/pooling", "/model_card"])
+def test_no_chart_title_is_covered_on_a_phone(chrome, server, path):
+    """Issue 22, point 7: on a touch phone Plotly's toolbar is always shown, and it sat on
+    the titles ("Shifted input ...", "∂L/∂X, the gradient ..."; the draw page's "Softmax
+    output ..." is now an image under a text title)."""
+    context = chrome.new_context(**PHONE)
+    page = context.new_page()
+    page.goto(server + path)
+    page.wait_for_selector(".js-plotly-plot .gtitle", timeout=60_000)
+    page.wait_for_timeout(1500)  # the page's other charts
+    titles, covered = page.evaluate(COVERED_TITLES_JS)
+    assert len(titles) >= 2
+    assert covered == [], f"Plotly's toolbar covers these titles: {covered}"
+    context.close()
