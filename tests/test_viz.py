@@ -117,3 +117,18 @@ def test_thumbnail_keeps_the_aspect_ratio_on_a_square(shape):
     height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
     assert max(height, width) == 140
     assert abs(height / width - shape[0] / shape[1]) < 0.2 * max(1, shape[0] / shape[1])
+
+
+def test_sweep_lines_are_valid_and_mark_the_kept_ranges():
+    x = np.linspace(-90, 90, 41)
+    series = {name: RNG.random(41) for name in ("classic", "modern", "lecun1998")}
+    kept = {"classic": (-35.0, 40.0, "classic keeps 7"), "modern": (-90.0, 90.0, "modern keeps 7")}
+    hover = {name: [f"winner {d}" for d in RNG.integers(0, 10, 41)] for name in series}
+    fig = validated(viz.sweep_lines(x, series, title="t", x_label="x", y_label="y", hover=hover,
+                                    kept=kept))  # fmt: skip
+    lines = [tr for tr in fig.data if tr.showlegend is not False]
+    assert [tr.name for tr in lines] == list(series)
+    assert len({(tr.line.dash, tr.marker.symbol) for tr in lines}) == 3  # not by colour alone
+    bars = [tr for tr in fig.data if tr.showlegend is False]
+    assert [(tr.x[0], tr.x[-1], tr.text[1]) for tr in bars] == list(kept.values())
+    assert max(tr.y[0] for tr in bars) < fig.layout.yaxis.range[1]
