@@ -59,6 +59,11 @@ class Spec:
     neutral: float
     integer: bool = False  # whole numbers only
 
+    @property
+    def decimals(self) -> int:
+        """Decimals that show every step of the slider."""
+        return 0 if self.integer else max(0, -math.floor(math.log10(self.step) + 1e-9))
+
     def values(self, points: int = SWEEP_POINTS) -> np.ndarray:
         """``points`` values evenly over the whole range (whole numbers: each at most once)."""
         values = np.linspace(self.low, self.high, points)

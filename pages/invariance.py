@@ -35,6 +35,7 @@ def slider(name: str):
     return st.slider(
         t(f"invariance.control_{name}"), kind(spec.low), kind(spec.high), kind(spec.neutral),
         kind(spec.step), key=f"inv_{name}", help=t(f"invariance.help_{name}"),
+        format="%d" if spec.integer else f"%.{spec.decimals}f",
     )  # fmt: skip
 
 
