@@ -282,8 +282,8 @@ def sweep_lines(
 ) -> go.Figure:
     """Values in [0, 1] (probabilities, accuracies) across a sweep, one line per network.
     ``hover`` adds a text per point (e.g. the winning digit); ``kept`` marks, per network,
-    a range (low, high, label) as a labelled bar above the plot."""
-    data, kept = [], kept or {}
+    a range (low, high, label) as a labelled bar above the plot, in the line's dash."""
+    data, labels, kept = [], [], kept or {}
     for k, (name, values) in enumerate(series.items()):
         color, dash, symbol = LINE_STYLES[k % len(LINE_STYLES)]
         text = list(hover[name]) if hover and name in hover else None
@@ -297,25 +297,29 @@ def sweep_lines(
         })  # fmt: skip
         if name in kept:
             low, high, label = kept[name]
-            y = 1.06 + 0.07 * k
+            y = 1.08 + 0.1 * len(labels)
             data.append({
-                "type": "scatter", "x": [low, (low + high) / 2, high], "y": [y, y, y],
-                "mode": "lines+markers+text", "line": {"color": color, "width": 6},
+                "type": "scatter", "x": [low, high], "y": [y, y], "mode": "lines+markers",
+                "line": {"color": color, "width": 5, "dash": dash},
                 "marker": {"symbol": "line-ns-open", "size": 12, "color": color},
-                "text": ["", label, ""], "textposition": "top center",
                 "showlegend": False, "hoverinfo": "skip",
+            })  # fmt: skip
+            labels.append({
+                "x": (low + high) / 2, "y": y, "text": label, "showarrow": False,
+                "bgcolor": "rgba(255,255,255,0.85)", "font": {"size": 11},
             })  # fmt: skip
     layout = {
         "title": {"text": title, "font": {"size": 14}},
         "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
-        "height": 340,
+        "height": 340 + 30 * len(labels),
         "xaxis": {"title": {"text": x_label}},
         "yaxis": {
             "title": {"text": y_label},
-            "range": [0, 1.1 + 0.07 * len(kept)],
+            "range": [0, 1.06 + 0.1 * len(labels)],
             "tickformat": ".0%",
             "tickvals": [0, 0.25, 0.5, 0.75, 1],
         },  # fmt: skip
+        "annotations": labels,
         "legend": {"orientation": "h", "y": -0.2},
     }
     return _fast_figure(data, layout)

@@ -96,8 +96,9 @@ def live(digit: np.ndarray, model) -> None:
         )  # fmt: skip
         st.caption(t("invariance.probs_caption", digit=result.digit, confidence=result.confidence))
         c1_col, c3_col = st.columns([3, 4])
-        maps_image(c1_col, result.activations["c1"], "C1", cols=3, scale=3)
-        maps_image(c3_col, result.activations["c3"], "C3", cols=4, scale=6)
+        c1, c3 = (t("invariance.of_transformed", layer=layer) for layer in ("C1", "C3"))
+        maps_image(c1_col, result.activations["c1"], c1, cols=3, scale=3)
+        maps_image(c3_col, result.activations["c3"], c3, cols=4, scale=6)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

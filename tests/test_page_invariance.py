@@ -46,6 +46,7 @@ def captions(at) -> str:
 
 def maps_caption(lang: str, layer: str, maps: np.ndarray, cols: int) -> str:
     k = int(np.argmax(maps.reshape(len(maps), -1).max(axis=1)))
+    layer = translate("invariance.of_transformed", lang, layer=layer)
     return translate("invariance.maps_caption", lang, layer=layer, count=len(maps), cols=cols,
                      k=k, peak=float(maps[k].max()))  # fmt: skip
 

@@ -130,5 +130,9 @@ def test_sweep_lines_are_valid_and_mark_the_kept_ranges():
     assert [tr.name for tr in lines] == list(series)
     assert len({(tr.line.dash, tr.marker.symbol) for tr in lines}) == 3  # not by colour alone
     bars = [tr for tr in fig.data if tr.showlegend is False]
-    assert [(tr.x[0], tr.x[-1], tr.text[1]) for tr in bars] == list(kept.values())
+    labels = [a.text for a in fig.layout.annotations]
+    assert [(tr.x[0], tr.x[-1], text) for tr, text in zip(bars, labels, strict=True)] == list(
+        kept.values()
+    )
+    assert [tr.line.dash for tr in bars] == [tr.line.dash for tr in lines[:2]]
     assert max(tr.y[0] for tr in bars) < fig.layout.yaxis.range[1]
