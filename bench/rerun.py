@@ -4,13 +4,11 @@
    digit (tests/digits.render); ``at.run()`` is timed with a different digit each time.
    AppTest reruns the whole script (sidebar, navigation, page), where a stroke in the
    browser reruns only the canvas fragment: an upper bound.
-2. The fragment's own work, timed directly: canvas_steps + predict + every figure a
-   stroke draws (lenet.viz.layer_figure, as the page) + what st.plotly_chart does to each
-   (plotly's figure check and ``plotly.io.to_json(fig, validate=False)``) + the four
-   upscaled step images.
-3. The bytes of the layer figures one stroke sends (C1, kernels, C3 and the open tab of
-   S2/S4/C5/F6) as Streamlit sends them: the JSON spec of each chart, from AppTest's
-   protos and built directly (all seven built directly too).
+2. The fragment's own work, timed directly: canvas_steps + predict + every image a stroke
+   draws, as the page makes them (the probabilities, lenet.viz.layer_image for C1, the
+   kernels, C3 and the open tab, the four preprocessing thumbnails).
+3. The bytes of those images (they reach the browser over HTTP, by URL; bench/browser_cost
+   measures what actually arrives).
 
     python -m bench.rerun [--quick] [--reruns 40] [--models models]
 """
@@ -18,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import time
 from pathlib import Path
@@ -35,88 +34,43 @@ TARGET_MS = 150.0
 TARGET_KB = 150.0  # 1 KB = 1000 bytes
 
 
-# What one stroke builds and sends: the layer figures the page draws with the deeper
-# layers' tab on S2 (the default; the other tabs' charts are built when opened).
+# What one stroke builds and sends: the layer images the page draws with the deeper
+# layers' tab on S2 (the default; the other tabs' images are built when opened).
 PER_STROKE = ("c1", "kernels", "c3", "s2")
 
 
-def build_figures(model, rgba: np.ndarray, lang: str = "en", layers=PER_STROKE) -> dict:
-    """What the canvas fragment computes for one drawing, through the page's own figure
-    builders (lenet.viz.layer_figure): returns {name: JSON spec} for the probabilities and
-    the given layer figures."""
-    import plotly.io
-    import plotly.tools
+def build_outputs(model, rgba: np.ndarray, layers=PER_STROKE) -> dict[str, bytes]:
+    """What the canvas fragment computes for one drawing, through the page's own builders:
+    {name: image bytes} for the probabilities, the given layers and the four steps."""
+    from PIL import Image
 
     from lenet import viz
-    from lenet.i18n import translate
     from lenet.inference import c1_kernels, predict
     from lenet.preprocess import canvas_steps
-
-    def t(key: str, **fields) -> str:
-        return translate(key, lang, **fields)
 
     steps = canvas_steps(rgba)
     r = predict(model, steps.centred28)
-    t("draw.predicted", confidence=r.confidence)
-    for image in (steps.crop, steps.fit20, steps.centred28, steps.padded32):
-        viz.thumbnail(image, 140)
     kernels = c1_kernels(model)
-    figures = {
-        "probs": viz.probabilities(
-            r.probabilities,
-            title=t("draw.probs_title"),
-            x_label=t("draw.digit"),
-            y_label=t("draw.probability"),
-        ),
-        **{name: viz.layer_figure(name, r.activations, kernels, t) for name in layers},
-    }
-    # st.plotly_chart: plotly.tools.return_figure_from_figure_or_data, then to_json.
-    return {
-        name: plotly.io.to_json(
-            plotly.tools.return_figure_from_figure_or_data(fig, validate_figure=True),
-            validate=False,
-        )
-        for name, fig in figures.items()
-    }
+    out = {"probs": viz.probabilities_png(r.probabilities)}
+    for name in layers:
+        viz.layer_facts(name, r.activations, kernels)  # the caption's numbers
+        out[name] = viz.layer_image(name, r.activations, kernels)
+    for k, image in enumerate((steps.crop, steps.fit20, steps.centred28, steps.padded32)):
+        buffer = io.BytesIO()
+        Image.fromarray(viz.thumbnail(image, 140)).save(buffer, format="PNG")
+        out[f"step{k + 1}"] = buffer.getvalue()
+    return out
 
 
-def time_fragment(model, canvases: list[np.ndarray], calls: int) -> tuple[dict, dict, dict]:
-    """Timed direct fragment work, and the phases of one call (median ms over calls)."""
-    import plotly.io
-
-    from lenet import viz
-    from lenet.i18n import translate
-    from lenet.inference import c1_kernels, predict
-    from lenet.preprocess import canvas_steps
-
-    def t(key: str, **fields) -> str:
-        return translate(key, "en", **fields)
-
+def time_fragment(model, canvases: list[np.ndarray], calls: int) -> dict:
+    """Timed direct fragment work (median ms over calls), after three warm-up calls."""
     totals = []
     for i in range(calls + 3):
         t0 = time.perf_counter()
-        specs = build_figures(model, canvases[i % len(canvases)])
+        build_outputs(model, canvases[i % len(canvases)])
         if i >= 3:
             totals.append(time.perf_counter() - t0)
-    # Phases, each timed on its own: where the fragment's time goes.
-    phases: dict[str, list[float]] = {"canvas_steps + predict": [], "build figures": [],
-                                      "figure check + to_json": []}  # fmt: skip
-    for i in range(max(3, calls // 2)):
-        rgba = canvases[i % len(canvases)]
-        t0 = time.perf_counter()
-        r = predict(model, canvas_steps(rgba).centred28)
-        t1 = time.perf_counter()
-        kernels = c1_kernels(model)
-        figs = [viz.layer_figure(k, r.activations, kernels, t) for k in PER_STROKE]
-        t2 = time.perf_counter()
-        for f in figs:
-            plotly.io.to_json(f.to_dict(), validate=False)
-        t3 = time.perf_counter()
-        phases["canvas_steps + predict"].append(t1 - t0)
-        phases["build figures"].append(t2 - t1)
-        phases["figure check + to_json"].append(t3 - t2)
-    sizes = {name: len(spec.encode()) for name, spec in specs.items()}
-    return summary(totals), {k: summary(v) for k, v in phases.items()}, sizes
+    return summary(totals)
 
 
 def _patched_app(models_dir: Path | None):
@@ -151,7 +105,7 @@ def apptest_reruns(
     from tests.apptest_util import run_page
 
     digits = sorted(canvases)
-    times, wrong, exceptions, spec_sizes = [], 0, 0, {}
+    times, wrong, exceptions = [], 0, 0
     with _patched_app(models_dir) as state:
         state["image"] = canvases[digits[-1]]
         # The checkpoint is chosen up front: left to the sidebar's picker, AppTest loses the
@@ -170,11 +124,9 @@ def apptest_reruns(
             metrics = [m.value for m in at.metric]
             if str(digit) not in metrics:
                 wrong += 1
-        for chart in at.get("plotly_chart"):
-            key = str(chart.proto.id).rsplit("-", 1)[-1]
-            spec_sizes[key] = len(chart.proto.spec.encode())
+        charts = len(at.get("plotly_chart"))
         model_name = at.session_state["checkpoint"] if "checkpoint" in at.session_state else None
-    return times, wrong, exceptions, spec_sizes, model_name, digit
+    return times, wrong, exceptions, charts, model_name, digit
 
 
 def run(
@@ -188,100 +140,52 @@ def run(
     from lenet.ui import DEFAULT_CHECKPOINT
 
     set_log_level("error")  # "missing ScriptRunContext" warnings from the direct calls
-
     folder = Path(models_dir or MODELS_DIR)
     names = sorted(p.name for p in folder.glob("*.safetensors"))
+    targets = [Target("AppTest rerun after a stroke (median)", None, TARGET_MS, "ms"),
+               Target("fragment work, direct (median)", None, TARGET_MS, "ms"),
+               Target("images sent with a stroke (probabilities, layers, steps)", None,
+                      TARGET_KB, "KB")]  # fmt: skip
     if not names:
-        t = [Target("AppTest rerun (median)", None, TARGET_MS, "ms"),
-             Target("feature-map figures", None, TARGET_KB, "KB")]  # fmt: skip
-        return skipped("rerun", TITLE, f"no checkpoint in {folder}: run `make train`", t)
+        return skipped("rerun", TITLE, f"no checkpoint in {folder}: run `make train`", targets)
     name = DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in names else names[0]
     canvases = {d: render(d) for d in sorted(STROKES)}
-
     threads = torch.get_num_threads()
     try:  # importing lenet.ui sets the app's torch threads for the whole process
-        times, wrong, exceptions, sent, shown, last = apptest_reruns(
+        times, wrong, exceptions, charts, shown, last = apptest_reruns(
             reruns, models_dir, canvases, name
         )
         app_threads = torch.get_num_threads()
         model = load_checkpoint(folder / name)
-        fragment, phases, _ = time_fragment(model, list(canvases.values()), fragment_calls)
-        # The sizes of the same drawing AppTest showed last, so both columns compare; every
-        # layer figure, the tabs' included.
-        every = build_figures(model, canvases[last], layers=LAYER_FIGURES)
-        built = {k: len(v.encode()) for k, v in every.items()}
+        fragment = time_fragment(model, list(canvases.values()), fragment_calls)
+        built = {k: len(v) for k, v in build_outputs(model, canvases[last], LAYER_FIGURES).items()}
     finally:
         torch.set_num_threads(threads)
-
     apptest = summary(times)
-    sent_features = {k: v for k, v in sent.items() if k in LAYER_FIGURES}
-    sent_kb = sum(sent_features.values()) / 1000 if sent_features else None
-    built_kb = sum(built[k] for k in PER_STROKE) / 1000
-    all_kb = sum(built[k] for k in LAYER_FIGURES) / 1000
-    kb = sent_kb if sent_kb is not None else built_kb
-    targets = [
-        Target("AppTest rerun after a stroke (median)", apptest["median_ms"], TARGET_MS, "ms",
-               note=f"p95 {apptest['p95_ms']:.0f} ms; whole script"),
-        Target("fragment work, direct (median)", fragment["median_ms"], TARGET_MS, "ms",
-               note=f"p95 {fragment['p95_ms']:.0f} ms"),
-        Target("feature-map figures sent with a stroke (C1, kernels, C3, open tab)", kb,
-               TARGET_KB, "KB",
-               note=("JSON specs as sent" if sent_kb is not None else "built directly")
-               + f"; all seven layer figures {all_kb:.0f} KB"),
-    ]  # fmt: skip
-    size_rows = [
-        [k, f"{sent.get(k, 0):,}" if k in sent else "—", f"{built.get(k, 0):,}"]
-        for k in (*LAYER_FIGURES, "probs")
-    ]
-    size_rows.append(
-        ["layer figures of one stroke", "—" if sent_kb is None else f"{sent_kb * 1000:,.0f}",
-         f"{built_kb * 1000:,.0f}"]
-    )  # fmt: skip
+    per_stroke = [k for k in built if k not in LAYER_FIGURES or k in PER_STROKE]
+    kb = sum(built[k] for k in per_stroke) / 1000
+    for target, value in ((targets[0], apptest), (targets[1], fragment)):
+        target.measured, target.note = value["median_ms"], f"p95 {value['p95_ms']:.0f} ms"
+    targets[2].measured = kb
+    targets[2].note = f"all seven layer images {sum(built[k] for k in LAYER_FIGURES) / 1000:.0f} KB"
+    rows = [["AppTest `at.run()` (whole script)", apptest],
+            ["fragment work, direct", fragment]]  # fmt: skip
     body = [
         table(
             ["measurement", "median (ms)", "p95 (ms)", "n"],
-            [
-                [
-                    "AppTest `at.run()` (whole script)",
-                    f"{apptest['median_ms']:.1f}",
-                    f"{apptest['p95_ms']:.1f}",
-                    apptest["n"],
-                ],
-                [
-                    "fragment work, direct",
-                    f"{fragment['median_ms']:.1f}",
-                    f"{fragment['p95_ms']:.1f}",
-                    fragment["n"],
-                ],
-                *[
-                    [f"… {k}", f"{v['median_ms']:.1f}", f"{v['p95_ms']:.1f}", v["n"]]
-                    for k, v in phases.items()
-                ],
-            ],
+            [[label, f"{v['median_ms']:.1f}", f"{v['p95_ms']:.1f}", v["n"]] for label, v in rows],
         ),  # fmt: skip
         f"Checkpoint: {shown or name}. Each AppTest rerun draws another digit "
         f"({', '.join(map(str, canvases))} in turn); {wrong} of {len(times)} reruns did not "
-        f"show the drawn digit as the prediction, {exceptions} raised an exception. "
-        f"Torch threads in the app (as lenet.ui sets them): {app_threads}.",
-        "Chart JSON, bytes (1 KB = 1000 bytes). A stroke sends the probabilities, C1, the "
-        "kernels, C3 and the open tab of the deeper layers (S2 unless another was opened); "
-        "S4, C5 and F6 are built when their tab is opened:\n\n"
-        + table(["figure", "as sent (AppTest proto spec)", "built directly"], size_rows),
+        f"show the drawn digit as the prediction, {exceptions} raised an exception; the page "
+        f"showed {charts} plotly chart(s). Torch threads in the app: {app_threads}.",
+        "Image bytes of one stroke (1 KB = 1000 bytes; S4, C5 and F6 are built when their "
+        "tab is opened):\n\n"
+        + table(["image", "bytes"], [[k, f"{v:,}"] for k, v in built.items()]),
     ]
-    return result(
-        "rerun",
-        TITLE,
-        "\n\n".join(body),
-        targets,
-        apptest=apptest,
-        fragment=fragment,
-        phases=phases,
-        sent_bytes=sent,
-        built_bytes=built,
-        feature_kb=kb,
-        wrong_predictions=wrong,
-        exceptions=exceptions,
-    )
+    return result("rerun", TITLE, "\n\n".join(body), targets, apptest=apptest,
+                  fragment=fragment, built_bytes=built, feature_kb=kb, plotly_charts=charts,
+                  wrong_predictions=wrong, exceptions=exceptions)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict:

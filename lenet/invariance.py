@@ -17,6 +17,7 @@ demonstrations (LeCun et al. 1998, and the animations on LeCun's LeNet-5 page), 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -57,6 +58,11 @@ class Spec:
     unit: str  # "px", "deg", "times", "ratio", "fraction", "std"
     neutral: float
     integer: bool = False  # whole numbers only
+
+    @property
+    def decimals(self) -> int:
+        """Decimals that show every step of the slider."""
+        return 0 if self.integer else max(0, -math.floor(math.log10(self.step) + 1e-9))
 
     def values(self, points: int = SWEEP_POINTS) -> np.ndarray:
         """``points`` values evenly over the whole range (whole numbers: each at most once)."""
@@ -236,22 +242,31 @@ def _morph(x: torch.Tensor, stroke: int) -> torch.Tensor:
     return x
 
 
-def _affine(x: torch.Tensor, matrix: np.ndarray) -> torch.Tensor:
+def _affine(x: torch.Tensor, inverses: np.ndarray) -> torch.Tensor:
+    """Each image of x (K, 1, 28, 28) resampled through its own inverse map (K, 2, 2)."""
     # grid_sample reads, for each output pixel, the input at theta @ (x, y): the inverse map.
     # Normalised coordinates (-1..1 edge to edge, align_corners=False) are the same scale on
     # both axes of a square image, so the geometric matrix applies unchanged.
-    theta = np.zeros((1, 2, 3), dtype=np.float32)
-    theta[0, :, :2] = np.linalg.inv(matrix)
-    grid = F.affine_grid(torch.from_numpy(theta).expand(len(x), 2, 3), list(x.shape), False)
+    # A sweep repeats a few maps over many digits: one grid per distinct map.
+    distinct, which = np.unique(inverses.reshape(len(x), 4), axis=0, return_inverse=True)
+    theta = np.zeros((len(distinct), 2, 3), dtype=np.float32)
+    theta[:, :, :2] = distinct.reshape(-1, 2, 2)
+    size = [len(distinct), *x.shape[1:]]
+    grid = F.affine_grid(torch.from_numpy(theta), size, align_corners=False)
+    grid = grid[torch.from_numpy(which.ravel())]
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+@functools.lru_cache(maxsize=64)
 def noise_pattern(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The seed's noise: a uniform field (which pixels salt-and-pepper hits first), a coin
-    per pixel (salt or pepper) and a standard normal field (Gaussian noise)."""
+    per pixel (salt or pepper) and a standard normal field (Gaussian noise). Read-only."""
     rng = np.random.default_rng(seed)
     shape = (MNIST_SIZE, MNIST_SIZE)
-    return rng.random(shape), rng.random(shape) < 0.5, rng.standard_normal(shape)
+    fields = rng.random(shape), rng.random(shape) < 0.5, rng.standard_normal(shape)
+    for f in fields:
+        f.flags.writeable = False
+    return fields
 
 
 def _add_noise(images: np.ndarray, p: Params) -> np.ndarray:
@@ -264,25 +279,43 @@ def _add_noise(images: np.ndarray, p: Params) -> np.ndarray:
     return np.round(np.clip(x, 0, 255)).astype(np.uint8)
 
 
+def _resample(out: np.ndarray, strokes: np.ndarray, inverses: np.ndarray, warp: np.ndarray):
+    """Stroke width, then the affine map, on the images that need them (one call each)."""
+    x = torch.from_numpy(out).to(torch.float32).unsqueeze(1)
+    for stroke in np.unique(strokes[strokes != 0]):
+        x[strokes == stroke] = _morph(x[strokes == stroke], int(stroke))
+    if warp.any():
+        x[torch.from_numpy(warp)] = _affine(x[torch.from_numpy(warp)], inverses[warp])
+    return x.squeeze(1).round_().clamp_(0, 255).to(torch.uint8).numpy()
+
+
+def apply_all(images: np.ndarray, settings: Sequence[Params]) -> np.ndarray:
+    """Every checked ``Params`` applied to every image of a (N, 28, 28) uint8 stack:
+    (len(settings) * N, 28, 28), settings-major. The stroke and affine steps of the whole
+    batch run as one torch call each."""
+    n = len(images)
+    out = np.concatenate([images] * len(settings))
+    matrices = np.stack([affine_matrix(p) for p in settings])
+    warp = np.repeat(np.abs(matrices - np.eye(2)).max(axis=(1, 2)) > 1e-12, n)
+    strokes = np.repeat([p.stroke for p in settings], n)
+    if warp.any() or strokes.any():
+        inverses = np.repeat(np.linalg.inv(matrices), n, axis=0)
+        out = _resample(out, strokes, inverses, warp)
+    for k, p in enumerate(settings):
+        block = out[k * n : (k + 1) * n]
+        if p.shift != (0, 0):
+            block[:] = shift_pixels(block, *p.shift)
+        if p.occlude is not None:
+            top, left, height, width = p.occlude
+            block[..., top : top + height, left : left + width] = 0
+        if p.noise or p.gaussian:
+            block[:] = _add_noise(block, p)
+    return out
+
+
 def apply(images: np.ndarray, p: Params) -> np.ndarray:
     """Checked settings ``p`` applied to every image of a (N, 28, 28) uint8 stack."""
-    out = images
-    matrix = affine_matrix(p)
-    if p.stroke or not np.allclose(matrix, np.eye(2), atol=1e-12):
-        x = torch.from_numpy(np.ascontiguousarray(images)).to(torch.float32).unsqueeze(1)
-        x = _morph(x, p.stroke)
-        if not np.allclose(matrix, np.eye(2), atol=1e-12):
-            x = _affine(x, matrix)
-        out = x.squeeze(1).round_().clamp_(0, 255).to(torch.uint8).numpy()
-    if p.shift != (0, 0):
-        out = shift_pixels(out, *p.shift)
-    if p.occlude is not None:
-        top, left, height, width = p.occlude
-        out = out.copy()
-        out[..., top : top + height, left : left + width] = 0
-    if p.noise or p.gaussian:
-        out = _add_noise(out, p)
-    return out.copy() if out is images else out
+    return apply_all(images, [p])
 
 
 def transform(
@@ -330,13 +363,9 @@ def check_values(name: str, values: object) -> np.ndarray:
 
 def swept_images(images: np.ndarray, name: str, values, base: Params | None = None) -> np.ndarray:
     """(V * N, 28, 28): every image of the (N, 28, 28) stack at each value, value-major."""
-    values = check_values(name, values)
-    base = base or Params()
-    out = []
-    for v in values:
-        kwargs = {**vars(base), **settings_for(name, v)}
-        out.append(apply(images, params(**kwargs)))
-    return np.concatenate(out)
+    base = vars(base or Params())
+    settings = [params(**{**base, **settings_for(name, v)}) for v in check_values(name, values)]
+    return apply_all(images, settings)
 
 
 @torch.inference_mode()

@@ -30,6 +30,7 @@ PAGES = {
     "architecture": ":material/account_tree:",
     "pooling": ":material/grid_view:",
     "kernel_gradient": ":material/functions:",
+    "invariance": ":material/open_with:",
     "model_card": ":material/analytics:",
     "exercises": ":material/quiz:",
 }
@@ -319,6 +320,25 @@ CHART_CONFIG = {"displayModeBar": False}
 def chart(where, figure, key: str) -> None:
     """Show a plotly ``figure`` in ``where`` (st, a column, a tab) without Plotly's toolbar."""
     where.plotly_chart(figure, key=key, config=CHART_CONFIG)
+
+
+def probabilities(where, probs, key: str, true_label: int | None = None) -> None:
+    """The ten probabilities as a small image (cheap for the browser to redraw with every
+    stroke or slider move) under a title, with a sentence that states the three most
+    probable digits (also the text alternative)."""
+    from lenet import viz
+
+    top = viz.probabilities_facts(probs)
+    if top:
+        (d1, p1), (d2, p2), (d3, p3) = top
+        text = t("draw.probs_alt", d1=d1, p1=p1, d2=d2, p2=p2, d3=d3, p3=p3)
+    else:
+        text = t("draw.probs_alt_none")
+    if true_label is not None:
+        text += " " + t("draw.probs_alt_true", label=true_label)
+    box = where.container(key=key)
+    box.markdown(f"**{t('draw.probs_title')}**")
+    box.image(viz.probabilities_png(probs, true_label), width=440, caption=text)
 
 
 def card_for(name: str) -> dict | None:

@@ -370,6 +370,69 @@ def probabilities_facts(probs: Sequence[float], shown: int = 3) -> list[tuple[in
     return [(int(d), float(probs[d])) for d in order]
 
 
+# Lines told apart by dash and marker as well as colour (Okabe-Ito blue, orange, green).
+LINE_STYLES = (
+    ("#0072B2", "solid", "circle"),
+    ("#E69F00", "dash", "square"),
+    ("#009E73", "dot", "diamond"),
+)
+
+
+def sweep_lines(
+    x: Sequence[float],
+    series: dict[str, Sequence[float]],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    hover: dict[str, Sequence[str]] | None = None,
+    kept: dict[str, tuple[float, float, str]] | None = None,
+) -> go.Figure:
+    """Values in [0, 1] (probabilities, accuracies) across a sweep, one line per network.
+    ``hover`` adds a text per point (e.g. the winning digit); ``kept`` marks, per network,
+    a range (low, high, label) as a labelled bar above the plot, in the line's dash."""
+    data, labels, kept = [], [], kept or {}
+    for k, (name, values) in enumerate(series.items()):
+        color, dash, symbol = LINE_STYLES[k % len(LINE_STYLES)]
+        text = list(hover[name]) if hover and name in hover else None
+        data.append({
+            "type": "scatter", "x": list(x), "y": np.round(np.asarray(values, float), 4),
+            "name": name, "mode": "lines+markers", "text": text,
+            "line": {"color": color, "dash": dash, "width": 2},
+            "marker": {"symbol": symbol, "size": 6, "color": color},
+            "hovertemplate": f"{name}<br>{x_label} %{{x}}<br>{y_label} %{{y:.1%}}"
+            + ("<br>%{text}" if text else "") + "<extra></extra>",
+        })  # fmt: skip
+        if name in kept:
+            low, high, label = kept[name]
+            y = 1.08 + 0.1 * len(labels)
+            data.append({
+                "type": "scatter", "x": [low, high], "y": [y, y], "mode": "lines+markers",
+                "line": {"color": color, "width": 5, "dash": dash},
+                "marker": {"symbol": "line-ns-open", "size": 12, "color": color},
+                "showlegend": False, "hoverinfo": "skip",
+            })  # fmt: skip
+            labels.append({
+                "x": (low + high) / 2, "y": y, "text": label, "showarrow": False,
+                "bgcolor": "rgba(255,255,255,0.85)", "font": {"size": 11},
+            })  # fmt: skip
+    layout = {
+        "title": {"text": title, "font": {"size": 14}},
+        "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
+        "height": 340 + 30 * len(labels),
+        "xaxis": {"title": {"text": x_label}},
+        "yaxis": {
+            "title": {"text": y_label},
+            "range": [0, 1.06 + 0.1 * len(labels)],
+            "tickformat": ".0%",
+            "tickvals": [0, 0.25, 0.5, 0.75, 1],
+        },  # fmt: skip
+        "annotations": labels,
+        "legend": {"orientation": "h", "y": -0.2},
+    }
+    return _fast_figure(data, layout)
+
+
 def matrix(
     values: np.ndarray,
     *,

@@ -36,28 +36,13 @@ def show_steps(steps) -> None:
         )
 
 
-def probabilities_chart(where, probabilities, key: str, true_label: int | None = None) -> None:
-    """The ten probabilities as a small image, with a sentence that states them."""
-    top = viz.probabilities_facts(probabilities)
-    if top:
-        (d1, p1), (d2, p2), (d3, p3) = top
-        text = t("draw.probs_alt", d1=d1, p1=p1, d2=d2, p2=p2, d3=d3, p3=p3)
-    else:
-        text = t("draw.probs_alt_none")
-    if true_label is not None:
-        text += " " + t("draw.probs_alt_true", label=true_label)
-    box = where.container(key=key)
-    box.markdown(f"**{t('draw.probs_title')}**")
-    box.image(viz.probabilities_png(probabilities, true_label), width=440, caption=text)
-
-
 def show_empty_output() -> None:
     """Before the first stroke: where the answer will appear (no digit, every probability
     0) and C1's kernels, which need no drawing. Drawing these now also makes the browser
     load and prepare the chart code while the page opens, not on the first stroke."""
     left, right = st.columns([1, 2])
     left.metric(t("draw.predicted_none"), "—")
-    probabilities_chart(right, np.zeros(10), key="probs_preview")
+    ui.probabilities(right, np.zeros(10), key="probs_preview")
     kernel_col, _ = st.columns([1, 2])
     layer_image(kernel_col, "kernels", {}, c1_kernels(model))
     kernel_col.caption(t("draw.kernels_preview"))
@@ -74,7 +59,7 @@ def show_prediction(steps, true_label: int | None = None) -> None:
         if true_label is not None:
             verdict = "draw.correct" if true_label == result.digit else "draw.wrong"
             st.markdown(t(verdict, label=true_label))
-    probabilities_chart(right, result.probabilities, key="probs", true_label=true_label)
+    ui.probabilities(right, result.probabilities, key="probs", true_label=true_label)
     show_steps(steps)
     show_layers(result.activations)
 

@@ -240,3 +240,4 @@ st.markdown(t("pooling.drawing_intro"))
 digit = ui.drawn_digit_or_hint("pooling.draw_hint", "pooling.draw_link")
 if digit is not None and (model := ui.current_model()) is not None:
     drawing_view(settings, model, digit)
+st.page_link("pages/invariance.py", label=t("pooling.invariance_link"), icon=ui.PAGES["invariance"])

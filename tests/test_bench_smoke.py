@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench import accuracy, latency, rerun, run_all, train_speed
+from bench import accuracy, invariance, latency, rerun, run_all, train_speed
 from bench.common import Target, p95, summary
 from lenet.checkpoint import save_checkpoint
 from lenet.model import build_model
@@ -119,15 +119,28 @@ def test_rerun(models_dir):
     assert out["exceptions"] == 0
     for s in (out["apptest"], out["fragment"]):
         assert finite_positive(s["median_ms"]) and s["p95_ms"] >= s["median_ms"]
-    assert set(rerun.PER_STROKE) <= set(out["sent_bytes"])
-    assert set(out["built_bytes"]) >= set(rerun.LAYER_FIGURES)
-    assert out["sent_bytes"]["c1"] == out["built_bytes"]["c1"]  # same JSON as Streamlit's
+    assert set(out["built_bytes"]) >= set(rerun.LAYER_FIGURES) | {"probs"}
+    assert out["plotly_charts"] == 0  # the draw page sends images, not charts
     assert finite_positive(out["feature_kb"])
 
 
 def test_rerun_without_checkpoints(tmp_path):
     out = rerun.run(reruns=1, fragment_calls=1, models_dir=tmp_path)
     assert "Skipped" in out["markdown"]
+
+
+def test_invariance(models_dir):
+    out = invariance.run(calls=2, class_repeats=1, models_dir=models_dir)
+    check_targets(out)
+    assert set(out["sweep_one"]) == {"classic", "lecun1998"}  # the checkpoints there
+    for s in (out["slider"], out["sweep_three"], out["class_cold"]):
+        assert finite_positive(s["median_ms"])
+    assert set(out["bytes"]) == {"before", "after", "probabilities", "c1", "c3"}
+    assert all(v > 0 for v in out["bytes"].values())
+
+
+def test_invariance_without_checkpoints(tmp_path):
+    assert "Skipped" in invariance.run(calls=1, models_dir=tmp_path)["markdown"]
 
 
 def test_results_page(models_dir, arrays):

@@ -91,6 +91,23 @@ def test_kernel_gradient_matches_autograd():
         assert e.steps[-1].latex.endswith(f"= {e.answer_text}"), e
 
 
+def test_invariance_answer_matches_numpy_geometry():
+    for e in exercises_of("invariance"):
+        image = np.zeros((28, 28), dtype=np.uint8)
+        image[e.fields["r"], e.fields["c"]] = 1
+        if e.variant == "shift":
+            moved = np.roll(image, (e.fields["dy"], e.fields["dx"]), axis=(0, 1))  # no wrap here
+            expected = np.argwhere(moved)[0][1]
+        else:
+            moved = np.rot90(
+                image, 1 if e.variant == "rotate_ccw" else -1
+            )  # rot90: counter-clockwise
+            expected = np.argwhere(moved)[0][0]
+        assert e.answer == expected, e
+        assert e.steps[-1].latex.endswith(f"= {e.answer_text}"), e
+    assert {e.variant for e in exercises_of("invariance")} == {"shift", "rotate_ccw", "rotate_cw"}
+
+
 # --- exercises from seeds -------------------------------------------------------------------
 
 

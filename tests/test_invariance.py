@@ -15,6 +15,7 @@ from PIL import Image
 from lenet import invariance as inv
 from lenet import viz
 from lenet.checkpoint import default_path, load_checkpoint
+from lenet.i18n import translate
 from lenet.inference import predict
 from lenet.preprocess import shift as shift_pixels
 from lenet.preprocess import to_tensor
@@ -49,6 +50,12 @@ def digits(sample):
 @pytest.fixture(scope="module")
 def models():
     return {v: load_checkpoint(default_path(v)) for v in VARIANTS}
+
+
+def translated(err: inv.TransformError) -> None:
+    """The page's message for the error exists in both languages and takes its fields."""
+    for lang in ("en", "zh"):
+        assert translate(f"invariance.error_{err.reason}", lang, **err.fields)
 
 
 def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
@@ -203,6 +210,7 @@ def test_bad_values_raise_a_translatable_error(digits, kwargs, reason):
     with pytest.raises(ValueError) as err:
         inv.transform(digits[0][0], **kwargs)
     assert isinstance(err.value, inv.TransformError) and err.value.reason == reason
+    translated(err.value)
 
 
 @pytest.mark.parametrize(
@@ -214,6 +222,7 @@ def test_bad_images_raise(image):
     with pytest.raises(inv.TransformError) as err:
         inv.transform(image)
     assert err.value.reason == "image"
+    translated(err.value)
 
 
 def test_bad_sweeps_raise(models, digits):
@@ -230,6 +239,7 @@ def test_bad_sweeps_raise(models, digits):
         with pytest.raises(inv.TransformError) as err:
             inv.sweep(model, image, name, values)
         assert err.value.reason == reason, (name, values)
+        translated(err.value)
 
 
 # --- sweeps ---------------------------------------------------------------------------------

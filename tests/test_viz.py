@@ -179,3 +179,22 @@ def test_probabilities_image_marks_the_prediction_and_the_true_label():
     for bad in (np.zeros(9), np.full(10, np.nan)):
         with pytest.raises(ValueError):
             viz.probabilities_png(bad)
+
+
+def test_sweep_lines_are_valid_and_mark_the_kept_ranges():
+    x = np.linspace(-90, 90, 41)
+    series = {name: RNG.random(41) for name in ("classic", "modern", "lecun1998")}
+    kept = {"classic": (-35.0, 40.0, "classic keeps 7"), "modern": (-90.0, 90.0, "modern keeps 7")}
+    hover = {name: [f"winner {d}" for d in RNG.integers(0, 10, 41)] for name in series}
+    fig = validated(viz.sweep_lines(x, series, title="t", x_label="x", y_label="y", hover=hover,
+                                    kept=kept))  # fmt: skip
+    lines = [tr for tr in fig.data if tr.showlegend is not False]
+    assert [tr.name for tr in lines] == list(series)
+    assert len({(tr.line.dash, tr.marker.symbol) for tr in lines}) == 3  # not by colour alone
+    bars = [tr for tr in fig.data if tr.showlegend is False]
+    labels = [a.text for a in fig.layout.annotations]
+    assert [(tr.x[0], tr.x[-1], text) for tr, text in zip(bars, labels, strict=True)] == list(
+        kept.values()
+    )
+    assert [tr.line.dash for tr in bars] == [tr.line.dash for tr in lines[:2]]
+    assert max(tr.y[0] for tr in bars) < fig.layout.yaxis.range[1]
