@@ -183,17 +183,26 @@ def layer_figure(
 
 
 def probabilities(
-    probs: Sequence[float], *, title: str, x_label: str, y_label: str, true_label: int | None = None
+    probs: Sequence[float],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    true_label: int | None = None,
+    predicted_label: str | None = None,
 ) -> go.Figure:
+    """The softmax bars; the predicted digit's bar is orange and hatched, and with
+    ``predicted_label`` also named in text (no information by colour alone)."""
     probs = np.asarray(probs, dtype=np.float64)
-    colors = [BAR] * len(probs)
-    if probs.max() > 0:  # all zero: the empty chart shown before the first stroke
-        colors[int(np.argmax(probs))] = HIGHLIGHT
+    colors, hatch = [BAR] * len(probs), [""] * len(probs)
+    top = int(np.argmax(probs)) if probs.max() > 0 else None  # all zero: before the first stroke
+    if top is not None:
+        colors[top], hatch[top] = HIGHLIGHT, "/"
     bar = {
         "type": "bar",
         "x": [str(d) for d in range(len(probs))],
         "y": np.round(probs, 4),
-        "marker": {"color": colors},
+        "marker": {"color": colors, "pattern": {"shape": hatch}},
         "text": [f"{p:.0%}" if p >= 0.01 else "" for p in probs],
         "textposition": "outside",
         "hovertemplate": f"{x_label} %{{x}}<br>{y_label} %{{y:.2%}}<extra></extra>",
@@ -205,8 +214,14 @@ def probabilities(
         "xaxis": {"title": {"text": x_label}, "type": "category"},
         "yaxis": {"title": {"text": y_label}, "range": [0, 1.15], "tickformat": ".0%"},
     }
+    notes = []
     if true_label is not None:
-        layout["annotations"] = [{"x": str(true_label), "y": 1.08, "text": "▼", "showarrow": False}]
+        notes.append({"x": str(true_label), "y": 1.08, "text": "▼", "showarrow": False})
+    if top is not None and predicted_label:
+        notes.append({"x": str(top), "y": 1.08, "yshift": 14 * (true_label == top),
+                      "text": predicted_label, "showarrow": False, "font": {"size": 11}})  # fmt: skip
+    if notes:
+        layout["annotations"] = notes
     return _fast_figure([bar], layout)
 
 

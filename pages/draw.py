@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from lenet import ui, viz
+from lenet import describe, ui, viz
 from lenet.inference import c1_kernels, predict
 from lenet.preprocess import UploadError, canvas_steps, open_upload, photo_steps
 
@@ -33,6 +33,7 @@ def show_steps(steps) -> None:
             viz.thumbnail(image, 140),
             width=140,
             caption=t(f"draw.step_{name}", h=image.shape[0], w=image.shape[1]),
+            alt=describe.step_image(name, image, t),
         )
 
 
@@ -44,9 +45,11 @@ def probabilities_chart(where, probabilities, key: str, true_label: int | None =
             x_label=t("draw.digit"),
             y_label=t("draw.probability"),
             true_label=true_label,
+            predicted_label=t("describe.predicted_mark"),
         ),
         key=key,
     )
+    where.caption(describe.prediction(probabilities, t))
 
 
 def show_empty_output() -> None:
@@ -60,6 +63,7 @@ def show_empty_output() -> None:
     kernel_col.plotly_chart(
         viz.layer_figure("kernels", {}, c1_kernels(model), t), key="kernels_preview"
     )
+    kernel_col.caption(describe.kernels(c1_kernels(model), t))
     kernel_col.caption(t("draw.kernels_preview"))
 
 
@@ -87,6 +91,7 @@ def show_layers(acts: dict[str, np.ndarray]) -> None:
 
     def chart(where, name: str) -> None:
         where.plotly_chart(viz.layer_figure(name, acts, kernels, t), key=name)
+        where.caption(describe.layer(name, acts, kernels, t))
 
     c1_col, kernel_col = st.columns([3, 1])
     chart(c1_col, "c1")
@@ -120,6 +125,7 @@ def canvas_view() -> None:
     if controls.button(t("draw.clear"), key="clear_canvas", icon=":material/delete:"):
         st.session_state["canvas_generation"] += 1
         ui.set_current_digit(None)
+    controls.caption(t("describe.keyboard_draw"))
     with canvas_col:
         drawing = ui.draw_canvas(width, key=f"canvas_{st.session_state['canvas_generation']}")
     steps = canvas_steps(drawing) if drawing is not None else None

@@ -4,7 +4,7 @@ which digits it gets wrong."""
 import pandas as pd
 import streamlit as st
 
-from lenet import cards, ui, viz
+from lenet import cards, describe, ui, viz
 
 t = ui.t
 names = ui.checkpoints()
@@ -145,13 +145,13 @@ else:
     )
     columns = st.columns(cards.GALLERY_COLUMNS)
     for k, mistake in enumerate(shown):
+        facts = {"label": mistake.label, "predicted": mistake.predicted,
+                 "confidence": mistake.confidence, "index": int(sample.indices[mistake.index])}  # fmt: skip
         columns[k % cards.GALLERY_COLUMNS].image(
             viz.upscale(mistake.image, 84),
-            caption=t(
-                "model_card.mistake", label=mistake.label, predicted=mistake.predicted,
-                confidence=mistake.confidence, index=int(sample.indices[mistake.index]),
-            ),
-        )  # fmt: skip
+            caption=t("model_card.mistake", **facts),
+            alt=describe.mistake_image(text=t, **facts),
+        )
 
 # --- How it was trained -----------------------------------------------------------------------
 st.header(t("model_card.training_title"))
@@ -184,6 +184,8 @@ if versions := cards.versions(card):
     right.table(key_values(versions, t("model_card.col_value")))
 if checksums := cards.checksums(card):
     st.subheader(t("model_card.checksums", dataset=cards.format_value(card["dataset"].get("name"))))
-    st.table(key_values(checksums, t("model_card.col_sha256")))
+    # In `sha256sum` format, wrapped: a table cell would scroll sideways, out of keyboard reach.
+    lines = (f"{sha}  {file}" for file, sha in checksums)
+    st.code("\n".join(lines), language=None, wrap_lines=True)
 if card.get("prototypes"):
     st.caption(t("model_card.prototypes", text=in_language(str(card["prototypes"]))))
