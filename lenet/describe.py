@@ -101,3 +101,61 @@ def mistake_image(index: int, label: int, predicted: int, confidence: float, tex
 def digit_image(digit: int, confidence: float, text: Text) -> str:
     """The alternative text of the student's digit as the network sees it (28x28)."""
     return text("describe.digit", digit=digit, confidence=confidence)
+
+
+# --- The model card's charts --------------------------------------------------------------------
+
+
+def per_class(accuracies: np.ndarray, text: Text) -> str:
+    """The per-digit accuracy bars in words: the hardest and the easiest digit."""
+    acc = np.asarray(accuracies, dtype=np.float64)
+    if acc.ndim != 1 or acc.size == 0:
+        raise ValueError(f"expected one accuracy per digit, got shape {acc.shape}")
+    worst, best = int(acc.argmin()), int(acc.argmax())
+    return text(
+        "describe.per_class", worst=worst, worst_accuracy=acc[worst], best=best,
+        best_accuracy=acc[best],
+    )  # fmt: skip
+
+
+def confusion(matrix: np.ndarray, text: Text) -> str:
+    """The confusion matrix in words: how many are right, and the most frequent mistake."""
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 2:
+        raise ValueError(f"expected a square confusion matrix, got shape {m.shape}")
+    wrong = m.copy()
+    np.fill_diagonal(wrong, -np.inf)
+    true, predicted = np.unravel_index(int(wrong.argmax()), m.shape)
+    return text(
+        "describe.confusion", right=int(np.trace(m)), total=int(m.sum()), true=int(true),
+        predicted=int(predicted), count=int(m[true, predicted]),
+    )  # fmt: skip
+
+
+def loss_curve(epochs: list[int], losses: list[float], text: Text) -> str:
+    """The training-loss curve in words: where it starts and where it ends."""
+    if not epochs or len(epochs) != len(losses):
+        raise ValueError("expected one loss per epoch")
+    return text(
+        "describe.loss_curve", first_epoch=epochs[0], first=losses[0], last_epoch=epochs[-1],
+        last=losses[-1],
+    )  # fmt: skip
+
+
+def accuracy_curve(epochs: list[int], accuracies: list[float], text: Text) -> str:
+    """The test-accuracy curve in words: the last value and the best one."""
+    if not epochs or len(epochs) != len(accuracies):
+        raise ValueError("expected one accuracy per epoch")
+    best = int(np.argmax(accuracies))
+    return text(
+        "describe.accuracy_curve", last_epoch=epochs[-1], last=accuracies[-1],
+        best_epoch=epochs[best], best=accuracies[best],
+    )  # fmt: skip
+
+
+def lowest(labels: list[str], values: list[float], text: Text) -> str:
+    """A bar chart of errors in words: which bar is lowest."""
+    if not labels or len(labels) != len(values):
+        raise ValueError("expected one value per label")
+    k = int(np.argmin(values))
+    return text("describe.lowest_error", name=labels[k], value=values[k])

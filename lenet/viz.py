@@ -265,15 +265,14 @@ def matrix(
             y=list(y_labels) if y_labels is not None else None,
         )
     )
+    # The outline is orange on black, dashed: it stands out on light and dark cells alike,
+    # and by its shape, not only its colour.
     for i, j in highlight:
-        fig.add_shape(
-            type="rect",
-            x0=j - 0.5,
-            x1=j + 0.5,
-            y0=i - 0.5,
-            y1=i + 0.5,
-            line={"color": HIGHLIGHT, "width": 4},
-        )
+        for line in (
+            {"color": "black", "width": 6},
+            {"color": HIGHLIGHT, "width": 3, "dash": "dot"},
+        ):
+            fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, line=line)
     cell = 46 if max(h, w) <= 8 else 30
     fig.update_layout(
         title={"text": title, "font": {"size": 14}},
@@ -325,7 +324,7 @@ def bars(
     percent: bool = True,
 ) -> go.Figure:
     """A bar chart of a few values (per-class accuracy, test errors), each labelled.
-    ``highlight`` bars are orange, ``muted`` ones grey; ``zoom`` starts the value axis just
+    ``highlight`` bars are orange and hatched, ``muted`` ones grey; ``zoom`` starts the value axis just
     below the smallest bar instead of at 0 (accuracies of 98–100% all look full otherwise)."""
     values = np.asarray(values, dtype=np.float64)
     colors = ["#56B4E9"] * len(values)  # Okabe-Ito sky blue
@@ -342,6 +341,7 @@ def bars(
             x=list(labels),
             y=values,
             marker_color=colors,
+            marker_pattern_shape=["/" if i in highlight else "" for i in range(len(values))],
             text=[format(v, fmt) for v in values],
             textposition="outside",
             cliponaxis=False,

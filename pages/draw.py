@@ -125,7 +125,8 @@ def canvas_view() -> None:
     if controls.button(t("draw.clear"), key="clear_canvas", icon=":material/delete:"):
         st.session_state["canvas_generation"] += 1
         ui.set_current_digit(None)
-    controls.caption(t("describe.keyboard_draw"))
+    choices = {name: t(f"draw.source_{name}") for name in ("upload", "sample")}
+    controls.caption(t("describe.keyboard_draw", source=t("draw.source"), **choices))
     with canvas_col:
         drawing = ui.draw_canvas(width, key=f"canvas_{st.session_state['canvas_generation']}")
     steps = canvas_steps(drawing) if drawing is not None else None

@@ -43,6 +43,8 @@ right.plotly_chart(
     ),
     key="model_card_compare",
 )  # fmt: skip
+if known:
+    right.caption(describe.lowest([labels[i] for i in known], [rows[i].error for i in known], t))
 if missing := cards.missing_variants(all_cards):
     st.caption(t("model_card.missing", variants=", ".join(missing)))
 if not names:
@@ -95,6 +97,7 @@ if per_class is not None:
         ),
         key="model_card_per_class",
     )  # fmt: skip
+    left.caption(describe.per_class(per_class, t))
     left.caption(t("model_card.per_class_caption"))
 if confusion is not None:
     right.plotly_chart(
@@ -104,6 +107,7 @@ if confusion is not None:
         ),
         key="model_card_confusion",
     )  # fmt: skip
+    right.caption(describe.confusion(confusion, t))
     right.caption(t("model_card.confusion_caption"))
 
 if (hist := cards.history(card)) is not None:
@@ -116,6 +120,7 @@ if (hist := cards.history(card)) is not None:
         ),
         key="model_card_loss",
     )  # fmt: skip
+    left.caption(describe.loss_curve(hist.epochs, hist.train_loss, t))
     right.plotly_chart(
         viz.curves(
             hist.epochs, {t("model_card.accuracy"): hist.test_accuracy},
@@ -124,6 +129,7 @@ if (hist := cards.history(card)) is not None:
         ),
         key="model_card_accuracy",
     )  # fmt: skip
+    right.caption(describe.accuracy_curve(hist.epochs, hist.test_accuracy, t))
 
 # --- Gallery of mistakes ----------------------------------------------------------------------
 st.header(t("model_card.gallery_title"))

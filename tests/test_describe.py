@@ -90,3 +90,29 @@ def test_every_preprocessing_image_has_its_own_alternative(real, lang):
 def test_a_gallery_digit_says_what_it_is():
     alt = describe.mistake_image(1234, 4, 9, 0.87, text_in("en"))
     assert alt == "Test digit 1234: true 4, read as 9 (87% sure)."
+
+
+def test_the_model_card_sentences_follow_the_real_card():
+    from lenet import cards
+    from lenet.checkpoint import read_card
+
+    card = read_card(MODELS_DIR / "lenet5-classic.safetensors")
+    text = text_in("en")
+    per_class = cards.per_class_accuracy(card)
+    sentence = describe.per_class(per_class, text)
+    assert f"digit for this network: {int(per_class.argmin())} ({per_class.min():.2%}" in sentence
+    matrix = cards.confusion_matrix(card)
+    off = matrix - np.diag(np.diag(matrix))
+    true, predicted = np.unravel_index(int(off.argmax()), off.shape)
+    sentence = describe.confusion(matrix, text)
+    assert f"a {true} read as a {predicted}, {int(off.max())} times" in sentence
+    assert f"{int(np.trace(matrix)):,} of the {int(matrix.sum()):,}" in sentence
+    hist = cards.history(card)
+    sentence = describe.accuracy_curve(hist.epochs, hist.test_accuracy, text)
+    assert (
+        f"{hist.test_accuracy[-1]:.2%}" in sentence and f"{max(hist.test_accuracy):.2%}" in sentence
+    )
+    assert f"{hist.train_loss[-1]:.3f}" in describe.loss_curve(hist.epochs, hist.train_loss, text)
+    assert describe.lowest(["a", "b"], [0.02, 0.01], text) == "Lowest test error: b, 1.00%."
+    with pytest.raises(ValueError):
+        describe.confusion(np.ones((3, 2)), text)
