@@ -214,14 +214,12 @@ def probabilities(
         "xaxis": {"title": {"text": x_label}, "type": "category"},
         "yaxis": {"title": {"text": y_label}, "range": [0, 1.15], "tickformat": ".0%"},
     }
-    notes = []
     if true_label is not None:
-        notes.append({"x": str(true_label), "y": 1.08, "text": "▼", "showarrow": False})
-    if top is not None and predicted_label:
-        notes.append({"x": str(top), "y": 1.08, "yshift": 14 * (true_label == top),
-                      "text": predicted_label, "showarrow": False, "font": {"size": 11}})  # fmt: skip
-    if notes:
-        layout["annotations"] = notes
+        layout["annotations"] = [{"x": str(true_label), "y": 1.08, "text": "▼", "showarrow": False}]
+    if top is not None and predicted_label:  # named under its bar, on the digit axis
+        ticks = [str(d) for d in range(len(probs))]
+        ticks[top] = f"<b>{top}</b><br>{predicted_label}"
+        layout["xaxis"] |= {"tickmode": "array", "tickvals": bar["x"], "ticktext": ticks}
     return _fast_figure([bar], layout)
 
 
@@ -265,7 +263,7 @@ def matrix(
             y=list(y_labels) if y_labels is not None else None,
         )
     )
-    # The outline is orange on black, dashed: it stands out on light and dark cells alike,
+    # The outline is orange dots on black: it stands out on light and dark cells alike,
     # and by its shape, not only its colour.
     for i, j in highlight:
         for line in (
@@ -324,8 +322,8 @@ def bars(
     percent: bool = True,
 ) -> go.Figure:
     """A bar chart of a few values (per-class accuracy, test errors), each labelled.
-    ``highlight`` bars are orange and hatched, ``muted`` ones grey; ``zoom`` starts the value axis just
-    below the smallest bar instead of at 0 (accuracies of 98–100% all look full otherwise)."""
+    ``highlight`` bars are orange and hatched, ``muted`` ones grey; ``zoom`` starts the value
+    axis just below the smallest bar instead of at 0 (98–100% accuracies all look full)."""
     values = np.asarray(values, dtype=np.float64)
     colors = ["#56B4E9"] * len(values)  # Okabe-Ito sky blue
     for i in muted:

@@ -117,3 +117,18 @@ def test_thumbnail_keeps_the_aspect_ratio_on_a_square(shape):
     height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
     assert max(height, width) == 140
     assert abs(height / width - shape[0] / shape[1]) < 0.2 * max(1, shape[0] / shape[1])
+
+
+def test_the_predicted_digit_is_marked_by_more_than_colour():
+    """WCAG 1.4.1: the predicted bar is hatched and named on the axis, not only orange."""
+    probs = np.random.default_rng(3).dirichlet(np.ones(10))
+    top = int(probs.argmax())
+    fig = viz.probabilities(probs, title="t", x_label="d", y_label="p", predicted_label="read")
+    shapes = fig.data[0].marker.pattern.shape
+    assert [k for k, s in enumerate(shapes) if s] == [top]
+    assert fig.layout.xaxis.ticktext[top].endswith("read")
+    assert sum("read" in tick for tick in fig.layout.xaxis.ticktext) == 1
+    empty = viz.probabilities(
+        np.zeros(10), title="t", x_label="d", y_label="p", predicted_label="read"
+    )
+    assert not any(empty.data[0].marker.pattern.shape) and empty.layout.xaxis.ticktext is None
