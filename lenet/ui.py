@@ -324,21 +324,16 @@ def chart(where, figure, key: str) -> None:
 
 def probabilities(where, probs, key: str, true_label: int | None = None) -> None:
     """The ten probabilities as a small image (cheap for the browser to redraw with every
-    stroke or slider move) under a title, with a sentence that states the three most
-    probable digits (also the text alternative)."""
-    from lenet import viz
+    stroke or slider move) under a title, with a sentence that states the answer and the
+    runner-up (lenet.describe; also the image's text alternative)."""
+    from lenet import describe, viz
 
-    top = viz.probabilities_facts(probs)
-    if top:
-        (d1, p1), (d2, p2), (d3, p3) = top
-        text = t("draw.probs_alt", d1=d1, p1=p1, d2=d2, p2=p2, d3=d3, p3=p3)
-    else:
-        text = t("draw.probs_alt_none")
+    text = describe.prediction(probs, t)
     if true_label is not None:
-        text += " " + t("draw.probs_alt_true", label=true_label)
+        text += " " + t("describe.true_label", label=true_label)
     box = where.container(key=key)
     box.markdown(f"**{t('draw.probs_title')}**")
-    box.image(viz.probabilities_png(probs, true_label), width=440, caption=text)
+    box.image(viz.probabilities_png(probs, true_label), width=440, caption=text, alt=text)
 
 
 def card_for(name: str) -> dict | None:

@@ -244,25 +244,6 @@ def layer_maps(name: str, activations: dict[str, np.ndarray], kernels: np.ndarra
     return fold(activations[name], VECTOR_COLS)[None]
 
 
-def layer_facts(name: str, activations: dict[str, np.ndarray], kernels: np.ndarray) -> dict:
-    """What a layer image's text alternative states: how many maps (or values) of what
-    size, and the most active map (highest mean) or unit, or the kernel with the largest
-    weight in magnitude."""
-    if name in ("c5", "f6"):
-        values = np.asarray(activations[name], dtype=np.float32).ravel()
-        top = int(np.argmax(values))
-        return {"count": len(values), "h": 1, "w": 1, "top": top, "peak": float(values[top]),
-                "last": len(values) - 1}  # fmt: skip
-    maps = np.asarray(layer_maps(name, activations, kernels), dtype=np.float32)
-    flat = maps.reshape(len(maps), -1)
-    # kernels: the largest weight; maps: the mean activation (tanh saturates at 1 in many
-    # maps, so the peak alone would not tell them apart)
-    peaks = np.abs(flat).max(axis=1) if name == "kernels" else flat.mean(axis=1)
-    top = int(np.argmax(peaks))
-    return {"count": len(maps), "h": int(maps.shape[1]), "w": int(maps.shape[2]), "top": top,
-            "peak": float(peaks[top]), "last": len(maps) - 1}  # fmt: skip
-
-
 # The draw page's figures of the network's layers, in page order: C1 beside its kernels,
 # C3, then the deeper layers in tabs.
 LAYER_FIGURES = ("c1", "kernels", "c3", "s2", "s4", "c5", "f6")
@@ -292,17 +273,26 @@ def layer_figure(
 
 
 def probabilities(
-    probs: Sequence[float], *, title: str, x_label: str, y_label: str, true_label: int | None = None
+    probs: Sequence[float],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    true_label: int | None = None,
+    predicted_label: str | None = None,
 ) -> go.Figure:
+    """The softmax bars; the predicted digit's bar is orange and hatched, and with
+    ``predicted_label`` also named in text (no information by colour alone)."""
     probs = np.asarray(probs, dtype=np.float64)
-    colors = [BAR] * len(probs)
-    if probs.max() > 0:  # all zero: the empty chart shown before the first stroke
-        colors[int(np.argmax(probs))] = HIGHLIGHT
+    colors, hatch = [BAR] * len(probs), [""] * len(probs)
+    top = int(np.argmax(probs)) if probs.max() > 0 else None  # all zero: before the first stroke
+    if top is not None:
+        colors[top], hatch[top] = HIGHLIGHT, "/"
     bar = {
         "type": "bar",
         "x": [str(d) for d in range(len(probs))],
         "y": np.round(probs, 4),
-        "marker": {"color": colors},
+        "marker": {"color": colors, "pattern": {"shape": hatch}},
         "text": [f"{p:.0%}" if p >= 0.01 else "" for p in probs],
         "textposition": "outside",
         "hovertemplate": f"{x_label} %{{x}}<br>{y_label} %{{y:.2%}}<extra></extra>",
@@ -316,15 +306,29 @@ def probabilities(
     }
     if true_label is not None:
         layout["annotations"] = [{"x": str(true_label), "y": 1.08, "text": "▼", "showarrow": False}]
+    if top is not None and predicted_label:  # named under its bar, on the digit axis
+        ticks = [str(d) for d in range(len(probs))]
+        ticks[top] = f"<b>{top}</b><br>{predicted_label}"
+        layout["xaxis"] |= {"tickmode": "array", "tickvals": bar["x"], "ticktext": ticks}
     return _fast_figure([bar], layout)
+
+
+def _hatch(draw, box: tuple[float, float, float, float], gap: float, width: int) -> None:
+    """Diagonal lines (x + y = c) inside ``box`` (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = box
+    c = x0 + y0 + gap
+    while c < x1 + y1:
+        xa, xb = max(x0, c - y1), min(x1, c - y0)
+        if xa < xb:
+            draw.line([(xa, c - xa), (xb, c - xb)], fill="#6B4700", width=width)
+        c += gap
 
 
 def probabilities_png(probs: Sequence[float], true_label: int | None = None) -> bytes:
     """The ten probabilities as a small bar chart image (the draw page redraws it with every
     stroke: an image costs the browser a fraction of a plotly chart). The predicted digit's
-    bar is orange and labelled with its percentage like the others; a person's label, when
-    known, is marked by a triangle above its bar. The caption states the numbers in words
-    (``probabilities_facts``)."""
+    bar is orange and hatched; a person's label, when known, is marked by a triangle above
+    its bar. The caption states the answer in words (``lenet.describe.prediction``)."""
     import io
 
     from PIL import Image, ImageDraw, ImageFont
@@ -350,6 +354,8 @@ def probabilities_png(probs: Sequence[float], true_label: int | None = None) -> 
         color = HIGHLIGHT if d == winner else BAR
         if p > 0:
             draw.rectangle([cx - bar_w / 2, y, cx + bar_w / 2, top + plot_h], fill=color)
+        if d == winner and p > 0:  # hatched as well as orange: not marked by colour alone
+            _hatch(draw, (cx - bar_w / 2, y, cx + bar_w / 2, top + plot_h), 6 * k, k)
         if p >= 0.01:
             draw.text((cx, y - 3 * k), f"{p:.0%}", fill="#222222", font=font, anchor="md")
         draw.text((cx, h - bottom + 5 * k), str(d), fill="#222222", font=font, anchor="mt")
@@ -358,16 +364,6 @@ def probabilities_png(probs: Sequence[float], true_label: int | None = None) -> 
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def probabilities_facts(probs: Sequence[float], shown: int = 3) -> list[tuple[int, float]]:
-    """The ``shown`` most probable digits with their probabilities, most probable first
-    (what the chart's sentence says); empty when every probability is 0."""
-    probs = np.asarray(probs, dtype=np.float64).ravel()
-    if not probs.max() > 0:
-        return []
-    order = np.argsort(-probs, kind="stable")[:shown]
-    return [(int(d), float(probs[d])) for d in order]
 
 
 # Lines told apart by dash and marker as well as colour (Okabe-Ito blue, orange, green).
@@ -473,15 +469,14 @@ def matrix(
             y=list(y_labels) if y_labels is not None else None,
         )
     )
+    # The outline is orange dots on black: it stands out on light and dark cells alike,
+    # and by its shape, not only its colour.
     for i, j in highlight:
-        fig.add_shape(
-            type="rect",
-            x0=j - 0.5,
-            x1=j + 0.5,
-            y0=i - 0.5,
-            y1=i + 0.5,
-            line={"color": HIGHLIGHT, "width": 4},
-        )
+        for line in (
+            {"color": "black", "width": 6},
+            {"color": HIGHLIGHT, "width": 3, "dash": "dot"},
+        ):
+            fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, line=line)
     cell = 46 if max(h, w) <= 8 else 30
     fig.update_layout(
         title={"text": title, "font": {"size": 14}},
@@ -533,8 +528,8 @@ def bars(
     percent: bool = True,
 ) -> go.Figure:
     """A bar chart of a few values (per-class accuracy, test errors), each labelled.
-    ``highlight`` bars are orange, ``muted`` ones grey; ``zoom`` starts the value axis just
-    below the smallest bar instead of at 0 (accuracies of 98–100% all look full otherwise)."""
+    ``highlight`` bars are orange and hatched, ``muted`` ones grey; ``zoom`` starts the value
+    axis just below the smallest bar instead of at 0 (98–100% accuracies all look full)."""
     values = np.asarray(values, dtype=np.float64)
     colors = ["#56B4E9"] * len(values)  # Okabe-Ito sky blue
     for i in muted:
@@ -550,6 +545,7 @@ def bars(
             x=list(labels),
             y=values,
             marker_color=colors,
+            marker_pattern_shape=["/" if i in highlight else "" for i in range(len(values))],
             text=[format(v, fmt) for v in values],
             textposition="outside",
             cliponaxis=False,

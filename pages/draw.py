@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from lenet import ui, viz
+from lenet import describe, ui, viz
 from lenet.inference import c1_kernels, predict
 from lenet.preprocess import UploadError, canvas_steps, open_upload, photo_steps
 
@@ -33,6 +33,7 @@ def show_steps(steps) -> None:
             viz.thumbnail(image, 140),
             width=140,
             caption=t(f"draw.step_{name}", h=image.shape[0], w=image.shape[1]),
+            alt=describe.step_image(name, image, t),
         )
 
 
@@ -70,10 +71,10 @@ DEEPER_LAYERS = ("s2", "s4", "c5", "f6")
 def layer_image(where, name: str, acts: dict[str, np.ndarray], kernels: np.ndarray) -> None:
     """A layer as one small image, its title above and a sentence under it that states
     what it shows (also the text alternative for a screen reader)."""
-    facts = viz.layer_facts(name, acts, kernels)
+    text = describe.layer(name, acts, kernels, t)
     box = where.container(key=f"layer_{name}")
     box.markdown(f"**{t(f'draw.{name}_title')}**")
-    box.image(viz.layer_image(name, acts, kernels), caption=t(f"draw.{name}_alt", **facts))
+    box.image(viz.layer_image(name, acts, kernels), caption=text, alt=text)
 
 
 def show_values(acts: dict[str, np.ndarray], kernels: np.ndarray) -> None:
@@ -123,6 +124,8 @@ def canvas_view() -> None:
     if controls.button(t("draw.clear"), key="clear_canvas", icon=":material/delete:"):
         st.session_state["canvas_generation"] += 1
         ui.set_current_digit(None)
+    choices = {name: t(f"draw.source_{name}") for name in ("upload", "sample")}
+    controls.caption(t("describe.keyboard_draw", source=t("draw.source"), **choices))
     with canvas_col:
         drawing = ui.draw_canvas(width, key=f"canvas_{st.session_state['canvas_generation']}")
     steps = canvas_steps(drawing) if drawing is not None else None

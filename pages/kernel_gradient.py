@@ -4,7 +4,7 @@ and checked against torch autograd, then bigger random cases, then C1 of the rea
 import streamlit as st
 
 from lenet import conv_grad as cg
-from lenet import ui, viz
+from lenet import describe, ui, viz
 from lenet.inference import c1_kernel_gradients, predict
 
 t = ui.t
@@ -149,6 +149,7 @@ def network_section() -> None:
     left.image(
         viz.upscale(digit, 140),
         caption=t("kernel_gradient.your_digit", digit=pred.digit, confidence=pred.confidence),
+        alt=describe.digit_image(pred.digit, pred.confidence, t),
     )
     target = left.selectbox(
         t("kernel_gradient.target"), range(10), index=pred.digit, key="kg_target"

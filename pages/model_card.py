@@ -4,7 +4,7 @@ which digits it gets wrong."""
 import pandas as pd
 import streamlit as st
 
-from lenet import cards, ui, viz
+from lenet import cards, describe, ui, viz
 
 t = ui.t
 names = ui.checkpoints()
@@ -45,6 +45,8 @@ ui.chart(
     ),
     key="model_card_compare",
 )  # fmt: skip
+if known:
+    right.caption(describe.lowest([labels[i] for i in known], [rows[i].error for i in known], t))
 if missing := cards.missing_variants(variants):
     st.caption(t("model_card.missing", variants=", ".join(missing)))
 if not names:
@@ -98,6 +100,7 @@ if per_class is not None:
         ),
         key="model_card_per_class",
     )  # fmt: skip
+    left.caption(describe.per_class(per_class, t))
     left.caption(t("model_card.per_class_caption"))
 if confusion is not None:
     ui.chart(
@@ -108,6 +111,7 @@ if confusion is not None:
         ),
         key="model_card_confusion",
     )  # fmt: skip
+    right.caption(describe.confusion(confusion, t))
     right.caption(t("model_card.confusion_caption"))
 
 if (hist := cards.history(card)) is not None:
@@ -121,6 +125,7 @@ if (hist := cards.history(card)) is not None:
         ),
         key="model_card_loss",
     )  # fmt: skip
+    left.caption(describe.loss_curve(hist.epochs, hist.train_loss, t))
     ui.chart(
         right,
         viz.curves(
@@ -130,6 +135,7 @@ if (hist := cards.history(card)) is not None:
         ),
         key="model_card_accuracy",
     )  # fmt: skip
+    right.caption(describe.accuracy_curve(hist.epochs, hist.test_accuracy, t))
 
 # --- Gallery of mistakes ----------------------------------------------------------------------
 st.header(t("model_card.gallery_title"))
@@ -151,13 +157,13 @@ else:
     )
     columns = st.columns(cards.GALLERY_COLUMNS)
     for k, mistake in enumerate(shown):
+        facts = {"label": mistake.label, "predicted": mistake.predicted,
+                 "confidence": mistake.confidence, "index": int(sample.indices[mistake.index])}  # fmt: skip
         columns[k % cards.GALLERY_COLUMNS].image(
             viz.upscale(mistake.image, 84),
-            caption=t(
-                "model_card.mistake", label=mistake.label, predicted=mistake.predicted,
-                confidence=mistake.confidence, index=int(sample.indices[mistake.index]),
-            ),
-        )  # fmt: skip
+            caption=t("model_card.mistake", **facts),
+            alt=describe.mistake_image(text=t, **facts),
+        )
 
 # --- How it was trained -----------------------------------------------------------------------
 st.header(t("model_card.training_title"))
@@ -190,7 +196,9 @@ if versions := cards.versions(card):
     right.table(key_values(versions, t("model_card.col_value")))
 if checksums := cards.checksums(card):
     st.subheader(t("model_card.checksums", dataset=cards.format_value(card["dataset"].get("name"))))
-    st.table(key_values(checksums, t("model_card.col_sha256")))
+    # In `sha256sum` format, wrapped: a table cell would scroll sideways, out of keyboard reach.
+    lines = (f"{sha}  {file}" for file, sha in checksums)
+    st.code("\n".join(lines), language=None, wrap_lines=True)
 if card.get("prototypes"):
     text = in_language(card["prototypes"]) or cards.format_value(card["prototypes"])
     st.caption(t("model_card.prototypes", text=text))

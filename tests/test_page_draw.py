@@ -11,7 +11,7 @@ import pytest
 
 import lenet.checkpoint
 import lenet.ui
-from lenet import viz
+from lenet import describe, viz
 from lenet.checkpoint import load_checkpoint
 from lenet.i18n import translate
 from lenet.inference import c1_kernels, predict
@@ -55,15 +55,9 @@ def test_prediction_matches_the_library_and_all_layers_are_drawn(monkeypatch):
     # the probabilities, C1, its kernels, C3, and of the deeper layers only the open tab
     # (S2) as images, each with a sentence that states what the network computed; no chart
     assert chart_names(at) == []
-    (d1, p1), (d2, p2), (d3, p3) = viz.probabilities_facts(expected.probabilities)
-    assert d1 == expected.digit
-    fields = {"d1": d1, "p1": p1, "d2": d2, "p2": p2, "d3": d3, "p3": p3}
-    assert translate("draw.probs_alt", "en", **fields) in all_captions(at)
-    assert layer_names(at) == ["c1", "kernels", "c3", "s2"]
-    kernels = c1_kernels(load_checkpoint(CLASSIC))
-    for name, caption in zip(layer_names(at), layer_captions(at), strict=True):
-        facts = viz.layer_facts(name, expected.activations, kernels)
-        assert caption == translate(f"draw.{name}_alt", "en", **facts)
+    en = lambda key, **fields: translate(key, "en", **fields)  # noqa: E731
+    assert describe.prediction(expected.probabilities, en) in all_captions(at)
+    assert layer_names(at, render(4, size=400, width=30)) == ["c1", "kernels", "c3", "s2"]
     assert [tab.label for tab in at.tabs] == [
         translate(f"draw.tab_{name}", "en") for name in ("s2", "s4", "c5", "f6")
     ]
@@ -78,32 +72,21 @@ def all_captions(at) -> list[str]:
     return [c for image in at.get("image") for c in image.captions]
 
 
-def layer_captions(at) -> list[str]:
-    """The captions of the layer images (not the probabilities, not the four steps)."""
-    probs = translate("draw.probs_alt_none", at.session_state["lang"]).split("：")[0]
-    probs = probs.split(":")[0]  # the sentences on the probabilities all begin alike
-    return [c for c in all_captions(at)
-            if c[:2] not in ("1.", "2.", "3.", "4.") and not c.startswith(probs)]  # fmt: skip
+def layer_names(at, image) -> list[str]:
+    """Which layer each layer image on the page shows: its caption is the sentence
+    lenet.describe makes from the network's own activations for ``image`` (a drawing)."""
+    model = load_checkpoint(CLASSIC)
+    acts = predict(model, canvas_to_mnist(image)).activations if image is not None else {}
+    kernels = c1_kernels(model)
 
+    def t(key, **fields):
+        return translate(key, at.session_state["lang"], **fields)
 
-def layer_names(at) -> list[str]:
-    """Which layer each layer image shows, read from its caption's catalogue entry."""
-    lang = at.session_state["lang"]
-    names = []
-    for caption in layer_captions(at):
-        found = [n for n in viz.LAYER_FIGURES if _matches(caption, f"draw.{n}_alt", lang)]
-        assert len(found) == 1, caption
-        names += found
-    return names
-
-
-def _matches(caption: str, key: str, lang: str) -> bool:
-    """Whether ``caption`` was made from catalogue entry ``key`` (its fixed words)."""
-    from lenet.i18n import catalogue
-
-    template = catalogue(lang)[key]
-    words = [part.split("}", 1)[-1] for part in template.split("{")]
-    return all(w.strip(" .,:()（）。，") in caption for w in words)
+    sentences = {}
+    for name in viz.LAYER_FIGURES:
+        if name == "kernels" or acts:
+            sentences[describe.layer(name, acts, kernels, t)] = name
+    return [sentences[c] for c in all_captions(at) if c in sentences]
 
 
 @needs_classic
@@ -114,22 +97,23 @@ def test_each_deeper_layer_is_drawn_when_its_tab_is_opened(monkeypatch, layer):
     at.session_state["layer_tab"] = translate(f"draw.tab_{layer}", "zh")  # open the tab
     at.run()
     assert not at.exception
-    assert layer_names(at)[-1] == layer and layer_names(at).count(layer) == 1
-    assert not set(layer_names(at)) & ({"s2", "s4", "c5", "f6"} - {layer})
+    shown = layer_names(at, render(2))
+    assert shown[-1] == layer and shown.count(layer) == 1
+    assert not set(shown) & ({"s2", "s4", "c5", "f6"} - {layer})
 
 
 @needs_classic
 def test_the_open_tab_survives_a_clear_and_a_language_switch(monkeypatch):
     with_canvas(monkeypatch, render(2))
     at = run_page("pages/draw.py", open_layer="c5")  # what opening the C5 tab leaves behind
-    assert layer_names(at)[-1] == "c5"
+    assert layer_names(at, render(2))[-1] == "c5"
     with_canvas(monkeypatch, None)  # cleared: no tabs on this run
     at.run()
     assert not at.tabs
     with_canvas(monkeypatch, render(3))
     at.session_state["lang"] = "zh"
     at.run()
-    assert layer_names(at)[-1] == "c5"
+    assert layer_names(at, render(3))[-1] == "c5"
     assert at.tabs[2].label == translate("draw.tab_c5", "zh")
 
 
@@ -150,8 +134,8 @@ def test_blank_canvas_shows_the_hint(monkeypatch, image):
     assert translate("draw.hint_blank", "en") in [i.value for i in at.info]
     # the empty output (every probability 0) and C1's kernels, and no prediction
     assert chart_names(at) == []
-    assert layer_names(at) == ["kernels"]
-    assert translate("draw.probs_alt_none", "en") in all_captions(at)  # every probability 0
+    assert layer_names(at, None) == ["kernels"]
+    assert translate("describe.prediction_none", "en") in all_captions(at)  # every p is 0
     assert translate("draw.kernels_preview", "en") in texts(at)
     assert [(m.label, m.value) for m in at.metric] == [
         (translate("draw.predicted_none", "en"), "—")

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lenet import describe, ui
 from lenet import invariance as inv
-from lenet import ui, viz
 from lenet.checkpoint import load_checkpoint, models_dir
 from lenet.i18n import translate
 from lenet.inference import predict
@@ -70,9 +70,8 @@ def test_with_a_digit_everything_is_the_librarys(lang, digit, models):
     model = models[ui.checkpoints()[0].removeprefix("lenet5-").removesuffix(".safetensors")]
     result = predict(model, digit)
     assert at.metric[0].value == str(result.digit)
-    (d1, p1), (d2, p2), (d3, p3) = viz.probabilities_facts(result.probabilities)
-    fields = {"d1": d1, "p1": p1, "d2": d2, "p2": p2, "d3": d3, "p3": p3}
-    assert translate("draw.probs_alt", lang, **fields) in shown
+    said = describe.prediction(result.probabilities, lambda k, **f: translate(k, lang, **f))
+    assert said in shown
     assert maps_caption(lang, "C1", result.activations["c1"], 3) in shown
     assert maps_caption(lang, "C3", result.activations["c3"], 4) in shown
     values = inv.TRANSFORMS["rotate"].values()  # the sweep opens on the rotation

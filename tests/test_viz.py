@@ -140,21 +140,6 @@ def test_layer_images_are_small_pngs_of_every_map():
         viz.layer_image("c7", acts, kernels)
 
 
-def test_layer_facts_name_the_most_active_map():
-    acts = {"c1": np.zeros((6, 28, 28)), "c5": np.zeros(120)}
-    acts["c1"][4] = 0.5  # map 4 is the most active on average...
-    acts["c1"][1, 0, 0] = 1.0  # ...though map 1 has the highest single value
-    acts["c5"][77] = 2.0
-    kernels = np.zeros((6, 5, 5))
-    kernels[2, 1, 1] = -3.0  # the largest weight in magnitude is negative
-    assert viz.layer_facts("c1", acts, kernels) == {
-        "count": 6, "h": 28, "w": 28, "top": 4, "peak": 0.5, "last": 5}  # fmt: skip
-    assert viz.layer_facts("c5", acts, kernels)["top"] == 77
-    assert viz.layer_facts("c5", acts, kernels)["count"] == 120
-    facts = viz.layer_facts("kernels", acts, kernels)
-    assert (facts["top"], facts["peak"]) == (2, 3.0)
-
-
 def test_probabilities_image_marks_the_prediction_and_the_true_label():
     import io
 
@@ -174,8 +159,8 @@ def test_probabilities_image_marks_the_prediction_and_the_true_label():
     assert not has(viz.probabilities_png(np.zeros(10)), viz.HIGHLIGHT)  # nothing singled out
     marked = viz.probabilities_png(probs, true_label=2)
     assert (pixels(marked) != pixels(png)).any(axis=1).sum() > 20  # the triangle
-    assert viz.probabilities_facts(probs)[0] == (6, pytest.approx(0.82))
-    assert viz.probabilities_facts(np.zeros(10)) == []
+    hatch = (pixels(png) == (0x6B, 0x47, 0x00)).all(axis=1).sum()
+    assert hatch > 50  # the predicted bar is hatched, not only orange
     for bad in (np.zeros(9), np.full(10, np.nan)):
         with pytest.raises(ValueError):
             viz.probabilities_png(bad)
@@ -198,3 +183,18 @@ def test_sweep_lines_are_valid_and_mark_the_kept_ranges():
     )
     assert [tr.line.dash for tr in bars] == [tr.line.dash for tr in lines[:2]]
     assert max(tr.y[0] for tr in bars) < fig.layout.yaxis.range[1]
+
+
+def test_the_predicted_digit_is_marked_by_more_than_colour():
+    """WCAG 1.4.1: the predicted bar is hatched and named on the axis, not only orange."""
+    probs = np.random.default_rng(3).dirichlet(np.ones(10))
+    top = int(probs.argmax())
+    fig = viz.probabilities(probs, title="t", x_label="d", y_label="p", predicted_label="read")
+    shapes = fig.data[0].marker.pattern.shape
+    assert [k for k, s in enumerate(shapes) if s] == [top]
+    assert fig.layout.xaxis.ticktext[top].endswith("read")
+    assert sum("read" in tick for tick in fig.layout.xaxis.ticktext) == 1
+    empty = viz.probabilities(
+        np.zeros(10), title="t", x_label="d", y_label="p", predicted_label="read"
+    )
+    assert not any(empty.data[0].marker.pattern.shape) and empty.layout.xaxis.ticktext is None
