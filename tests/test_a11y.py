@@ -141,7 +141,7 @@ class State:
 
 IMAGES = ("color-contrast", "image-alt")  # states with images that need their alt text
 # In order, in one browser session: the draw states leave a digit for the labs. A new page
-# is one more line (the lead adds invariance, explain, read_number, train at merge).
+# is one more line.
 STATES = (
     State("draw, before drawing", "draw"),
     State("draw, a drawn 7", "draw", drawn, IMAGES),
@@ -150,6 +150,7 @@ STATES = (
     State("architecture", "architecture"),
     State("pooling, with a digit", "pooling"),
     State("kernel_gradient, with a digit", "kernel_gradient", None, IMAGES),
+    State("invariance, with a digit", "invariance", None, IMAGES),
     State("model_card", "model_card", None, IMAGES),
     State("exercises", "exercises"),
     State("exercises, a wrong answer", "exercises", exercise_answered_wrong),
