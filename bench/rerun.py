@@ -128,7 +128,7 @@ def _patched_app(models_dir: Path | None):
     def cm():
         state = {"image": None}
         saved = lenet.ui.draw_canvas, lenet.ui.MODELS_DIR
-        lenet.ui.draw_canvas = lambda stroke_width, key: state["image"]
+        lenet.ui.draw_canvas = lambda stroke_width, key, **kw: state["image"]
         if models_dir is not None:
             lenet.ui.MODELS_DIR = Path(models_dir)
         try:
