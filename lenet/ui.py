@@ -20,13 +20,15 @@ declares its value widgets once, at its top, before drawing them:
 and app.py calls ``ui.remember_kept()`` at the start of every full run: it copies the
 values of every declared key still in session state (a widget drawn on the last run, the
 last run of a fragment included) into a plain key, ``kept_widgets``, which Streamlit never
-drops; ``keep`` puts a dropped value back before the widget is drawn. Keys are global:
-use the page's prefix (``pool_``, ``kg_``, ``inv_``...). Only value widgets: never a button, a file uploader or a data editor
-(Streamlit refuses to have those set). A data editor is drawn through
-``ui.kept_data_editor(where, data, key=...)`` instead, which starts a fresh editor from the
-student's last edited table; an uploader through ``ui.kept_upload(label, key=...)``.
+drops; ``keep`` puts a dropped value back before the widget is drawn (and copies too: a
+page run alone, as AppTest's reruns do, skips app.py). Keys are global: use the page's
+prefix (``pool_``, ``kg_``, ``inv_``, ``ex_``, ``rn_``, ``tr_``...). Only value widgets:
+never a button, a file uploader or a data editor (Streamlit refuses to have those set).
+A data editor is drawn through ``ui.kept_data_editor(where, data, key=...)`` instead, which
+starts an editor drawn again from the student's last edited table; an uploader through
+``ui.kept_upload(label, key=...)``; the draw page's canvas through ``ui.kept_canvas``.
 A widget given a default (``value=``, ``index=``, ``default=``) keeps working: the kept
-value wins, and Streamlit only notes it in the server log.
+value wins, and Streamlit only notes it once in the server log, never on the page.
 """
 
 from __future__ import annotations
