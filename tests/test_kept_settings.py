@@ -195,3 +195,52 @@ def test_the_sample_source_and_digit_survive_a_visit_to_a_lab(monkeypatch):
     visit(at, "pooling")  # which says whose digit it analyses
     origin = translate("common.digit_from_sample", "en", index=mnist_index, label=label)
     assert translate("common.digit_in_use", "en", origin=origin) in texts(at)
+
+
+def png(image) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@needs_a_model
+def test_an_upload_survives_a_visit_to_a_lab_and_its_removal_clears_the_digit(monkeypatch):
+    from tests.test_hostile import paper_digit
+
+    canvas_returns(monkeypatch, None)
+    at = run_page("pages/draw.py", draw_source="upload")
+    at.file_uploader(key="upload").upload("my seven.png", png(paper_digit(7)), "image/png").run()
+    assert shown_prediction(at) == "7"
+    visit(at, "pooling")
+    visit(at, "draw")  # the uploader is empty again; the photo is still read
+    assert shown_prediction(at) == "7"
+    assert translate("draw.upload_shown", "en", name="my seven.png") in texts(at)
+    visit(at, "pooling")
+    origin = translate("common.digit_from_upload", "en", name="my seven.png")
+    assert translate("common.digit_in_use", "en", origin=origin) in texts(at)
+    visit(at, "draw")
+    at.file_uploader(key="upload").upload("x.png", png(paper_digit(1)), "image/png").run()
+    at.file_uploader(key="upload").clear().run()  # the student removes the file
+    assert shown_prediction(at) is None and at.session_state["digit"] is None
+
+
+@needs_a_model
+def test_an_upload_without_a_digit_or_with_too_many_pixels_leaves_no_digit(monkeypatch):
+    from PIL import Image
+
+    canvas_returns(monkeypatch, render(3))
+    at = run_page("pages/draw.py")
+    assert at.session_state["digit"] is not None
+    at.session_state["draw_source"] = "upload"
+    at.run()
+    rng = np.random.default_rng(0)
+    blank = Image.fromarray((200 + rng.integers(-2, 3, (480, 640))).astype(np.uint8))
+    at.file_uploader(key="upload").upload("paper.png", png(blank), "image/png").run()
+    assert translate("draw.upload_no_ink", "en") in [w.value for w in at.warning]
+    assert at.session_state["digit"] is None
+    at.file_uploader(key="upload").upload("big.png", png(Image.new("L", (4000, 3001))), "image/png")
+    at.run()
+    (error,) = [e.value for e in at.error]
+    assert "12,004,000" in error and "12,000,000" in error  # 4000 x 3001, and the limit
