@@ -306,17 +306,17 @@ def test_lab_settings_survive_a_visit_to_a_page_without_any(chrome, server):
     mode = page.locator(".st-key-pool_mode [role='combobox']")
     mode.click()
     page.get_by_role("option", name=translate("pooling.mode_avg", "en")).click()
+    page.get_by_text(translate("pooling.mode_help_avg", "en")).wait_for(timeout=30_000)
     window = page.locator(".st-key-pool_window input[type='range']")
     window.focus()
     window.press("ArrowRight")  # 2 -> 3
-    page.wait_for_function(
-        "() => document.querySelector('.st-key-pool_window input').value === '3'"
-    )
-    page.wait_for_timeout(1500)
+    # 4x4 input, 3x3 windows, stride 2: a 1x1 output once the page has run
+    page.get_by_text(translate("pooling.output_heatmap", "en", h=1, w=1)).wait_for(timeout=30_000)
     go_to(page, "architecture")
     go_to(page, "pooling")
     page.wait_for_selector(".st-key-pool_mode", timeout=30_000)
     assert mode.input_value() == translate("pooling.mode_avg", "en")
     assert window.input_value() == "3"
     assert errors_on(page) == []
+    assert "Session State API" not in page.inner_text("body")  # no duplicate-value note
     page.close()
