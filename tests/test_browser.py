@@ -310,8 +310,9 @@ def test_lab_settings_survive_a_visit_to_a_page_without_any(chrome, server):
     window = page.locator(".st-key-pool_window input[type='range']")
     window.focus()
     window.press("ArrowRight")  # 2 -> 3
-    # 4x4 input, 3x3 windows, stride 2: a 1x1 output once the page has run
-    page.get_by_text(translate("pooling.output_heatmap", "en", h=1, w=1)).wait_for(timeout=30_000)
+    # 4x4 input, 3x3 windows, stride 2: one output value once the page has run
+    cells = translate("pooling.grid_cells_value", "en", before=16, after=1)
+    page.get_by_text(cells, exact=True).wait_for(timeout=30_000)
     go_to(page, "architecture")
     go_to(page, "pooling")
     page.wait_for_selector(".st-key-pool_mode", timeout=30_000)
