@@ -21,6 +21,7 @@ pages = [
     for name, icon in ui.PAGES.items()
 ]
 page = st.navigation(pages)
+ui.remember_kept()  # students' settings on every page outlive visits to other pages
 
 with st.sidebar:
     ui.language_switch()

@@ -84,7 +84,7 @@ def _patched_app(models_dir: Path | None):
     def cm():
         state = {"image": None}
         saved = lenet.ui.draw_canvas, os.environ.get(MODELS_DIR_ENV)
-        lenet.ui.draw_canvas = lambda stroke_width, key: state["image"]
+        lenet.ui.draw_canvas = lambda stroke_width, key, **kw: state["image"]
         if models_dir is not None:
             os.environ[MODELS_DIR_ENV] = str(models_dir)
         try:

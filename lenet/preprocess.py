@@ -134,47 +134,111 @@ def canvas_to_mnist(rgba: np.ndarray) -> np.ndarray | None:
     return None if steps is None else steps.centred28
 
 
-def _otsu_threshold(values: np.ndarray) -> float:
-    hist, edges = np.histogram(values, bins=64, range=(0.0, 1.0))
+# An upload has a digit only where its ink stands out from the paper by a meaningful
+# contrast: Otsu's ink class at least MIN_INK_CONTRAST darker than its paper class (as a
+# fraction of the paper's own brightness, which uneven lighting scales; on a dark ground,
+# lighter by that fraction of the full range), and at least MIN_INK_PIXELS ink pixels once lone specks are removed.
+# Faint noise, paper texture and lighting stay well below that; a soft pencil is far above.
+MIN_INK_CONTRAST = 0.15
+MIN_INK_PIXELS = 20
+PAPER_CELLS = 32  # the paper's brightness is estimated on a grid this many cells across,
+PAPER_WINDOW = 7  # and strokes up to this many cells wide (a fifth of the image) are ink
+
+
+def _otsu(values: np.ndarray, top: float) -> tuple[float, float]:
+    """Otsu's threshold of ``values`` in [0, top] and the difference between the means of
+    the two classes it separates (0 when everything falls in one class)."""
+    hist, edges = np.histogram(values, bins=64, range=(0.0, top))
     centres = (edges[:-1] + edges[1:]) / 2
     weight0 = np.cumsum(hist)
     weight1 = weight0[-1] - weight0
     mean0 = np.cumsum(hist * centres) / np.maximum(weight0, 1)
     mean1 = ((hist * centres).sum() - np.cumsum(hist * centres)) / np.maximum(weight1, 1)
     between = weight0 * weight1 * (mean0 - mean1) ** 2
-    return float(centres[int(np.argmax(between))])
+    best = int(np.argmax(between))
+    separation = float(mean1[best] - mean0[best]) if weight1[best] > 0 else 0.0
+    return float(centres[best]), separation
 
 
-def photo_to_ink(image: Image.Image) -> np.ndarray:
-    """A photo or scan (any PIL mode) -> ink map in [0, 1]: EXIF orientation applied,
-    dark ink on light paper inverted, paper texture below Otsu's threshold removed."""
+def _window(grid: np.ndarray, reduce, size: int) -> np.ndarray:
+    """``reduce`` (np.min or np.max) over each size x size window of a padded grid: the
+    result is smaller by size - 1 on each axis."""
+    h, w = grid.shape[0] - size + 1, grid.shape[1] - size + 1
+    return reduce([grid[dy : dy + h, dx : dx + w] for dy in range(size) for dx in range(size)],
+                  axis=0)  # fmt: skip
+
+
+def _paper_level(v: np.ndarray) -> np.ndarray:
+    """The paper under an ink-positive image ``v`` (ink high), following uneven lighting:
+    the median of each cell of a coarse grid (the paper wherever ink covers less than half
+    a cell), then a morphological opening over PAPER_WINDOW cells, which removes anything
+    narrower than the window (strokes) and keeps lighting gradients exactly (the grid is
+    extended by odd reflection, which continues a gradient past the edge); interpolated
+    back to full size."""
+    step = max(1, max(v.shape) // 256)  # a subsample is plenty for the paper
+    small = v[::step, ::step]
+    cell = -(-max(small.shape) // PAPER_CELLS)
+    rows, cols = -(-small.shape[0] // cell), -(-small.shape[1] // cell)
+    grid = np.pad(small, ((0, rows * cell - small.shape[0]), (0, cols * cell - small.shape[1])),
+                  mode="edge")  # fmt: skip
+    blocks = grid.reshape(rows, cell, cols, cell).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
+    medians = np.median(blocks, axis=2)
+    r = PAPER_WINDOW // 2
+    extended = np.pad(medians, 2 * r, mode="reflect", reflect_type="odd")
+    opened = _window(_window(extended, np.min, PAPER_WINDOW), np.max, PAPER_WINDOW)
+    paper = Image.fromarray(opened.astype(np.float32), mode="F")
+    return np.asarray(paper.resize(v.shape[::-1], Image.Resampling.BILINEAR))
+
+
+def _wide_to_gray(a: np.ndarray) -> np.ndarray:
+    """16- or 32-bit grey values -> 0..255 floats, scaled so that the brightest value is
+    white (12-bit data in a 16-bit file reads as it looks), but never stretched up from
+    its own darkest value: a flat image stays flat, its noise does not become ink."""
+    a = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = min(float(a.min()), 0.0), float(a.max())
+    return (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
+
+
+def _photo_gray(image: Image.Image) -> np.ndarray:
+    """A photo or scan (any PIL mode, EXIF orientation applied) -> grey levels in [0, 1]."""
     image = ImageOps.exif_transpose(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         # Transparent regions become paper; a canvas export (white ink on transparent) is
-        # recognised below because its ink is then lighter than the paper.
+        # recognised because its ink is then lighter than the paper.
         gray_on_white = np.asarray(Image.alpha_composite(background, rgba).convert("L"))
         gray_on_black = np.asarray(rgba.convert("RGB").convert("L")) * (
             np.asarray(rgba.getchannel("A")) / 255.0
         )
         gray = gray_on_white if gray_on_white.mean() < 250 else gray_on_black
     elif image.mode.startswith("I;16") or image.mode in ("I", "F"):
-        # 16-bit scans (and 32-bit modes): convert("L") would clip every value above 255
-        # to white, so scale a 16-bit range onto 0..255 here.
-        wide = np.asarray(image, dtype=np.float64)
-        gray = np.clip(wide * (255.0 / 65535.0) if wide.max() > 255 else wide, 0.0, 255.0)
+        # convert("L") would clip every value above 255 to white
+        gray = _wide_to_gray(np.asarray(image))
     else:
         gray = np.asarray(image.convert("L"))
-    gray = gray.astype(np.float32) / 255.0
+    return gray.astype(np.float32) / 255.0
+
+
+def photo_to_ink(image: Image.Image) -> np.ndarray:
+    """A photo or scan (any PIL mode) -> ink map in [0, 1] (all zero without a digit):
+    dark ink on light paper inverted, the paper's own brightness (uneven lighting
+    included) subtracted, what is below Otsu's threshold removed; the ink is kept only
+    when its contrast with the paper is meaningful (MIN_INK_CONTRAST, MIN_INK_PIXELS)."""
+    gray = _photo_gray(image)
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    ink = 1.0 - gray if np.median(border) > 0.5 else gray
-    background = float(np.median(ink))
-    ink = np.clip(ink - background, 0.0, None)
-    if ink.max() <= 0:
+    if np.median(border) > 0.5:  # dark ink on light paper: how much darker than the paper
+        paper = 1.0 - _paper_level(1.0 - gray)
+        ink = np.clip(1.0 - gray / np.maximum(paper, 1 / 255), 0.0, 1.0)
+    else:  # light ink on a dark ground (a canvas export): how much lighter
+        ink = np.clip(gray - _paper_level(gray), 0.0, None)
+    top = float(ink.max())
+    if top <= 0:
         return ink
-    ink = ink / ink.max()
-    ink[ink < _otsu_threshold(ink.ravel())] = 0.0
+    threshold, separation = _otsu(ink.ravel(), top)
+    if separation < MIN_INK_CONTRAST:
+        return np.zeros_like(ink)
+    ink[ink < threshold] = 0.0
     # Single pixels of sensor noise or paper grain above the threshold would otherwise
     # stretch the ink's bounding box: keep a pixel only with 2+ ink pixels around it
     # (a 1-px line keeps its two neighbours along the line).
@@ -182,7 +246,9 @@ def photo_to_ink(image: Image.Image) -> np.ndarray:
     h, w = ink.shape
     around = sum(mask[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3))
     ink[around < 3] = 0.0
-    return ink
+    if np.count_nonzero(ink) < MIN_INK_PIXELS:
+        return np.zeros_like(ink)
+    return ink / ink.max()
 
 
 def photo_steps(image: Image.Image) -> Steps | None:
@@ -249,21 +315,24 @@ def open_upload(data: bytes, max_bytes: int = 5 * 1024 * 1024) -> tuple[Image.Im
     notes = []
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow warns (then refuses, above twice the limit) when it reads the header;
+            # our own check below says how many pixels there are.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-            if image.format not in ("PNG", "JPEG", "MPO"):
-                raise UploadError("not_image")
-            w, h = image.size
-            if w * h > MAX_UPLOAD_PIXELS:
-                raise UploadError("too_many_pixels", pixels=w * h, max_pixels=MAX_UPLOAD_PIXELS)
-            if getattr(image, "n_frames", 1) > 1:
-                notes.append("animated")
-                image.seek(0)
-            image.load()
+        if image.format not in ("PNG", "JPEG", "MPO"):
+            raise UploadError("not_image")
+        w, h = image.size
+        if w * h > MAX_UPLOAD_PIXELS:
+            raise UploadError("too_many_pixels", pixels=w * h, max_pixels=MAX_UPLOAD_PIXELS)
+        if getattr(image, "n_frames", 1) > 1:
+            notes.append("animated")
+            image.seek(0)
+        image.load()
     except UploadError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise UploadError("too_many_pixels", pixels="?", max_pixels=MAX_UPLOAD_PIXELS) from None
+    except Image.DecompressionBombError:
+        pixels = _header_pixels(data)
+        raise UploadError("too_many_pixels", pixels=pixels, max_pixels=MAX_UPLOAD_PIXELS) from None
     except (OSError, SyntaxError, ValueError) as e:  # Pillow's errors for broken files
         reason = "truncated" if "truncated" in str(e).lower() else "not_image"
         raise UploadError(reason) from None
@@ -273,11 +342,25 @@ def open_upload(data: bytes, max_bytes: int = 5 * 1024 * 1024) -> tuple[Image.Im
     return image, notes
 
 
+def _header_pixels(data: bytes) -> int:
+    """The pixel count an upload's header claims, read without Pillow's size check (which
+    refuses to open an image above twice its limit, and so to tell its size)."""
+    import io
+
+    from PIL import JpegImagePlugin, PngImagePlugin
+
+    for plugin in (PngImagePlugin.PngImageFile, JpegImagePlugin.JpegImageFile):  # MPO too
+        try:
+            w, h = plugin(io.BytesIO(data)).size
+            return w * h
+        except (OSError, SyntaxError, ValueError):
+            continue
+    raise UploadError("not_image")
+
+
 def _to_8bit(image: Image.Image) -> Image.Image:
     """16-bit, 32-bit, CMYK, YCbCr... -> 8-bit L or RGB."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        a = np.asarray(image, dtype=np.float64)
-        span = a.max() - a.min()
-        a = (a - a.min()) / span * 255 if span > 0 else np.zeros_like(a)
-        return Image.fromarray(a.astype(np.uint8), mode="L")
+        gray = np.round(_wide_to_gray(np.asarray(image)))
+        return Image.fromarray(gray.astype(np.uint8), mode="L")
     return image.convert("RGB")

@@ -7,7 +7,29 @@ Session-state keys (documented here, used by several pages):
 - ``checkpoint``: file name of the chosen checkpoint in the models folder
   (``lenet.checkpoint.models_dir()``: ``$LENET_MODELS_DIR``, default ``models/``).
 - ``digit``: the current 28x28 uint8 image from the draw page (or None), which the pooling
-  and kernel-gradient pages reuse ("on your drawing").
+  and kernel-gradient pages reuse ("on your drawing"); ``digit_origin`` says where it came
+  from (``set_current_digit(image, origin)``; ``digit_origin_text()`` says it in words).
+- ``kept_widgets``, ``kept_editors``, ``kept_canvas_*``, ``kept_upload``: what keeps
+  students' settings and input across visits to other pages (below).
+
+Settings that survive a visit to another page. Streamlit drops a widget's value at the end
+of a run that does not draw it, so a page visited again would show its defaults. A page
+declares its value widgets once, at its top, before drawing them:
+
+    ui.keep("inv_angle", "inv_digit", "inv_mode")  # sliders, selectboxes, radios, inputs...
+
+and app.py calls ``ui.remember_kept()`` at the start of every full run: it copies the
+values of every declared key still in session state (a widget drawn on the last run, the
+last run of a fragment included) into a plain key, ``kept_widgets``, which Streamlit never
+drops; ``keep`` puts a dropped value back before the widget is drawn (and copies too: a
+page run alone, as AppTest's reruns do, skips app.py). Keys are global: use the page's
+prefix (``pool_``, ``kg_``, ``inv_``, ``ex_``, ``rn_``, ``tr_``...). Only value widgets:
+never a button, a file uploader or a data editor (Streamlit refuses to have those set).
+A data editor is drawn through ``ui.kept_data_editor(where, data, key=...)`` instead, which
+starts an editor drawn again from the student's last edited table; an uploader through
+``ui.kept_upload(label, key=...)``; the draw page's canvas through ``ui.kept_canvas``.
+A widget given a default (``value=``, ``index=``, ``default=``) keeps working: the kept
+value wins, and Streamlit only notes it once in the server log, never on the page.
 """
 
 from __future__ import annotations
@@ -23,7 +45,14 @@ from lenet.i18n import LANGUAGES, normalise_language, translate
 from lenet.model import LeNet5
 from lenet.server import use_app_navigation
 
-LANG_KEY, CHECKPOINT_KEY, DIGIT_KEY = "lang", "checkpoint", "digit"
+LANG_KEY, CHECKPOINT_KEY, DIGIT_KEY, ORIGIN_KEY = "lang", "checkpoint", "digit", "digit_origin"
+KEPT_WIDGETS, KEPT_DECLARED = "kept_widgets", "kept_widgets_declared"
+KEPT_EDITORS, KEPT_UPLOAD = "kept_editors", "kept_upload"
+KEPT_STROKES, KEPT_PIXELS, CANVAS_INITIAL = (
+    "kept_canvas_strokes",
+    "kept_canvas_pixels",
+    "kept_canvas_initial",
+)
 # The pages, in navigation order: script name in pages/ (also the URL path) -> icon.
 PAGES = {
     "draw": ":material/draw:",
@@ -176,11 +205,26 @@ def drawn_digit_or_hint(hint_key: str, link_key: str) -> np.ndarray | None:
     if digit is None:
         st.info(t(hint_key))
         st.page_link("pages/draw.py", label=t(link_key), icon=PAGES["draw"])
+    elif (origin := digit_origin_text()) is not None:
+        st.caption(t("common.digit_in_use", origin=origin))
     return digit
 
 
-def set_current_digit(image28: np.ndarray | None) -> None:
+def set_current_digit(image28: np.ndarray | None, origin: dict | None = None) -> None:
+    """Share ``image28`` with every page. ``origin`` says where it came from, for the labs
+    to say: {"source": "canvas"}, {"source": "upload", "name": ...}, or {"source":
+    "sample", "index": MNIST test index, "label": true label}."""
     st.session_state[DIGIT_KEY] = image28
+    st.session_state[ORIGIN_KEY] = origin if image28 is not None else None
+
+
+def digit_origin_text() -> str | None:
+    """Where the shared digit came from, in words (None without a digit)."""
+    origin = st.session_state.get(ORIGIN_KEY) if current_digit() is not None else None
+    if not origin:
+        return None
+    fields = {k: v for k, v in origin.items() if k != "source"}
+    return t(f"common.digit_from_{origin['source']}", **fields)
 
 
 # The inputs a lab can work on: the draw page's digit, a real MNIST test digit from the
@@ -291,10 +335,13 @@ def _hide_canvas_toolbar() -> None:
     )
 
 
-def draw_canvas(stroke_width: int, key: str) -> np.ndarray | None:
-    """The drawing canvas (white ink on black, no component toolbar); returns its RGBA
-    pixels, or None before the first stroke. Tests patch this function: AppTest cannot drive
-    a custom component."""
+def draw_canvas(
+    stroke_width: int, key: str, initial_drawing: dict | None = None, strokes_key: str | None = None
+) -> np.ndarray | None:
+    """The drawing canvas (white ink on black, no component toolbar); returns its RGBA pixels, or None before the
+    first stroke. ``initial_drawing`` (fabric.js JSON) is drawn when the canvas mounts; with
+    ``strokes_key``, the strokes it sends are stored there. Tests patch this function:
+    AppTest cannot drive a custom component."""
     from streamlit_drawable_canvas import st_canvas
 
     _hide_canvas_toolbar()
@@ -305,9 +352,12 @@ def draw_canvas(stroke_width: int, key: str) -> np.ndarray | None:
         height=280,
         width=280,
         drawing_mode="freedraw",
+        initial_drawing=initial_drawing,
         return_image_data=True,
         key=key,
     )
+    if strokes_key is not None and result.image_data is not None:
+        st.session_state[strokes_key] = result.json_data
     return result.image_data
 
 
@@ -334,6 +384,77 @@ def probabilities(where, probs, key: str, true_label: int | None = None) -> None
     box = where.container(key=key)
     box.markdown(f"**{t('draw.probs_title')}**")
     box.image(viz.probabilities_png(probs, true_label), width=440, caption=text, alt=text)
+
+
+def kept_canvas(stroke_width: int, key: str) -> np.ndarray | None:
+    """The drawing canvas, whose drawing survives a visit to another page: its strokes and
+    pixels are kept in plain session keys. A canvas mounted again (back from another page:
+    its widget state was dropped) is redrawn from the kept strokes, and until it sends
+    anything the kept pixels stand for it. While a canvas lives its initial drawing never
+    changes: the component reloads whenever that argument changes (undo history and a
+    stroke in flight lost), so its own output is not fed back to it."""
+    state = st.session_state
+    if key not in state:  # mounted on this run: first visit, after a clear, or back again
+        state[CANVAS_INITIAL] = state.get(KEPT_STROKES)
+    image = draw_canvas(
+        stroke_width, key, initial_drawing=state[CANVAS_INITIAL], strokes_key=KEPT_STROKES
+    )
+    if image is None:
+        return state.get(KEPT_PIXELS)
+    state[KEPT_PIXELS] = image
+    return image
+
+
+def forget_drawing() -> None:
+    """Empty the kept canvas (the next canvas mounts blank) and the shared digit."""
+    for key in (KEPT_STROKES, KEPT_PIXELS, CANVAS_INITIAL):
+        st.session_state.pop(key, None)
+    set_current_digit(None)
+
+
+def keep(*keys: str) -> None:
+    """Declare value widgets whose values survive visits to other pages (the module's
+    docstring tells how); call before drawing them."""
+    st.session_state.setdefault(KEPT_DECLARED, set()).update(keys)
+    remember_kept()  # app.py did already; a page run alone (AppTest) needs it here
+    kept = st.session_state[KEPT_WIDGETS]
+    for key in keys:
+        if key not in st.session_state and key in kept:
+            st.session_state[key] = kept[key]
+
+
+def remember_kept() -> None:
+    """Copy the declared widgets' current values into ``kept_widgets`` (app.py, each run)."""
+    kept = st.session_state.setdefault(KEPT_WIDGETS, {})
+    for key in st.session_state.get(KEPT_DECLARED, ()):
+        if key in st.session_state:
+            kept[key] = st.session_state[key]
+
+
+def kept_data_editor(where, data, key: str, **kwargs):
+    """``where.data_editor(data, key=key, ...)`` whose edits survive a visit to another
+    page. A data editor's value cannot be set, so one drawn again after its state was
+    dropped starts from the student's last edited table (its own edits then apply to
+    that table, once, as long as it lives)."""
+    state = st.session_state
+    edited, bases = state.setdefault(KEPT_EDITORS, {}), state.setdefault(f"{KEPT_EDITORS}_base", {})
+    if key not in state:  # a fresh editor: the first visit, or back from another page
+        bases[key] = edited.get(key, data)
+    edited[key] = where.data_editor(bases[key], key=key, **kwargs)
+    return edited[key]
+
+
+def kept_upload(label: str, key: str, **kwargs) -> tuple[str, bytes] | None:
+    """A file uploader whose file survives a visit to another page: (name, bytes) of the
+    current or the last kept upload; None once the student removes it."""
+    state = st.session_state
+    alive = key in state  # drawn on the last run: an empty value is a removal
+    upload = st.file_uploader(label, key=key, **kwargs)
+    if upload is not None:  # the name is shown in a code span: no backtick, not too long
+        state[KEPT_UPLOAD] = (upload.name.replace("`", "'")[:80], upload.getvalue())
+    elif alive:
+        state[KEPT_UPLOAD] = None
+    return state.get(KEPT_UPLOAD)
 
 
 def card_for(name: str) -> dict | None:

@@ -13,6 +13,7 @@ SOURCES = ("canvas", "upload", "sample")
 st.title(t("draw.title"))
 st.markdown(t("draw.intro"))
 model = ui.current_model()
+ui.keep("draw_source", "stroke_width")
 source = st.segmented_control(
     t("draw.source"),
     SOURCES,
@@ -49,11 +50,11 @@ def show_empty_output() -> None:
     kernel_col.caption(t("draw.kernels_preview"))
 
 
-def show_prediction(steps, true_label: int | None = None) -> None:
+def show_prediction(steps, origin: dict, true_label: int | None = None) -> None:
     if model is None:
         return
     result = predict(model, steps.centred28)
-    ui.set_current_digit(steps.centred28)
+    ui.set_current_digit(steps.centred28, origin)
     left, right = st.columns([1, 2])
     with left, st.container(key="prediction"):
         st.metric(t("draw.predicted", confidence=result.confidence), str(result.digit))
@@ -122,37 +123,43 @@ def canvas_view() -> None:
     controls, canvas_col = st.columns([1, 2])
     width = controls.slider(t("draw.stroke_width"), 6, 40, 20, key="stroke_width")
     if controls.button(t("draw.clear"), key="clear_canvas", icon=":material/delete:"):
-        st.session_state["canvas_generation"] += 1
-        ui.set_current_digit(None)
+        st.session_state["canvas_generation"] += 1  # a new, blank canvas
+        ui.forget_drawing()
     choices = {name: t(f"draw.source_{name}") for name in ("upload", "sample")}
     controls.caption(t("describe.keyboard_draw", source=t("draw.source"), **choices))
     with canvas_col:
-        drawing = ui.draw_canvas(width, key=f"canvas_{st.session_state['canvas_generation']}")
+        drawing = ui.kept_canvas(width, key=f"canvas_{st.session_state['canvas_generation']}")
     steps = canvas_steps(drawing) if drawing is not None else None
-    if steps is None:
+    if steps is None:  # nothing drawn, or emptied with the canvas's own reset or undo
+        ui.set_current_digit(None)
         st.info(t("draw.hint_blank"))
         show_empty_output()
         return
-    show_prediction(steps)
+    show_prediction(steps, {"source": "canvas"})
 
 
 def upload_view() -> None:
-    upload = st.file_uploader(t("draw.upload_label"), type=["png", "jpg", "jpeg"], key="upload")
+    upload = ui.kept_upload(t("draw.upload_label"), type=["png", "jpg", "jpeg"], key="upload")
     if upload is None:
+        ui.set_current_digit(None)
         st.info(t("draw.hint_upload"))
         return
+    name, data = upload
+    st.caption(t("draw.upload_shown", name=name))
     try:
-        image, notes = open_upload(upload.getvalue())
+        image, notes = open_upload(data)
     except UploadError as e:
+        ui.set_current_digit(None)
         st.error(t(f"draw.upload_{e.reason}", **e.fields))
         return
     for note in notes:
         st.caption(t(f"draw.upload_note_{note}"))
     steps = photo_steps(image)
     if steps is None:
+        ui.set_current_digit(None)
         st.warning(t("draw.upload_no_ink"))
         return
-    show_prediction(steps)
+    show_prediction(steps, {"source": "upload", "name": name})
 
 
 def sample_view() -> None:
@@ -169,7 +176,8 @@ def sample_view() -> None:
     i = st.session_state["sample_index"] % len(sample.labels)
     st.caption(t("draw.sample_caption", index=int(sample.indices[i]), label=int(sample.labels[i])))
     steps = sample.steps(i)
-    show_prediction(steps, true_label=int(sample.labels[i]))
+    origin = {"source": "sample", "index": int(sample.indices[i]), "label": int(sample.labels[i])}
+    show_prediction(steps, origin, true_label=int(sample.labels[i]))
 
 
 if model is None:

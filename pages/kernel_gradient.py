@@ -10,6 +10,7 @@ from lenet.inference import c1_kernel_gradients, predict
 t = ui.t
 GRIDS = (("x", cg.SEED_X), ("w", cg.SEED_W), ("delta", cg.SEED_DELTA))
 
+ui.keep("kg_bias", "kg_weight", "kg_size", "kg_kernel_size", "kg_channels", "kg_seed", "kg_target")
 st.title(t("kernel_gradient.title"))
 st.markdown(t("kernel_gradient.intro"))
 
@@ -60,7 +61,7 @@ def seed_section() -> None:
         col.markdown(t(f"kernel_gradient.grid_{name}"))
         table = cg.editor_table(seed)
         key = f"kg_{name}_{generation}"
-        tables.append(col.data_editor(table, key=key, num_rows="dynamic", hide_index=True))
+        tables.append(ui.kept_data_editor(col, table, key=key, num_rows="dynamic", hide_index=True))
     b = bias_col.number_input(t("kernel_gradient.bias"), -1e6, 1e6, 0.0, 0.5, key="kg_bias")
     bias_col.button(t("kernel_gradient.reset"), key="kg_reset", on_click=reset_seed)
     try:

@@ -94,7 +94,8 @@ def input_grid():
                       width="stretch", on_click=lambda: new_grid(random_grid(rows, cols)))  # fmt: skip
     reset_col.button(t("pooling.reset"), key="pool_reset", icon=":material/restart_alt:",
                      width="stretch", on_click=reset_to_lesson)  # fmt: skip
-    edited = st.data_editor(st.session_state[BASE], key=f"pool_grid_{st.session_state[GENERATION]}")
+    edited = ui.kept_data_editor(st, st.session_state[BASE],
+                                 key=f"pool_grid_{st.session_state[GENERATION]}")  # fmt: skip
     st.caption(t("pooling.editor_caption", limit=MAX_GRID))
     return edited
 
@@ -165,7 +166,7 @@ def backward_view(settings: PoolSettings, x, y, window) -> None:
         preset = st.radio(t("pooling.grad_preset"), GRADIENT_PRESETS, horizontal=True,
                           format_func=lambda g: t(f"pooling.grad_{g}"), key="pool_grad_preset")  # fmt: skip
         key = f"pool_upstream_{preset}_{y.shape[0]}x{y.shape[1]}_{st.session_state[GENERATION]}"
-        upstream = st.data_editor(upstream_grid(y.shape, preset), key=key)
+        upstream = ui.kept_data_editor(st, upstream_grid(y.shape, preset), key=key)
         st.caption(t("pooling.grad_caption"))
     grad = shown(parse_grid, upstream)
     dx = shown(settings.backward, x, grad) if grad is not None else None
@@ -208,7 +209,9 @@ def drawing_view(settings: PoolSettings, model, digit: np.ndarray) -> None:
 
 if BASE not in st.session_state:
     new_grid(SEED_EXAMPLE.astype(float))
-for control, value in LESSON_CONTROLS.items():  # also after a visit to another page
+ui.keep("pool_mode", "pool_window", "pool_stride", "pool_p", "pool_seed", "pool_rows", "pool_cols",
+        "pool_cell", "pool_dy", "pool_dx", "pool_grad_preset", "pool_map")  # fmt: skip
+for control, value in LESSON_CONTROLS.items():  # on the first visit
     st.session_state.setdefault(control, value)
 
 st.title(t("pooling.title"))

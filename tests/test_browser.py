@@ -289,3 +289,89 @@ def test_no_chart_title_is_covered_on_a_phone(chrome, server, path):
     assert len(titles) >= 2
     assert covered == [], f"Plotly's toolbar covers these titles: {covered}"
     context.close()
+
+
+INK_JS = """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                  let ink = 0; for (let i = 0; i < d.length; i += 4) ink += d[i] > 128;
+                  return ink; }"""
+
+
+def canvas_ink(page) -> int:
+    return sum(canvas.evaluate(INK_JS) for canvas in page.locator("canvas").all())
+
+
+def go_to(page, name: str) -> None:
+    """A click in the sidebar's navigation (the same session, as a student moves on)."""
+    page.locator("[data-testid='stSidebarNav'] a", has_text=translate(f"nav.{name}", "en")).click()
+    page.wait_for_selector(f"h1:has-text('{translate(f'{name}.title', 'en')}')", timeout=60_000)
+
+
+def test_the_drawing_is_redrawn_after_a_visit_to_a_lab(chrome, server):
+    """Issue 22, point 1: back from a lab, the canvas shows the same strokes and the page
+    the same prediction; more strokes add to them (the kept drawing is not fed back while
+    the canvas lives, so nothing reloads and nothing is lost); the component's own reset
+    clears the digit the labs use."""
+    page = open_app(chrome, server)
+    page.set_viewport_size({"width": 1400, "height": 1800})
+    draw_digit(page, 7)
+    assert wait_prediction(page) == "7"
+    page.wait_for_timeout(300)
+    ink = canvas_ink(page)
+    assert ink > 500
+    go_to(page, "kernel_gradient")
+    go_to(page, "draw")
+    assert wait_prediction(page) == "7"
+    deadline = time.monotonic() + 20
+    while canvas_ink(page) < 0.9 * ink and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert canvas_ink(page) >= 0.9 * ink, "the strokes were not redrawn"
+    # Two more strokes in quick succession (a 1 drawn over the 7): both stay, the old too.
+    draw_digit(page, 1)
+    draw_digit(page, 1, steps_per_segment=2)
+    page.wait_for_timeout(1500)
+    assert canvas_ink(page) > ink
+    assert prediction_text(page) is not None
+    assert errors_on(page) == []
+    go_to(page, "kernel_gradient")  # which says whose digit it analyses
+    origin = translate("common.digit_from_canvas", "en")
+    page.wait_for_selector(f"text={translate('common.digit_in_use', 'en', origin=origin)}")
+    page.close()
+
+
+def test_the_canvas_reset_button_clears_the_digit_of_every_page(chrome, server):
+    page = open_app(chrome, server)
+    page.set_viewport_size({"width": 1400, "height": 1800})
+    draw_digit(page, 4)
+    wait_prediction(page)
+    page.get_by_role("button", name="Reset canvas & history").click()
+    page.wait_for_function("() => !document.querySelector('.st-key-prediction')", timeout=30_000)
+    go_to(page, "pooling")
+    page.wait_for_selector(f"text={translate('pooling.draw_hint', 'en')}", timeout=30_000)
+    assert errors_on(page) == []
+    page.close()
+
+
+def test_lab_settings_survive_a_visit_to_a_page_without_any(chrome, server):
+    """Issue 22, point 6, through app.py (AppTest's reruns skip it): the pooling lab's mode
+    and window come back after a visit to the architecture page, which keeps nothing."""
+    page = chrome.new_page(viewport={"width": 1400, "height": 1400})
+    page.goto(server + "/pooling")
+    page.wait_for_selector(".st-key-pool_mode", timeout=60_000)
+    mode = page.locator(".st-key-pool_mode [role='combobox']")
+    mode.click()
+    page.get_by_role("option", name=translate("pooling.mode_avg", "en")).click()
+    page.get_by_text(translate("pooling.mode_help_avg", "en")).wait_for(timeout=30_000)
+    window = page.locator(".st-key-pool_window input[type='range']")
+    window.focus()
+    window.press("ArrowRight")  # 2 -> 3
+    # 4x4 input, 3x3 windows, stride 2: one output value once the page has run
+    cells = translate("pooling.grid_cells_value", "en", before=16, after=1)
+    page.get_by_text(cells, exact=True).wait_for(timeout=30_000)
+    go_to(page, "architecture")
+    go_to(page, "pooling")
+    page.wait_for_selector(".st-key-pool_mode", timeout=30_000)
+    assert mode.input_value() == translate("pooling.mode_avg", "en")
+    assert window.input_value() == "3"
+    assert errors_on(page) == []
+    assert "Session State API" not in page.inner_text("body")  # no duplicate-value note
+    page.close()

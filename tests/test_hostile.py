@@ -186,3 +186,22 @@ def test_training_interrupted_by_a_signal_keeps_the_checkpoint_and_resumes(tmp_p
     card = read_card(out)
     assert card["epochs_trained"] == done + 1
     assert [h["epoch"] for h in card["history"]] == list(range(1, done + 2))
+
+
+@pytest.mark.parametrize(
+    "fmt, size", [("PNG", (4000, 3001)), ("JPEG", (4000, 3001)), ("PNG", (20_000, 20_000))]
+)
+def test_too_many_pixels_reports_the_count_and_the_limit(fmt, size):
+    """Pillow's decompression-bomb warning (above the limit) and error (above twice the
+    limit) come before our own check: the message still has the real count, formatted."""
+    from lenet.i18n import translate
+
+    data = png_bytes(Image.new("L", size), format=fmt)
+    with pytest.raises(UploadError) as e:
+        open_upload(data, max_bytes=50 * 2**20)
+    assert e.value.reason == "too_many_pixels"
+    assert e.value.fields == {"pixels": size[0] * size[1], "max_pixels": MAX_UPLOAD_PIXELS}
+    count = f"{size[0] * size[1]:,}"
+    for lang in ("en", "zh"):
+        message = translate("draw.upload_too_many_pixels", lang, **e.value.fields)
+        assert count in message and "12,000,000" in message, message

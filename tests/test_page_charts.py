@@ -18,7 +18,7 @@ from tests.digits import render
 def test_every_chart_is_shown_without_plotlys_toolbar(monkeypatch, page):
     # A drawn 7 on the draw page and as the shared digit, and the draw page's values switched
     # on: every chart a page has is drawn.
-    monkeypatch.setattr(lenet.ui, "draw_canvas", lambda stroke_width, key: render(7))
+    monkeypatch.setattr(lenet.ui, "draw_canvas", lambda stroke_width, key, **kw: render(7))
     at = run_page(page, digit=canvas_to_mnist(render(7)), draw_values=True)
     assert not at.exception
     configs = {c.proto.id: json.loads(c.proto.config or "{}") for c in at.get("plotly_chart")}

@@ -26,7 +26,7 @@ needs_classic = pytest.mark.skipif(
 
 
 def with_canvas(monkeypatch, image):
-    monkeypatch.setattr(lenet.ui, "draw_canvas", lambda stroke_width, key: image)
+    monkeypatch.setattr(lenet.ui, "draw_canvas", lambda stroke_width, key, **kw: image)
 
 
 def shown_prediction(at) -> str:
@@ -107,7 +107,9 @@ def test_the_open_tab_survives_a_clear_and_a_language_switch(monkeypatch):
     with_canvas(monkeypatch, render(2))
     at = run_page("pages/draw.py", open_layer="c5")  # what opening the C5 tab leaves behind
     assert layer_names(at, render(2))[-1] == "c5"
-    with_canvas(monkeypatch, None)  # cleared: no tabs on this run
+    # cleared (the canvas's own reset sends an empty drawing; None would mean a canvas
+    # mounted again that has sent nothing yet, which shows the kept drawing): no tabs
+    with_canvas(monkeypatch, np.zeros((280, 280, 4), np.uint8))
     at.run()
     assert not at.tabs
     with_canvas(monkeypatch, render(3))

@@ -379,3 +379,95 @@ def test_to_tensor_classic_standardises_with_mnist_statistics():
 def test_to_tensor_rejects_bad_input(bad):
     with pytest.raises(ValueError):
         to_tensor(bad)
+
+
+# -------------------------------------------------------------------------------------------
+# photos without a digit (issue 22, point 4): no real ink, no steps
+# -------------------------------------------------------------------------------------------
+
+
+def jpeg_roundtrip(gray: np.ndarray) -> Image.Image:
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8), mode="L").save(
+        buffer, format="JPEG", quality=90
+    )
+    return Image.open(io.BytesIO(buffer.getvalue()))
+
+
+def smooth_noise(shape: tuple[int, int], cell: int, seed: int) -> np.ndarray:
+    """Noise of unit amplitude that varies over ``cell`` pixels (paper fibres, blotches)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(-1, 1, (shape[0] // cell + 2, shape[1] // cell + 2)).astype(np.float32)
+    big = Image.fromarray(coarse, mode="F").resize(
+        ((shape[1] // cell + 2) * cell, (shape[0] // cell + 2) * cell), Image.Resampling.BICUBIC
+    )
+    return np.asarray(big)[: shape[0], : shape[1]].astype(np.float64)
+
+
+def blank_photos() -> dict[str, Image.Image]:
+    rng = np.random.default_rng(22)
+    h, w = 480, 640
+    ys, xs = np.mgrid[0:h, 0:w]
+    return {
+        "grey-noise-jpeg": jpeg_roundtrip(200 + rng.integers(-2, 3, (h, w))),
+        "lighting-gradient": jpeg_roundtrip(150 + 90 * xs / w + rng.normal(0, 1.5, (h, w))),
+        "vignette": jpeg_roundtrip(
+            225
+            - 70 * ((ys - h / 2) ** 2 + (xs - w / 2) ** 2) / (h**2 / 4 + w**2 / 4)
+            + rng.normal(0, 2, (h, w))
+        ),
+        "paper-texture": jpeg_roundtrip(
+            205
+            + 6 * smooth_noise((h, w), 6, 1)
+            + 3 * smooth_noise((h, w), 2, 2)
+            + rng.normal(0, 3, (h, w))
+        ),
+        "sensor-noise": Image.fromarray(
+            np.clip(190 + rng.normal(0, 6, (h, w)), 0, 255).astype(np.uint8)
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", list(blank_photos()))
+def test_a_photo_without_ink_gives_no_steps(name):
+    image = blank_photos()[name]
+    assert photo_steps(image) is None
+    assert photo_steps(image.convert("RGB")) is None
+
+
+def test_a_flat_16_bit_image_is_not_stretched_into_a_digit():
+    from lenet.preprocess import open_upload
+
+    rng = np.random.default_rng(3)
+    for level in (200, 30_000, 60_000):
+        flat = (level + rng.integers(-4, 5, (240, 320))).astype(np.uint16)
+        buffer = io.BytesIO()
+        Image.fromarray(flat).save(buffer, format="PNG")
+        opened, _ = open_upload(buffer.getvalue())
+        assert photo_steps(opened) is None, level
+        assert photo_steps(Image.fromarray(flat)) is None, level
+
+
+def uneven_paper_photo(digit: int, seed: int, reflectance: float) -> Image.Image:
+    """A digit on paper lit from one side, with a vignette, grain and JPEG: the light
+    varies more across the frame (113..240) than a faint image without ink does. Ink
+    reflects ``reflectance`` of the light that the paper reflects."""
+    ink = render(digit, 360, width=26)[..., 0].astype(np.float64) / 255.0
+    h, w = 480, 640
+    ys, xs = np.mgrid[0:h, 0:w]
+    rng = np.random.default_rng(seed)
+    light = 160 + 80 * xs / w - 30 * ((ys - h / 2) ** 2 + (xs - w / 2) ** 2) / (w**2 / 4)
+    full = np.zeros((h, w))
+    full[60:420, 140:500] = ink
+    gray = light * (1 - (1 - reflectance) * full)
+    return jpeg_roundtrip(gray + 4 * smooth_noise((h, w), 6, seed) + rng.normal(0, 3, (h, w)))
+
+
+@pytest.mark.parametrize("digit", [0, 2, 4, 7])
+@pytest.mark.parametrize("reflectance", [0.2, 0.6])  # a felt pen; a soft pencil
+def test_a_digit_on_uneven_paper_is_still_read(digit, reflectance):
+    reference = canvas_to_mnist(render(digit))
+    for seed in range(3):
+        result = photo_mnist(uneven_paper_photo(digit, seed, reflectance))
+        assert_mnist_like(result)
+        assert best_corr(result, reference) > 0.85, seed
