@@ -121,6 +121,15 @@ def _logits(model: LeNet5, x: torch.Tensor) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- saliency
 
+# The chain rule from the class score z_k down to a pixel: through C1's six kernels (the
+# kernel-gradient lab's dL/dX, with L = z_k), then through the model's input scaling
+# x -> x (ink - background) + background.
+SALIENCY_LATEX = (
+    r"\frac{\partial z_k}{\partial x_{i,j}} = (\text{ink} - \text{background})"
+    r"\sum_{c=1}^{6} \sum_{a,b} \frac{\partial z_k}{\partial C1^{\text{pre}}_{c,\,i-a,\,j-b}}"
+    r"\, W_{c,a,b}"
+)
+
 
 def saliency(model: LeNet5, image28: np.ndarray, target: int) -> np.ndarray:
     """d(logit of ``target``)/d(pixel), (28, 28): how much each pixel, on the 0…1 scale,
@@ -170,6 +179,11 @@ def occlusion_probabilities(
     out = probs[0].repeat(n * n, 1)
     out[on_ink] = probs[1:]
     return out.reshape(n, n, CLASSES).numpy()
+
+
+def patch_corner(position: tuple[int, int], stride: int) -> tuple[int, int]:
+    """The digit pixel (row, column) of a patch's top-left corner at a map position."""
+    return position[0] * stride, position[1] * stride
 
 
 def occlusion(
@@ -338,7 +352,20 @@ def answer_changes(probabilities: np.ndarray, answer: int) -> AnswerChanges:
     return AnswerChanges(changed, answers, int(changed.sum()), most)
 
 
+def change(image28: np.ndarray, fooled: np.ndarray) -> np.ndarray:
+    """fooled − original, per pixel on the 0…1 scale."""
+    return unit_pixels(fooled).numpy() - unit_pixels(image28).numpy()
+
+
 def change_size(image28: np.ndarray, fooled: np.ndarray) -> tuple[float, float]:
     """The largest and the mean absolute change of any pixel, on the 0…1 scale."""
-    change = np.abs(unit_pixels(fooled).numpy() - unit_pixels(image28).numpy())
-    return float(change.max()), float(change.mean())
+    size = np.abs(change(image28, fooled))
+    return float(size.max()), float(size.mean())
+
+
+def epsilon_summary(epsilons: np.ndarray) -> tuple[float | None, int]:
+    """The median smallest epsilon of the digits that can be fooled (None if none can),
+    and how many cannot be fooled even with epsilon = 1 (NaN)."""
+    epsilons = np.asarray(epsilons, dtype=np.float64)
+    finite = epsilons[np.isfinite(epsilons)]
+    return (float(np.median(finite)) if finite.size else None), int(epsilons.size - finite.size)

@@ -27,6 +27,7 @@ PAGES = {
     "architecture": ":material/account_tree:",
     "pooling": ":material/grid_view:",
     "kernel_gradient": ":material/functions:",
+    "explain": ":material/troubleshoot:",
     "model_card": ":material/analytics:",
     "exercises": ":material/quiz:",
 }
