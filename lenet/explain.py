@@ -186,6 +186,15 @@ def patch_corner(position: tuple[int, int], stride: int) -> tuple[int, int]:
     return position[0] * stride, position[1] * stride
 
 
+def occluded(image28: np.ndarray, corner: tuple[int, int], patch: int) -> np.ndarray:
+    """A copy of the digit with the blank patch at ``corner`` (its top-left pixel)."""
+    patch = _check_int(patch, "patch", 1, MNIST_SIZE)
+    unit_pixels(image28)  # checks the digit
+    out = np.array(image28, copy=True)
+    out[corner[0] : corner[0] + patch, corner[1] : corner[1] + patch] = 0
+    return out
+
+
 def occlusion(
     model: LeNet5, image28: np.ndarray, target: int, patch: int = 4, stride: int = 1
 ) -> np.ndarray:

@@ -43,7 +43,9 @@ def saliency_section(model, digit, pred) -> None:
     if digit is None:
         return
     second = int(np.argsort(pred.probabilities)[-2])
-    pick = st.selectbox(t("explain.pick_class"), range(10), index=second, key="ex_class")
+    pick = st.columns(3)[0].selectbox(
+        t("explain.pick_class"), range(10), index=second, key="ex_class"
+    )
     grads = {c: shown(ex.saliency, model, digit, c) for c in (pred.digit, pick)}
     if any(g is None for g in grads.values()):
         return
@@ -53,6 +55,7 @@ def saliency_section(model, digit, pred) -> None:
          viz.signed_image(grads[pick], digit, size=SIZE), viz.signed_image(gxi, digit, size=SIZE)],
         caption=[t("explain.saliency_image", digit=pred.digit),
                  t("explain.saliency_image", digit=pick), t("explain.gxi_image", digit=pick)],
+        width=SIZE,
     )  # fmt: skip
     st.caption(t("explain.scale_legend"))
     for c in dict.fromkeys((pred.digit, pick)):
@@ -89,11 +92,17 @@ def occlusion_section(model, digit, pred) -> None:
         value_label=t("explain.probability_of", digit=pred.digit),
         changed_label=t("explain.changed_label"), answer_label=t("explain.answer_label"),
     )  # fmt: skip
-    st.plotly_chart(fig, key="ex_occlusion")
+    left, right = st.columns([3, 1])
+    left.plotly_chart(fig, key="ex_occlusion")
     e = ex.extremes(probs[..., pred.digit])
+    corner = ex.patch_corner(e.low_at, stride)
+    right.image(
+        viz.thumbnail(ex.occluded(digit, corner, patch), SIZE), width=SIZE,
+        caption=t("explain.worst_patch", digit=pred.digit, low=e.low),
+    )  # fmt: skip
     places = probs.shape[0] * probs.shape[1]
     st.caption(t("explain.occlusion_numbers", digit=pred.digit, low=e.low, places=places,
-                 **where(ex.patch_corner(e.low_at, stride))))  # fmt: skip
+                 **where(corner)))  # fmt: skip
     if changes.most_common is None:
         st.markdown(t("explain.occlusion_unchanged", places=places, digit=pred.digit))
     else:
@@ -120,6 +129,7 @@ def fool_section(model, digit, pred) -> None:
          viz.thumbnail(to_u8(fooled.image), SIZE)],
         caption=[t("explain.original_image", digit=pred.digit),
                  t("explain.change_image", epsilon=epsilon), t("explain.fooled_image")],
+        width=SIZE,
     )  # fmt: skip
     now = int(fooled.probabilities[-1].argmax())
     largest, mean = ex.change_size(digit, fooled.image)

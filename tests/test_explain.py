@@ -225,3 +225,14 @@ def test_summaries():
     fooled = np.zeros((28, 28), np.float32)
     fooled[0, 0] = 0.25
     assert ex.change_size(image, fooled) == pytest.approx((0.25, 0.25 / 784))
+
+
+def test_occluded_blanks_the_patch_only(digits):
+    image = digits[0]
+    covered = ex.occluded(image, (10, 12), 5)
+    assert covered.dtype == image.dtype and not covered[10:15, 12:17].any()
+    untouched = np.ones(image.shape, bool)
+    untouched[10:15, 12:17] = False
+    np.testing.assert_array_equal(covered[untouched], image[untouched])
+    assert image[10:15, 12:17].any()  # the original is not changed
+    assert ex.patch_corner((3, 4), 2) == (6, 8)
