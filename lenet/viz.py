@@ -457,6 +457,7 @@ def occlusion_map(
                 "z": np.asarray(changed, dtype=np.int8), "showscale": False,
                 "contours": {"start": 0.5, "end": 0.5, "coloring": "none"},
                 "line": {"color": HIGHLIGHT, "width": 3}, "hoverinfo": "skip",
+                "showlegend": False,
             }
         )  # fmt: skip
         data.append(

@@ -37,6 +37,7 @@ def where(rc: tuple[int, int]) -> dict:
     return {"row": rc[0], "col": rc[1]}
 
 
+@st.fragment  # its own controls rerun this section only
 def saliency_section(model, digit, pred) -> None:
     st.header(t("explain.saliency_header"))
     st.markdown(t("explain.saliency_about"))
@@ -74,6 +75,7 @@ def saliency_section(model, digit, pred) -> None:
                      icon=ui.PAGES["kernel_gradient"])  # fmt: skip
 
 
+@st.fragment  # its own controls rerun this section only
 def occlusion_section(model, digit, pred) -> None:
     st.header(t("explain.occlusion_header"))
     st.markdown(t("explain.occlusion_about"))
@@ -110,6 +112,7 @@ def occlusion_section(model, digit, pred) -> None:
                       most=changes.most_common))  # fmt: skip
 
 
+@st.fragment  # its own controls rerun this section only
 def fool_section(model, digit, pred) -> None:
     st.header(t("explain.fool_header"))
     st.markdown(t("explain.fool_about"))
@@ -120,6 +123,9 @@ def fool_section(model, digit, pred) -> None:
     target = cols[0].selectbox(t("explain.target"), range(10), index=second, key="ex_target")
     epsilon = cols[1].slider(t("explain.epsilon"), 0.01, 1.0, 0.15, 0.01, key="ex_epsilon")
     steps = cols[2].slider(t("explain.steps"), 1, ex.MAX_STEPS, 50, key="ex_steps")
+    if target == pred.digit:
+        st.info(t("explain.already_target", target=target))
+        return
     fooled = shown(ex.fool, model, digit, target, epsilon, steps)
     if fooled is None:
         return
@@ -193,6 +199,7 @@ def networks_table(digit, target: int) -> None:
     st.table(rows)
     digits = (10 - 1) * ex.SEARCH_DIGITS_PER_CLASS
     st.caption(t("explain.networks_about", steps=ex.SEARCH_STEPS, digits=digits,
+                 per_class=ex.SEARCH_DIGITS_PER_CLASS,
                  precision=2.0**-ex.SEARCH_ROUNDS))  # fmt: skip
     if words:
         st.markdown(t("explain.networks_numbers", target=target, list="; ".join(words)))

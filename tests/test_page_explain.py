@@ -141,3 +141,12 @@ def test_a_broken_digit_gets_a_translated_message(lang):
     assert not at.exception
     assert at.error[0].value == tr("error_image_shape", lang, shape="27×28")
     assert not at.get("plotly_chart")
+
+
+def test_the_answer_itself_as_target_says_so(digit, model):
+    at = run_page(PAGE, timeout=300, digit=digit, checkpoint=CHECKPOINT)
+    answer = predict(model, digit).digit
+    at.selectbox(key="ex_target").select(answer).run()
+    ok(at)
+    assert tr("already_target", target=answer) in texts(at)
+    assert not at.table  # nothing to compare: no attack was run
