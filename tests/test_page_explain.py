@@ -150,3 +150,25 @@ def test_the_answer_itself_as_target_says_so(digit, model):
     ok(at)
     assert tr("already_target", target=answer) in texts(at)
     assert not at.table  # nothing to compare: no attack was run
+
+
+def test_a_sample_digit_or_one_drawn_here_is_explained(monkeypatch, model):
+    import lenet.ui
+    from lenet.preprocess import canvas_to_mnist
+    from tests.digits import render
+
+    at = run_page(PAGE, timeout=300, checkpoint=CHECKPOINT)
+    at.segmented_control(key="ex_input").set_value("sample").run()
+    ok(at)
+    sample = read_sample()
+    shown_digit = sample.images[at.session_state["ex_sample_index"] % len(sample.labels)]
+    pred = predict(model, shown_digit)
+    assert tr("reads", digit=pred.digit, confidence=pred.confidence) in texts(at)
+    assert len(at.get("plotly_chart")) == 2  # the occlusion map and the probability path
+
+    monkeypatch.setattr(lenet.ui, "draw_canvas", lambda stroke_width, key: render(7))
+    at.segmented_control(key="ex_input").set_value("draw").run()
+    ok(at)
+    drawn = predict(model, canvas_to_mnist(render(7)))
+    assert drawn.digit == 7
+    assert tr("reads", digit=7, confidence=drawn.confidence) in texts(at)
