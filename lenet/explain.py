@@ -361,6 +361,11 @@ def answer_changes(probabilities: np.ndarray, answer: int) -> AnswerChanges:
     return AnswerChanges(changed, answers, int(changed.sum()), most)
 
 
+def runner_up(probabilities: np.ndarray) -> int:
+    """The second most probable digit: the default digit to explain and to aim for."""
+    return int(np.argsort(np.asarray(probabilities))[-2])
+
+
 def change(image28: np.ndarray, fooled: np.ndarray) -> np.ndarray:
     """fooled − original, per pixel on the 0…1 scale."""
     return unit_pixels(fooled).numpy() - unit_pixels(image28).numpy()

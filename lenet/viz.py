@@ -421,6 +421,28 @@ def signed_image(
     return rgb.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
+def _changed_places(centres, changed, answers, changed_label: str, answer_label: str) -> list:
+    """An orange outline (a contour at 0.5 of the 0/1 map) around the places where the
+    answer changes, and a cross on each, with the new answer in the hover text."""
+    if not np.any(changed):
+        return []
+    rows, cols = np.nonzero(changed)
+    outline = {
+        "type": "contour", "x": centres, "y": centres, "z": np.asarray(changed, dtype=np.int8),
+        "showscale": False, "contours": {"start": 0.5, "end": 0.5, "coloring": "none"},
+        "line": {"color": HIGHLIGHT, "width": 3}, "hoverinfo": "skip", "showlegend": False,
+    }  # fmt: skip
+    crosses = {
+        "type": "scatter", "mode": "markers", "name": changed_label, "showlegend": True,
+        "x": centres[cols], "y": centres[rows],
+        "customdata": np.asarray(answers)[rows, cols].astype(np.int8),
+        "marker": {"symbol": "x", "size": 7, "color": HIGHLIGHT,
+                   "line": {"color": "black", "width": 1}},
+        "hovertemplate": f"(%{{y}}, %{{x}})<br>{answer_label} %{{customdata}}<extra></extra>",
+    }  # fmt: skip
+    return [outline, crosses]
+
+
 def occlusion_map(
     probabilities: np.ndarray,
     changed: np.ndarray,
@@ -448,30 +470,7 @@ def occlusion_map(
         "%{customdata}<extra></extra>",
         "colorbar": {"thickness": 10, "tickformat": ".0%"},
     }  # fmt: skip
-    data = [heatmap]
-    if np.any(changed):
-        rows, cols = np.nonzero(changed)
-        data.append(
-            {
-                "type": "contour", "x": centres, "y": centres,
-                "z": np.asarray(changed, dtype=np.int8), "showscale": False,
-                "contours": {"start": 0.5, "end": 0.5, "coloring": "none"},
-                "line": {"color": HIGHLIGHT, "width": 3}, "hoverinfo": "skip",
-                "showlegend": False,
-            }
-        )  # fmt: skip
-        data.append(
-            {
-                "type": "scatter", "mode": "markers", "name": changed_label,
-                "x": centres[cols], "y": centres[rows],
-                "customdata": np.asarray(answers)[rows, cols].astype(np.int8),
-                "marker": {"symbol": "x", "size": 7, "color": HIGHLIGHT,
-                           "line": {"color": "black", "width": 1}},
-                "hovertemplate": f"(%{{y}}, %{{x}})<br>{answer_label} %{{customdata}}"
-                "<extra></extra>",
-                "showlegend": True,
-            }
-        )  # fmt: skip
+    data = [heatmap, *_changed_places(centres, changed, answers, changed_label, answer_label)]
     layout = {
         "title": {"text": title, "font": {"size": 14}},
         "margin": {**MARGIN, "b": 30},

@@ -30,7 +30,8 @@ def shown(compute, *args):
 
 
 def variant(name: str) -> str:
-    return name.removeprefix("lenet5-").removesuffix(".safetensors")
+    model = ui.model_for(name)
+    return model.config.variant if model is not None else name
 
 
 def where(rc: tuple[int, int]) -> dict:
@@ -43,7 +44,7 @@ def saliency_section(model, digit, pred) -> None:
     st.markdown(t("explain.saliency_about"))
     if digit is None:
         return
-    second = int(np.argsort(pred.probabilities)[-2])
+    second = ex.runner_up(pred.probabilities)
     pick = st.columns(3)[0].selectbox(
         t("explain.pick_class"), range(10), index=second, key="ex_class"
     )
@@ -119,7 +120,7 @@ def fool_section(model, digit, pred) -> None:
     if digit is None:
         return
     cols = st.columns(3)
-    second = int(np.argsort(pred.probabilities)[-2])
+    second = ex.runner_up(pred.probabilities)
     target = cols[0].selectbox(t("explain.target"), range(10), index=second, key="ex_target")
     epsilon = cols[1].slider(t("explain.epsilon"), 0.01, 1.0, 0.15, 0.01, key="ex_epsilon")
     steps = cols[2].slider(t("explain.steps"), 1, ex.MAX_STEPS, 50, key="ex_steps")
@@ -142,7 +143,7 @@ def fool_section(model, digit, pred) -> None:
     verdict = "fool_success" if fooled.success else "fool_failure"
     st.markdown(t(f"explain.{verdict}", steps=fooled.steps, target=target, now=now,
                   p=float(fooled.probabilities[-1, now]), largest=largest, mean=mean,
-                  original=pred.digit))  # fmt: skip
+                  original=pred.digit, epsilon=epsilon))  # fmt: skip
     fig = viz.probability_path(
         fooled.probabilities, original=pred.digit, target=target,
         title=t("explain.path_title", original=pred.digit, target=target),

@@ -224,6 +224,7 @@ def test_summaries():
     image = np.zeros((28, 28), np.uint8)
     fooled = np.zeros((28, 28), np.float32)
     fooled[0, 0] = 0.25
+    assert ex.runner_up(np.array([0.1, 0.6, 0.05, 0.25])) == 3
     assert ex.change_size(image, fooled) == pytest.approx((0.25, 0.25 / 784))
 
 

@@ -80,7 +80,7 @@ def test_with_a_digit_every_section_shows_its_numbers(lang, digit, model):
     for key in SECTIONS:
         assert tr(key, lang) in shown
     pred = predict(model, digit)
-    second = int(np.argsort(pred.probabilities)[-2])
+    second = ex.runner_up(pred.probabilities)
     assert tr("reads", lang, digit=pred.digit, confidence=pred.confidence) in shown
 
     # saliency: the strongest pixels of the predicted digit's score, as computed here
@@ -132,7 +132,7 @@ def test_the_controls_change_what_is_computed(digit, model):
     largest, mean = ex.change_size(digit, fooled.image)
     assert tr("fool_failure", steps=3, target=target, now=now,
               p=float(fooled.probabilities[-1, now]), largest=largest, mean=mean,
-              original=pred.digit) in texts(at)  # fmt: skip
+              original=pred.digit, epsilon=0.02) in texts(at)  # fmt: skip
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
