@@ -17,13 +17,13 @@ SECTIONS = ("saliency_header", "occlusion_header", "fool_header")
 def test_a_drawn_digit_is_explained_in_all_three_sections(chrome, server, tmp_path):  # noqa: F811
     page = open_app(chrome, server)
     draw_digit(page, 7)
-    assert wait_prediction(page) == "7"
+    assert wait_prediction(page, timeout=90) == "7"
     page.get_by_role("link", name=translate("nav.explain", "en")).click()
-    page.wait_for_selector(f"h1:has-text('{translate('explain.title', 'en')}')", timeout=60_000)
-    reads = translate("explain.reads", "en", digit=7, confidence=0.5).split("**")[0]
-    page.get_by_text(reads).first.wait_for(timeout=60_000)
+    page.wait_for_selector(f"h1:has-text('{translate('explain.title', 'en')}')", timeout=120_000)
+    reads = translate("explain.reads", "en", digit=7, confidence=0.5).split("(")[0]
+    page.get_by_text(reads.replace("**", "")).first.wait_for(timeout=120_000)  # the drawn 7
     for key in SECTIONS:
-        page.get_by_role("heading", name=translate(f"explain.{key}", "en")).wait_for()
+        page.get_by_role("heading", name=translate(f"explain.{key}", "en")).wait_for(timeout=90_000)
     # the digit came over: the images, the occlusion map, the probability path, the table
     page.wait_for_function(
         "document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=120_000
