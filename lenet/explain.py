@@ -217,33 +217,36 @@ class Fooled:
 def _attack(model, x0, targets, epsilon, steps, record=False):
     """Targeted iterative FGSM on a batch: x0 (N, 28, 28) in [0, 1], targets (N,), epsilon
     (N,). Each step moves every pixel by epsilon·STEP_FRACTION against the sign of the
-    gradient of the cross-entropy with the target, then projects onto the epsilon box
-    around x0 and onto 0…1. A digit leaves the batch once the network reads its target.
-    Returns (images, success, steps taken, and with ``record``, for a batch of one digit,
-    its probabilities before and after each step)."""
+    gradient of the cross-entropy with the target (whose gradient with respect to the
+    logits is softmax − one-hot), then projects onto the epsilon box around x0 and onto
+    0…1. A digit leaves the batch once the network reads its target. Returns (images,
+    success, steps taken, and with ``record``, for a batch of one digit, its probabilities
+    before and after each step)."""
     eps = epsilon.reshape(-1, 1, 1)
     low, high = (x0 - eps).clamp_min(0.0), (x0 + eps).clamp_max(1.0)
-    alpha = eps * STEP_FRACTION
-    x, active = x0.clone(), torch.arange(len(x0))
-    done, taken = torch.zeros(len(x0), dtype=torch.bool), torch.zeros(len(x0), dtype=torch.long)
+    x, done = x0.clone(), torch.zeros(len(x0), dtype=torch.bool)
+    taken = torch.zeros(len(x0), dtype=torch.long)
+    # the digits still moving: their indices, pixels, targets, bounds and step size
+    moving = [torch.arange(len(x0)), x0.clone(), targets, low, high, eps * STEP_FRACTION]
     history = []
     for step in range(steps + 1):
-        xa = x[active].requires_grad_(True)
+        active, xa, aims, lo, hi, alpha = moving
+        xa.requires_grad_(True)
         with torch.enable_grad():
             logits = _logits(model, xa)
-            hit = logits.argmax(1) == targets[active]
-            done[active] = hit
-            if record:  # one digit: it stays in the batch until the loop ends
-                history.append(F.softmax(logits[0].detach(), dim=0))
-            keep = ~hit
-            if step == steps or not keep.any():
-                break
-            loss = F.cross_entropy(logits[keep], targets[active][keep], reduction="sum")
-            (grad,) = torch.autograd.grad(loss, xa)
-        active = active[keep]
-        moved = xa.detach()[keep] - alpha[active] * grad[keep].sign()
-        x[active] = torch.minimum(torch.maximum(moved, low[active]), high[active])
-        taken[active] += 1
+        probs = F.softmax(logits.detach(), dim=1)
+        if record:  # one digit: it stays in the batch until the loop ends
+            history.append(probs[0])
+        hit = probs.argmax(1) == aims
+        done[active], x[active] = hit, xa.detach()
+        if step == steps or hit.all():
+            break
+        upstream = (probs - F.one_hot(aims, CLASSES).to(probs.dtype)) * (~hit).unsqueeze(1)
+        (grad,) = torch.autograd.grad(logits, xa, grad_outputs=upstream)
+        moving[1] = torch.minimum(torch.maximum(xa.detach() - alpha * grad.sign(), lo), hi)
+        taken[active] += (~hit).long()
+        if hit.any():
+            moving = [v[~hit] for v in moving]
     return x, done, taken, torch.stack(history) if record else None
 
 
