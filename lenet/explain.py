@@ -226,11 +226,12 @@ def _attack(model, x0, targets, epsilon, steps, record=False):
     low, high = (x0 - eps).clamp_min(0.0), (x0 + eps).clamp_max(1.0)
     x, done = x0.clone(), torch.zeros(len(x0), dtype=torch.bool)
     taken = torch.zeros(len(x0), dtype=torch.long)
+    onehot = F.one_hot(targets, CLASSES).to(torch.float32)
     # the digits still moving: their indices, pixels, targets, bounds and step size
-    moving = [torch.arange(len(x0)), x0.clone(), targets, low, high, eps * STEP_FRACTION]
+    moving = [torch.arange(len(x0)), x0.clone(), targets, onehot, low, high, eps * STEP_FRACTION]
     history = []
     for step in range(steps + 1):
-        active, xa, aims, lo, hi, alpha = moving
+        active, xa, aims, aim_hot, lo, hi, alpha = moving
         xa.requires_grad_(True)
         with torch.enable_grad():
             logits = _logits(model, xa)
@@ -238,14 +239,19 @@ def _attack(model, x0, targets, epsilon, steps, record=False):
         if record:  # one digit: it stays in the batch until the loop ends
             history.append(probs[0])
         hit = probs.argmax(1) == aims
-        done[active], x[active] = hit, xa.detach()
-        if step == steps or hit.all():
+        some_hit = bool(hit.any())
+        if some_hit or step == steps:  # these stop here: keep where and when they stopped
+            stop = hit if step < steps else torch.ones_like(hit)
+            done[active[stop]], x[active[stop]] = hit[stop], xa.detach()[stop]
+            taken[active[stop]] = step
+        if step == steps or bool(hit.all()):
             break
-        upstream = (probs - F.one_hot(aims, CLASSES).to(probs.dtype)) * (~hit).unsqueeze(1)
+        upstream = probs - aim_hot
+        if some_hit:
+            upstream[hit] = 0.0
         (grad,) = torch.autograd.grad(logits, xa, grad_outputs=upstream)
         moving[1] = torch.minimum(torch.maximum(xa.detach() - alpha * grad.sign(), lo), hi)
-        taken[active] += (~hit).long()
-        if hit.any():
+        if some_hit:
             moving = [v[~hit] for v in moving]
     return x, done, taken, torch.stack(history) if record else None
 
