@@ -44,16 +44,22 @@ def build_outputs(model, rgba: np.ndarray, layers=PER_STROKE) -> dict[str, bytes
     {name: image bytes} for the probabilities, the given layers and the four steps."""
     from PIL import Image
 
-    from lenet import viz
+    from lenet import describe, viz
+    from lenet.i18n import translate
     from lenet.inference import c1_kernels, predict
     from lenet.preprocess import canvas_steps
 
     steps = canvas_steps(rgba)
     r = predict(model, steps.centred28)
     kernels = c1_kernels(model)
+
+    def t(key: str, **fields) -> str:
+        return translate(key, "en", **fields)
+
+    describe.prediction(r.probabilities, t)  # the captions' sentences
     out = {"probs": viz.probabilities_png(r.probabilities)}
     for name in layers:
-        viz.layer_facts(name, r.activations, kernels)  # the caption's numbers
+        describe.layer(name, r.activations, kernels, t)
         out[name] = viz.layer_image(name, r.activations, kernels)
     for k, image in enumerate((steps.crop, steps.fit20, steps.centred28, steps.padded32)):
         buffer = io.BytesIO()

@@ -17,13 +17,28 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import accuracy, browser, invariance, latency, load, memory, rerun, train_speed
+from bench import (
+    accuracy,
+    browser,
+    browser_cost,
+    explain,
+    invariance,
+    latency,
+    load,
+    memory,
+    rerun,
+    train_speed,
+)
 from bench.common import ROOT, chromium_missing, machine, result, table
 
 ORDER = (
-    "accuracy", "train_speed", "latency", "rerun", "invariance", "browser", "memory", "load", "fault",
+    "accuracy", "train_speed", "latency", "rerun", "invariance", "explain", "browser",
+    "browser_cost", "memory", "load", "fault",
 )  # fmt: skip
-BROWSER = {"browser", "memory", "load", "fault"}
+BROWSER = {"browser", "browser_cost", "memory", "load", "fault"}
+# The commit before the draw page's maps became images (issue 14): browser_cost measures it
+# side by side with this checkout, in a temporary git worktree.
+BASELINE = "6d8afb0"
 
 
 def plan(quick: bool, threads: int | None = None) -> dict:
@@ -37,6 +52,8 @@ def plan(quick: bool, threads: int | None = None) -> dict:
             "latency": lambda: latency.run(calls=100, batch_repeats=1),
             "rerun": lambda: rerun.run(reruns=10, fragment_calls=10),
             "invariance": lambda: invariance.run(calls=10, class_repeats=1),
+            "explain": lambda: explain.run(calls=20),
+            "browser_cost": lambda: browser_cost.run(digits=3, lab_moves=2),
             "browser": lambda: browser.run(strokes=5, warmup=1),
             "memory": lambda: memory.run(sessions=3),
             "load": lambda: load.run(sessions=3, seconds=15, ttl=5, margin=5),
@@ -48,6 +65,8 @@ def plan(quick: bool, threads: int | None = None) -> dict:
         "latency": lambda: latency.run(calls=1000),
         "rerun": lambda: rerun.run(reruns=40, fragment_calls=40),
         "invariance": lambda: invariance.run(calls=40),
+        "explain": lambda: explain.run(calls=100),
+        "browser_cost": lambda: browser_cost.run(digits=10, baseline=BASELINE),
         "browser": lambda: browser.run(strokes=30),
         "memory": lambda: memory.run(sessions=10),
         "load": lambda: load.run(sessions=10, seconds=60),

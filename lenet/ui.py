@@ -60,6 +60,7 @@ PAGES = {
     "pooling": ":material/grid_view:",
     "kernel_gradient": ":material/functions:",
     "invariance": ":material/open_with:",
+    "explain": ":material/troubleshoot:",
     "model_card": ":material/analytics:",
     "exercises": ":material/quiz:",
 }

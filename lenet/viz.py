@@ -603,3 +603,136 @@ def confusion(
         plot_bgcolor="rgba(0,0,0,0)",
     )
     return fig
+
+
+# ----------------------------------------------------------------------------- why this digit?
+
+
+def _diverging_lut() -> np.ndarray:
+    """DIVERGING sampled at 256 levels as RGB, (256, 3) uint8: -bound ... 0 ... +bound."""
+    colours = plotly.colors.sample_colorscale(_colorscale(DIVERGING), np.linspace(0, 1, 256))
+    rgb = [plotly.colors.unlabel_rgb(c) for c in colours]
+    return np.clip(np.round(np.array(rgb)), 0, 255).astype(np.uint8)
+
+
+DIVERGING_RGB = _diverging_lut()
+
+
+def signed_image(
+    values: np.ndarray, digit: np.ndarray | None = None, *, bound: float | None = None,
+    size: int = 168,
+) -> np.ndarray:  # fmt: skip
+    """A signed map (H, W) as a small RGB image (uint8, about ``size`` pixels wide) on the
+    DIVERGING scale: blue below 0, red above, white at 0, full colour at ±``bound``
+    (default: the largest magnitude). With ``digit`` (uint8, same shape), the colour is laid
+    over the digit, whose ink darkens it, so the map reads "over the digit"."""
+    values = np.asarray(values, dtype=np.float32)
+    bound = float(bound or np.abs(values).max() or 1.0)
+    level = np.clip(np.round((values / bound + 1) * 127.5), 0, 255).astype(np.uint8)
+    rgb = DIVERGING_RGB[level].astype(np.float32)
+    if digit is not None:
+        ink = np.asarray(digit, dtype=np.float32)[..., None] / 255.0
+        strength = np.clip(np.abs(values) / bound, 0, 1)[..., None]
+        grey = 255.0 - 90.0 * ink  # the digit, light grey on white, under weak colour
+        rgb = (grey * (1 - strength) + rgb * strength) * (1 - 0.35 * ink)
+    factor = max(1, size // max(values.shape))
+    rgb = np.round(rgb).astype(np.uint8)
+    return rgb.repeat(factor, axis=0).repeat(factor, axis=1)
+
+
+def _changed_places(centres, changed, answers, changed_label: str, answer_label: str) -> list:
+    """An orange outline (a contour at 0.5 of the 0/1 map) around the places where the
+    answer changes, and a cross on each, with the new answer in the hover text."""
+    if not np.any(changed):
+        return []
+    rows, cols = np.nonzero(changed)
+    outline = {
+        "type": "contour", "x": centres, "y": centres, "z": np.asarray(changed, dtype=np.int8),
+        "showscale": False, "contours": {"start": 0.5, "end": 0.5, "coloring": "none"},
+        "line": {"color": HIGHLIGHT, "width": 3}, "hoverinfo": "skip", "showlegend": False,
+    }  # fmt: skip
+    crosses = {
+        "type": "scatter", "mode": "markers", "name": changed_label, "showlegend": True,
+        "x": centres[cols], "y": centres[rows],
+        "customdata": np.asarray(answers)[rows, cols].astype(np.int8),
+        "marker": {"symbol": "x", "size": 7, "color": HIGHLIGHT,
+                   "line": {"color": "black", "width": 1}},
+        "hovertemplate": f"(%{{y}}, %{{x}})<br>{answer_label} %{{customdata}}<extra></extra>",
+    }  # fmt: skip
+    return [outline, crosses]
+
+
+def occlusion_map(
+    probabilities: np.ndarray,
+    changed: np.ndarray,
+    answers: np.ndarray,
+    *,
+    patch: int,
+    stride: int,
+    title: str,
+    value_label: str,
+    changed_label: str,
+    answer_label: str,
+) -> go.Figure:
+    """An occlusion map: the probability of a class with the blank patch at each place
+    (a cell per position, placed at the patch's centre in the digit's pixel coordinates),
+    and the places where covering the digit changes the answer outlined and marked with a
+    cross (legend: ``changed_label``; hover: the answer there)."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    n = probabilities.shape[0]
+    centres = np.arange(n) * stride + (patch - 1) / 2
+    heatmap = {
+        "type": "heatmap", "x": centres, "y": centres, "z": np.round(probabilities, 3),
+        "zmin": 0.0, "zmax": 1.0, "colorscale": _colorscale(SEQUENTIAL),
+        "customdata": np.asarray(answers, dtype=np.int8),
+        "hovertemplate": f"(%{{y}}, %{{x}})<br>{value_label} %{{z:.1%}}<br>{answer_label} "
+        "%{customdata}<extra></extra>",
+        "colorbar": {"thickness": 10, "tickformat": ".0%"},
+    }  # fmt: skip
+    data = [heatmap, *_changed_places(centres, changed, answers, changed_label, answer_label)]
+    layout = {
+        "title": {"text": title, "font": {"size": 14}},
+        "margin": {**MARGIN, "b": 30},
+        "height": 380,
+        "xaxis": {"range": [-0.5, 27.5], "constrain": "domain", "showgrid": False},
+        "yaxis": {"range": [27.5, -0.5], "scaleanchor": "x", "showgrid": False},
+        "legend": {"orientation": "h", "y": -0.08},
+        "plot_bgcolor": "rgba(0,0,0,0)",
+    }
+    return _fast_figure(data, layout)
+
+
+def probability_path(
+    probabilities: np.ndarray, *, original: int, target: int, title: str, x_label: str,
+    y_label: str,
+) -> go.Figure:  # fmt: skip
+    """The ten probabilities after each step of an attack, (steps + 1, 10): the original
+    answer and the target drawn thick (solid and dashed), the other eight thin and grey;
+    every line is labelled with its digit at its end, so no line is told by colour alone."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    steps = np.arange(len(probabilities))
+    data = []
+    for d in range(probabilities.shape[1]):
+        style = {"color": "#BBBBBB", "width": 1}
+        if d == original:
+            style = {"color": BAR, "width": 3}
+        elif d == target:
+            style = {"color": HIGHLIGHT, "width": 3, "dash": "dash"}
+        data.append(
+            {
+                "type": "scatter", "x": steps, "y": np.round(probabilities[:, d], 4),
+                "mode": "lines+text", "name": str(d), "line": style,
+                "text": [""] * (len(steps) - 1) + [str(d)], "textposition": "middle right",
+                "hovertemplate": f"{d}: %{{y:.1%}}<extra></extra>", "showlegend": False,
+            }
+        )  # fmt: skip
+    layout = {
+        "title": {"text": title, "font": {"size": 14}},
+        "margin": {**MARGIN, "b": 40},
+        "height": 300,
+        "xaxis": {"title": {"text": x_label}, "range": [-0.2, max(1, len(steps) - 1) * 1.08]},
+        "yaxis": {"title": {"text": y_label}, "range": [0, 1.05], "tickformat": ".0%"},
+    }
+    if len(steps) <= 20:
+        layout["xaxis"]["dtick"] = 1
+    return _fast_figure(data, layout)

@@ -169,3 +169,4 @@ def network_section() -> None:
 seed_section()
 general_section()
 network_section()
+st.page_link("pages/explain.py", label=t("explain.from_kernel_gradient"), icon=ui.PAGES["explain"])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench import accuracy, invariance, latency, rerun, run_all, train_speed
+from bench import accuracy, explain, invariance, latency, rerun, run_all, train_speed
 from bench.common import Target, p95, summary
 from lenet.checkpoint import save_checkpoint
 from lenet.model import build_model
@@ -111,6 +111,18 @@ def test_latency(models_dir):
     assert finite_positive(r["batch_images_per_s"])
     assert 0 < out["preprocess_share"] < 1
     assert "ncalls" in out["profile"]
+
+
+def test_explain(models_dir):
+    out = explain.run(calls=4, variants=("classic", "modern"), models_dir=models_dir)
+    check_targets(out)
+    assert len(out["targets"]) == 6
+    assert "checkpoint missing" in out["targets"][3]["note"]  # no modern in models_dir
+    for r in out["variants"].values():
+        for part in explain.TARGETS_MS:
+            assert (
+                finite_positive(r[part]["median_ms"]) and r[part]["p95_ms"] >= r[part]["median_ms"]
+            )
 
 
 def test_rerun(models_dir):

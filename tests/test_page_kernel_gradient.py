@@ -91,9 +91,12 @@ def test_page_runs_in_both_languages(lang):
         assert tr(key, lang) in shown
     # no digit drawn yet: a hint and a link to the draw page instead of C1's gradients
     assert at.info[-1].value == tr("no_digit", lang)
-    (link,) = at.get("page_link")
+    link, onward = at.get("page_link")
     assert link.proto.label == tr("go_draw", lang)
     assert link.proto.page.endswith("draw")
+    # and, at the end, one layer further: the gradient reaching the pixels
+    assert onward.proto.label == translate("explain.from_kernel_gradient", lang)
+    assert onward.proto.page.endswith("explain")
 
 
 def test_seed_example_hand_gradient_equals_autograd_and_is_shown():

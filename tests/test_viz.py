@@ -198,3 +198,43 @@ def test_the_predicted_digit_is_marked_by_more_than_colour():
         np.zeros(10), title="t", x_label="d", y_label="p", predicted_label="read"
     )
     assert not any(empty.data[0].marker.pattern.shape) and empty.layout.xaxis.ticktext is None
+
+
+def test_signed_image_is_blue_below_white_at_and_red_above_zero():
+    values = np.zeros((28, 28), np.float32)
+    values[0, 0], values[0, 1] = -2.0, 2.0
+    image = viz.signed_image(values, size=56)
+    assert image.shape == (56, 56, 3) and image.dtype == np.uint8
+    low, high, zero = image[0, 0].astype(int), image[0, 2].astype(int), image[0, 4].astype(int)
+    assert low[2] > low[0] + 50 and high[0] > high[2] + 50  # blue, red
+    assert zero.min() > 230  # white
+    digit = np.zeros((28, 28), np.uint8)
+    digit[0, 2] = 255  # the pixel shown at image column 4
+    over = viz.signed_image(values, digit, size=56)
+    assert over[0, 4].max() < zero.min() - 30  # ink shows darker under no colour
+    np.testing.assert_array_equal(over[0, 0], image[0, 0])  # full colour where |v| = bound
+
+
+def test_occlusion_map_marks_every_changed_place():
+    probs = RNG.random((5, 5))
+    changed = probs < 0.3
+    answers = np.where(changed, 7, 3)
+    fig = validated(viz.occlusion_map(probs, changed, answers, patch=8, stride=5, title="t",
+                                      value_label="p", changed_label="changed",
+                                      answer_label="answer"))  # fmt: skip
+    heat, contour, crosses = fig.data
+    np.testing.assert_array_equal(heat.x, np.arange(5) * 5 + 3.5)  # patch centres
+    assert len(crosses.x) == changed.sum() and crosses.marker.symbol == "x"
+    assert set(crosses.customdata) == {7} and contour.contours.start == 0.5
+    assert len(validated(viz.occlusion_map(probs, probs < 0, answers, patch=8, stride=5,
+                                           title="t", value_label="p", changed_label="c",
+                                           answer_label="a")).data) == 1  # fmt: skip
+
+
+def test_probability_path_labels_every_line():
+    probs = RNG.dirichlet(np.ones(10), size=6)
+    fig = validated(viz.probability_path(probs, original=3, target=8, title="t", x_label="x",
+                                         y_label="y"))  # fmt: skip
+    assert len(fig.data) == 10
+    assert [trace.text[-1] for trace in fig.data] == [str(d) for d in range(10)]
+    assert fig.data[8].line.dash == "dash" and fig.data[3].line.width == 3
