@@ -11,17 +11,17 @@ import pytest
 
 from lenet import ui
 from lenet.checkpoint import MODELS_DIR, load_checkpoint
+from lenet.formulas import pool_formula
 from lenet.i18n import translate
 from lenet.inference import predict
 from lenet.pooling import (
     SEED_EXAMPLE,
     pool2d,
     pool2d_backward,
-    pool_formula,
     pool_window_cells,
     shift_invariance,
-    trainable_subsampling,
 )
+from lenet.pooling_lab import trainable_subsampling
 from lenet.preprocess import canvas_to_mnist
 from tests.apptest_util import run_page, texts
 from tests.digits import render

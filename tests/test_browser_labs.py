@@ -1,0 +1,139 @@
+"""The labs' editable grids in a real browser: what a student types into a cell is what the
+lab computes with (issue 22.3), and big numbers fit on desktop and phone screens (22.2)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from lenet.i18n import translate
+from tests.browser import INSTALL_HINT, browser, chromium_path, streamlit_server
+
+pytestmark = pytest.mark.browser
+SHOTS = os.environ.get("SCREENSHOTS_DIR")
+ROW = 35  # st.data_editor's header and row height, in CSS pixels
+
+# The issue's example: the lesson's kernel, X and delta at the size of the allowed limits.
+BIG_X = [["999999.7", "123456.789", "-987654.3"], ["555555.55", "-333333.3", "777777.7"],
+         ["111111.1", "-999999.9", "444444.4"]]  # fmt: skip
+BIG_DELTA = [["999999.9", "-777777.7"], ["123456.7", "654321.1"]]
+
+
+@pytest.fixture(scope="module")
+def chrome():
+    if chromium_path() is None:
+        pytest.skip(INSTALL_HINT)
+    with browser() as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def server():
+    with streamlit_server() as url:
+        yield url
+
+
+def open_page(chrome, url: str, width: int, height: int = 1000):
+    page = chrome.new_page(viewport={"width": width, "height": height}, has_touch=width < 500)
+    page.goto(url)
+    page.wait_for_selector("h1", timeout=60_000)
+    return page
+
+
+def type_cell(page, key: str, columns: int, row: int, col: int, text: str) -> None:
+    """Type ``text`` into cell (row, col), counted from 0, of the data editor ``key``, as a
+    student does with the keyboard: select the cell, Enter, replace what it holds, Enter."""
+    grid = page.locator(f".st-key-{key}")
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + box["width"] - 10, box["y"] + ROW + ROW / 2)  # row 0, last column
+    page.wait_for_timeout(200)
+    keys = ["ArrowLeft"] * columns + ["ArrowRight"] * col + ["ArrowDown"] * row
+    for k in keys:
+        page.keyboard.press(k)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("textarea.gdg-input", timeout=5_000)
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+    wait_idle(page)
+
+
+def wait_idle(page) -> None:
+    """Until the app has finished its rerun (the status widget's running icon is gone)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=stStatusWidget] [data-testid=stStatusWidgetRunningIcon]')",
+        timeout=30_000,
+    )
+    page.wait_for_timeout(300)
+
+
+def formulas(page) -> list[str]:
+    """The text of every rendered formula, spaces removed (KaTeX's accessible MathML)."""
+    texts = page.eval_on_selector_all(
+        ".katex-mathml annotation", "els => els.map(e => e.textContent)"
+    )
+    return [re.sub(r"\s+", "", t) for t in texts]
+
+
+def errors(page) -> list[str]:
+    return [e.inner_text().strip() for e in page.locator("[data-testid=stAlertContentError]").all()]
+
+
+def test_pooling_grid_computes_with_what_was_typed(chrome, server):
+    page = open_page(chrome, server + "/pooling", 1300)
+    page.wait_for_selector(".st-key-pool_grid_1", timeout=60_000)
+    wait_idle(page)
+    type_cell(page, "pool_grid_1", 4, 0, 0, "1e-3")
+    type_cell(page, "pool_grid_1", 4, 0, 1, "2.5e2")
+    assert r"\max(0.001,250,5,6)=250" in formulas(page), formulas(page)
+    name = translate("pooling.name_input")
+    type_cell(page, "pool_grid_1", 4, 1, 1, "1e7")
+    assert errors(page) == [
+        translate("grid.error_too_large", name=name, value="1e7", row=2, col=2, limit=1_000_000)
+    ]
+    type_cell(page, "pool_grid_1", 4, 1, 1, "abc")
+    assert errors(page) == [
+        translate("grid.error_not_a_number", name=name, value="abc", row=2, col=2)
+    ]
+    page.close()
+
+
+def overflowing(page) -> list[str]:
+    """Formulas and metric values that do not fit: past the viewport's right edge, or cut."""
+    return page.evaluate(
+        """() => {
+        const width = document.documentElement.clientWidth, bad = [];
+        for (const e of document.querySelectorAll('.katex-display, .katex')) {
+            const r = e.getBoundingClientRect();
+            if (r.width > 0 && r.right > width + 1) bad.push('formula: ' + e.textContent.slice(0, 40));
+        }
+        for (const e of document.querySelectorAll('[data-testid=stMetricValue] div, [data-testid=stMetricValue]')) {
+            if (e.scrollWidth > e.clientWidth + 1) bad.push('metric: ' + e.textContent);
+        }
+        return bad;
+    }"""
+    )
+
+
+@pytest.mark.parametrize("width", [1300, 390])
+def test_kernel_gradient_big_numbers_agree_and_fit(chrome, server, width, tmp_path):
+    page = open_page(chrome, server + "/kernel_gradient", width, 844 if width < 500 else 1000)
+    page.wait_for_selector(".st-key-kg_x_0", timeout=60_000)
+    wait_idle(page)
+    for key, grid in (("kg_x_0", BIG_X), ("kg_delta_0", BIG_DELTA)):
+        for r, row in enumerate(grid):
+            for c, text in enumerate(row):
+                type_cell(page, key, len(row), r, c, text)
+    assert errors(page) == []
+    verdict = page.locator("[data-testid=stMetricValue]").first.inner_text()
+    assert verdict.endswith("✓"), verdict
+    shot = Path(SHOTS or tmp_path) / f"kernel-gradient-big-{width}.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot), full_page=True)
+    assert overflowing(page) == []
+    page.close()
