@@ -1,6 +1,8 @@
 """The kernel-gradient page's helpers in lenet.conv_grad_lab and its grids (lenet.grids): shape checks, the
 comparison with autograd, the weight's usage view, random cases and the real-network loss."""
 
+from fractions import Fraction
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -263,3 +265,63 @@ def test_target_loss_matches_cross_entropy_and_stays_positive():
     assert c1_kernel_gradients(model, image, 3).shape == (6, 5, 5)
     with pytest.raises(ValueError, match="0..9"):
         target_loss(model, image, 10)
+
+
+# --- the tolerance of the check: what float64 rounding can do (issue 22.2) ---------------------
+
+# The issue's example: within the allowed +-1,000,000, products near 10^12.
+BIG_X = np.array(
+    [[999999.7, 123456.789, -987654.3], [555555.55, -333333.3, 777777.7],
+     [111111.1, -999999.9, 444444.4]]
+)  # fmt: skip
+BIG_DELTA = np.array([[999999.9, -777777.7], [123456.7, 654321.1]])
+
+
+def test_big_numbers_agree_within_rounding():
+    check = grad_check(BIG_X, SEED_W, BIG_DELTA)
+    assert check.agrees
+    # Σ|δ·X| behind each weight's gradient, with the loops written out
+    sums = [
+        sum(abs(BIG_DELTA[i, j] * BIG_X[i + a, j + b]) for i in range(2) for j in range(2))
+        for a in range(2)
+        for b in range(2)
+    ]
+    assert check.rounding_w.terms == 4
+    assert check.rounding_w.scale == pytest.approx(max(sums), rel=1e-15)
+    eps = np.finfo(np.float64).eps
+    assert check.rounding_w.tolerance == pytest.approx(4 * eps * max(sums), rel=1e-9)
+    # Another summation order lands a float64 step or two away: 2.4e-4 at this size, the
+    # difference the issue saw, is one step. That is rounding, not a disagreement...
+    step = np.spacing(max(sums))
+    assert step == pytest.approx(2.44e-4, rel=0.01)
+    for steps in (1, 2, 4):
+        assert check._replace(autograd_dw=check.autograd_dw + steps * step).agrees
+    # ...while a real mistake is still caught, at this size and at the lesson's.
+    assert not check._replace(autograd_dw=check.autograd_dw + 1e-2).agrees
+    assert not check._replace(autograd_db=check.autograd_db + 1e-3).agrees
+    assert not check._replace(autograd_dx=check.autograd_dx * (1 + 1e-9)).agrees
+    seed = grad_check(SEED_X, SEED_W, SEED_DELTA)
+    assert seed.rounding_w.tolerance < 1e-12
+    assert not seed._replace(autograd_dw=seed.autograd_dw + 1e-9).agrees
+
+
+def exact_sum_of_products(pairs) -> Fraction:
+    return sum((Fraction(a) * Fraction(b) for a, b in pairs), Fraction(0))
+
+
+def test_the_tolerance_bounds_real_rounding_errors():
+    """Over many random big cases, the hand-written float64 sums stay within half the
+    tolerance of the exact sums (the other half is autograd's)."""
+    rng = np.random.default_rng(22)
+    for _ in range(60):
+        h, w, k = rng.integers(2, 6), rng.integers(2, 6), rng.integers(1, 3)
+        x = rng.uniform(-1e6, 1e6, (h, w)).round(int(rng.integers(0, 3)))
+        delta = rng.uniform(-1e6, 1e6, (h - k + 1, w - k + 1))
+        check = grad_check(x, np.ones((k, k)), delta)
+        assert check.agrees
+        ho, wo = delta.shape
+        for a in range(k):
+            for b in range(k):
+                pairs = [(delta[i, j], x[i + a, j + b]) for i in range(ho) for j in range(wo)]
+                error = abs(Fraction(check.manual_dw[a, b]) - exact_sum_of_products(pairs))
+                assert error <= Fraction(check.rounding_w.tolerance) / 2

@@ -42,8 +42,9 @@ def tr(key: str, lang: str = "en", **fields) -> str:
 
 
 def latex(at) -> list[str]:
-    """The formulas shown, without the $$ that st.latex wraps them in."""
-    return [e.value.strip("$\n") for e in at.latex]
+    """The formulas shown (inline maths, $...$, that wraps on a narrow screen), without the $."""
+    shown = [e.value for e in at.markdown]
+    return [v.strip("$\n") for v in shown if v.startswith("$") and v.endswith("$")]
 
 
 def figure(at, key: str) -> dict:
@@ -336,3 +337,41 @@ def test_c1_kernel_gradients_of_the_drawn_digit(checkpoint):
         loss = target_loss(model, digit, target)
         assert tr("meaning", target=target, loss=loss) in texts(at)
     assert loss > target_loss(model, digit, predicted)  # the wrong class costs more
+
+
+# --- big numbers (issue 22.2) --------------------------------------------------------------------
+
+BIG_X = [["999999.7", "123456.789", "-987654.3"], ["555555.55", "-333333.3", "777777.7"],
+         ["111111.1", "-999999.9", "444444.4"]]  # fmt: skip
+BIG_DELTA = [["999999.9", "-777777.7"], ["123456.7", "654321.1"]]
+
+
+def typed(grid: list[list[str]]) -> dict:
+    """Every cell of ``grid`` as st.data_editor's edited rows."""
+    return {r: {str(c + 1): v for c, v in enumerate(row)} for r, row in enumerate(grid)}
+
+
+def test_big_numbers_agree_and_the_tolerance_is_shown():
+    at = run_page(PAGE)
+    edit(at, "x", edited=typed(BIG_X))
+    edit(at, "delta", edited=typed(BIG_DELTA))
+    no_problem(at)
+    x, delta = np.array(BIG_X, dtype=float), np.array(BIG_DELTA, dtype=float)
+    check = grad_check(x, SEED_W, delta)
+    assert at.metric[0].value == tr("agree", diff=check.diff_w)
+    assert at.metric[0].value.endswith("✓")
+    r = check.rounding_w
+    caption = tr("tolerance", verdict=tr("within"), tolerance=r.tolerance, terms=4, scale=r.scale)
+    assert caption in [c.value for c in at.caption]
+    assert "1.3e-03" in caption  # 4·ε·Σ|δ·X|, with Σ|δ·X| up to 1.48·10¹²
+    for line in weight_grad_formulas(x, delta):
+        assert line in latex(at)
+
+
+def test_the_check_says_its_tolerance_for_the_lesson_too():
+    at = run_page(PAGE)
+    check = grad_check(SEED_X, SEED_W, SEED_DELTA)
+    r = check.rounding_w
+    caption = tr("tolerance", verdict=tr("within"), tolerance=r.tolerance, terms=4, scale=r.scale)
+    assert caption in [c.value for c in at.caption]
+    assert r.scale == 77  # Σ|δ·X| for ω4: 1·5 + 2·6 + 3·8 + 4·9
