@@ -29,9 +29,10 @@ from enum import StrEnum
 
 import numpy as np
 
-from lenet.conv_grad import kernel_grad, usage_map, weight_grad_formulas
+from lenet.conv_grad import kernel_grad, usage_map
+from lenet.formulas import format_number, pool_formula, weight_grad_formulas
 from lenet.invariance import transform
-from lenet.pooling import format_number, pool2d, pool_formula, pool_window
+from lenet.pooling import pool2d, pool_window
 
 KINDS = ("output_size", "parameters", "pooling", "kernel_gradient", "invariance")
 # Answers that are not whole numbers (average pooling) are right to within this.

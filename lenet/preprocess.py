@@ -7,6 +7,7 @@ its centre of mass sits at the centre. LeNet-5 then sees it padded to 32x32.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,13 +77,21 @@ def pad32(image28: np.ndarray) -> np.ndarray:
 
 
 def shift(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """Shift a 2-D array (or a stack of them: the last two axes) by whole pixels, filling
-    with zeros."""
+    """An array (2-D, or a stack of them: the last two axes) shifted by dy rows (down if
+    positive) and dx columns (right if positive), whole pixels, filling with zeros; a shift by
+    the whole size or more leaves only zeros."""
+    if np.ndim(img) < 2:
+        raise ValueError(
+            f"can only shift a 2-D array or a stack of them, got shape {np.shape(img)}"
+        )
+    if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in (dy, dx)):
+        raise ValueError(f"shifts must be whole pixels (integers), got dy={dy!r}, dx={dx!r}")
     h, w = img.shape[-2:]
     out = np.zeros_like(img)
-    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
-    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
-    out[..., yd, xd] = img[..., ys, xs]
+    if abs(dy) < h and abs(dx) < w:
+        out[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = img[
+            ..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+        ]
     return out
 
 

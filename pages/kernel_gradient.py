@@ -4,7 +4,9 @@ and checked against torch autograd, then bigger random cases, then C1 of the rea
 import streamlit as st
 
 from lenet import conv_grad as cg
-from lenet import describe, ui, viz
+from lenet import conv_grad_lab as lab
+from lenet import describe, formulas, ui, viz
+from lenet.grids import GridError, editor_table, parse_grid
 from lenet.inference import c1_kernel_gradients, predict
 
 t = ui.t
@@ -16,7 +18,9 @@ st.markdown(t("kernel_gradient.intro"))
 
 
 def show_error(e: ValueError) -> None:
-    if isinstance(e, cg.GradInputError):
+    if isinstance(e, GridError):
+        st.error(t(f"grid.error_{e.reason}", **e.fields))
+    elif isinstance(e, lab.GradInputError):
         st.error(t(f"kernel_gradient.error_{e.reason}", **e.fields))
     else:
         st.error(t("common.invalid_input", error=e))
@@ -25,6 +29,12 @@ def show_error(e: ValueError) -> None:
 def reset_seed() -> None:
     st.session_state["kg_generation"] = st.session_state.get("kg_generation", 0) + 1
     st.session_state["kg_bias"] = 0.0
+
+
+def formula(latex: str) -> None:
+    """A worked formula as inline maths: a long one wraps after + and = to fit the screen
+    (st.latex's display maths cannot wrap and runs past the right edge of a phone)."""
+    st.markdown(f"${latex}$")
 
 
 def heat(col, values, title: str, key: str, height: int = 260, **labels) -> None:
@@ -41,14 +51,17 @@ def signed_maps(col, maps, title: str, key: str) -> None:
     ui.chart(col, fig, key=key)
 
 
-def compare(hand, auto, diff: float, name: str) -> None:
-    """By hand | by autograd | their max absolute difference, side by side."""
+def compare(hand, auto, diff: float, agree: bool, rounding: lab.Rounding, name: str) -> None:
+    """By hand | by autograd | their max absolute difference and what rounding allows."""
     left, right, verdict = st.columns([3, 3, 2])
     for col, values, how in ((left, hand, "hand"), (right, auto, "autograd")):
         show = heat if values.ndim == 2 else signed_maps
         show(col, values, t(f"kernel_gradient.{name}_{how}"), f"kg_{name}_{how}")
-    agree = "agree" if diff < cg.TOLERANCE else "disagree"
-    verdict.metric(t("kernel_gradient.max_diff"), t(f"kernel_gradient.{agree}", diff=diff))
+    value = t("kernel_gradient.agree" if agree else "kernel_gradient.disagree", diff=diff)
+    verdict.metric(t("kernel_gradient.max_diff"), value)
+    within = t("kernel_gradient.within" if agree else "kernel_gradient.beyond")
+    fields = {"tolerance": rounding.tolerance, "terms": rounding.terms, "scale": rounding.scale}
+    verdict.caption(t("kernel_gradient.tolerance", verdict=within, **fields))
 
 
 def seed_section() -> None:
@@ -59,30 +72,30 @@ def seed_section() -> None:
     tables = []
     for col, (name, seed) in zip(grid_cols, GRIDS, strict=True):
         col.markdown(t(f"kernel_gradient.grid_{name}"))
-        table = cg.editor_table(seed)
+        table = editor_table(seed)
         key = f"kg_{name}_{generation}"
         tables.append(ui.kept_data_editor(col, table, key=key, num_rows="dynamic", hide_index=True))
     b = bias_col.number_input(t("kernel_gradient.bias"), -1e6, 1e6, 0.0, 0.5, key="kg_bias")
     bias_col.button(t("kernel_gradient.reset"), key="kg_reset", on_click=reset_seed)
     try:
         x, w, delta = (
-            cg.parse_grid(table, t(f"kernel_gradient.name_{name}"))
+            parse_grid(table, t(f"kernel_gradient.name_{name}"), max_size=lab.MAX_GRID)
             for table, (name, _) in zip(tables, GRIDS, strict=True)
         )
-        check = cg.grad_check(x, w, delta, b)
+        check = lab.grad_check(x, w, delta, b)
     except ValueError as e:
         show_error(e)
         return
 
     st.subheader(t("kernel_gradient.forward_header"))
     st.markdown(t("kernel_gradient.forward_intro"))
-    for line in cg.output_formulas(x, w, b):
-        st.latex(line)
+    for line in formulas.output_formulas(x, w, b):
+        formula(line)
     st.subheader(t("kernel_gradient.backward_header"))
     st.markdown(t("kernel_gradient.backward_intro"))
-    for line in cg.weight_grad_formulas(x, delta):
-        st.latex(line)
-    st.latex(cg.bias_grad_formula(delta))
+    for line in formulas.weight_grad_formulas(x, delta):
+        formula(line)
+    formula(formulas.bias_grad_formula(delta))
 
     st.subheader(t("kernel_gradient.rule_header"))
     st.info(t("kernel_gradient.rule"))
@@ -92,21 +105,23 @@ def seed_section() -> None:
         key="kg_weight",
         format_func=lambda k: t("kernel_gradient.weight_option", k=k + 1),
     )
-    view = cg.weight_view(x, w.shape, delta, k)
+    view = lab.weight_view(x, w.shape, delta, k)
     x_col, w_col, d_col = st.columns([3, 2, 2])
     heat(x_col, x, t("kernel_gradient.input_title", k=k + 1), "kg_input", height=360,
          labels=view.labels, highlight=view.highlight)  # fmt: skip
     heat(w_col, w, t("kernel_gradient.kernel_title"), "kg_kernel",
-         labels=cg.indexed_labels(w, "ω"), highlight=[view.kernel_rc])  # fmt: skip
+         labels=lab.indexed_labels(w, "ω"), highlight=[view.kernel_rc])  # fmt: skip
     heat(d_col, delta, t("kernel_gradient.delta_title"), "kg_delta",
-         labels=cg.indexed_labels(delta, "δ"))  # fmt: skip
+         labels=lab.indexed_labels(delta, "δ"))  # fmt: skip
     pairs = (t("kernel_gradient.use_pair", output=u.output, input=u.input) for u in view.uses)
     st.markdown(t("kernel_gradient.uses", k=k + 1, count=len(view.uses), pairs=", ".join(pairs)))
-    st.latex(view.formula)
+    formula(view.formula)
 
     st.subheader(t("kernel_gradient.check_header"))
     st.markdown(t("kernel_gradient.check_intro"))
-    compare(check.manual_dw, check.autograd_dw, check.diff_w, "dw")
+    compare(
+        check.manual_dw, check.autograd_dw, check.diff_w, check.agrees_w, check.rounding_w, "dw"
+    )
     st.caption(t("kernel_gradient.bias_check", hand=check.manual_db, auto=check.autograd_db))
 
 
@@ -119,8 +134,8 @@ def general_section() -> None:
     channels = c[2].slider(t("kernel_gradient.channels"), 1, 3, 2, key="kg_channels")
     seed = c[3].number_input(t("kernel_gradient.seed"), 0, 2**31 - 1, 0, key="kg_seed")
     try:
-        x, w, delta = cg.random_case(size, kernel, channels, int(seed))
-        check = cg.grad_check(x, w, delta)
+        x, w, delta = lab.random_case(size, kernel, channels, int(seed))
+        check = lab.grad_check(x, w, delta)
     except ValueError as e:
         show_error(e)
         return
@@ -129,11 +144,15 @@ def general_section() -> None:
     signed_maps(w_col, w, t("kernel_gradient.general_w"), "kg_gw")
     signed_maps(d_col, delta[None], t("kernel_gradient.general_delta"), "kg_gdelta")
     st.markdown(t("kernel_gradient.dw_intro"))
-    st.latex(cg.KERNEL_GRAD_LATEX)
-    compare(check.manual_dw, check.autograd_dw, check.diff_w, "gdw")
+    formula(lab.KERNEL_GRAD_LATEX)
+    compare(
+        check.manual_dw, check.autograd_dw, check.diff_w, check.agrees_w, check.rounding_w, "gdw"
+    )
     st.markdown(t("kernel_gradient.dx_intro"))
-    st.latex(cg.INPUT_GRAD_LATEX)
-    compare(check.manual_dx, check.autograd_dx, check.diff_x, "gdx")
+    formula(lab.INPUT_GRAD_LATEX)
+    compare(
+        check.manual_dx, check.autograd_dx, check.diff_x, check.agrees_x, check.rounding_x, "gdx"
+    )
 
 
 def network_section() -> None:
@@ -155,14 +174,14 @@ def network_section() -> None:
     target = left.selectbox(
         t("kernel_gradient.target"), range(10), index=pred.digit, key="kg_target"
     )
-    grads, exponent = cg.decimal_scale(c1_kernel_gradients(model, digit, target))
+    grads, exponent = lab.decimal_scale(c1_kernel_gradients(model, digit, target))
     title = t("kernel_gradient.c1_title", exponent=exponent)
     value_label = t("kernel_gradient.gradient", exponent=exponent)
     fig = viz.feature_maps(grads, cols=6, title=title, height=260, colorscale=viz.DIVERGING,
                            symmetric=True, map_label=t("kernel_gradient.kernel_label"),
                            value_label=value_label)  # fmt: skip
     ui.chart(right, fig, key="kg_c1_grads")
-    loss = cg.target_loss(model, digit, target)
+    loss = lab.target_loss(model, digit, target)
     st.markdown(t("kernel_gradient.meaning", target=target, loss=loss))
 
 

@@ -5,20 +5,19 @@ import numpy as np
 import streamlit as st
 
 from lenet import ui, viz
+from lenet.architecture import format_shape
+from lenet.grids import GridError, editor_table, parse_grid
 from lenet.inference import predict
-from lenet.pooling import (
+from lenet.pooling import POOL_MODES, SEED_EXAMPLE
+from lenet.pooling_lab import (
     GRADIENT_PRESETS,
     MAX_GRID,
-    POOL_MODES,
-    SEED_EXAMPLE,
     PoolingInputError,
     PoolSettings,
     lenet_s2_reduction,
     max_difference,
-    parse_grid,
     random_grid,
     resize_grid,
-    shape_text,
     symmetric_range,
     trainable_subsampling,
     upstream_grid,
@@ -34,10 +33,12 @@ LESSON_CONTROLS = {
 }  # fmt: skip
 
 
-def shown(compute, *args):
-    """compute(*args), or None after showing on the page why the input cannot be used."""
+def shown(compute, *args, **kwargs):
+    """compute(*args, **kwargs), or None after showing on the page why the input cannot be used."""
     try:
-        return compute(*args)
+        return compute(*args, **kwargs)
+    except GridError as e:
+        st.error(t(f"grid.error_{e.reason}", **e.fields))
     except PoolingInputError as e:
         st.error(t(f"pooling.error_{e.reason}", **e.fields))
     except ValueError as e:
@@ -94,7 +95,7 @@ def input_grid():
                       width="stretch", on_click=lambda: new_grid(random_grid(rows, cols)))  # fmt: skip
     reset_col.button(t("pooling.reset"), key="pool_reset", icon=":material/restart_alt:",
                      width="stretch", on_click=reset_to_lesson)  # fmt: skip
-    edited = ui.kept_data_editor(st, st.session_state[BASE],
+    edited = ui.kept_data_editor(st, editor_table(st.session_state[BASE]),
                                  key=f"pool_grid_{st.session_state[GENERATION]}")  # fmt: skip
     st.caption(t("pooling.editor_caption", limit=MAX_GRID))
     return edited
@@ -166,9 +167,9 @@ def backward_view(settings: PoolSettings, x, y, window) -> None:
         preset = st.radio(t("pooling.grad_preset"), GRADIENT_PRESETS, horizontal=True,
                           format_func=lambda g: t(f"pooling.grad_{g}"), key="pool_grad_preset")  # fmt: skip
         key = f"pool_upstream_{preset}_{y.shape[0]}x{y.shape[1]}_{st.session_state[GENERATION]}"
-        upstream = ui.kept_data_editor(st, upstream_grid(y.shape, preset), key=key)
+        upstream = ui.kept_data_editor(st, editor_table(upstream_grid(y.shape, preset)), key=key)
         st.caption(t("pooling.grad_caption"))
-    grad = shown(parse_grid, upstream)
+    grad = shown(parse_grid, upstream, t("pooling.name_upstream"), max_size=MAX_GRID)
     dx = shown(settings.backward, x, grad) if grad is not None else None
     if dx is not None:
         lo, hi = symmetric_range(dx)
@@ -191,18 +192,20 @@ def drawing_view(settings: PoolSettings, model, digit: np.ndarray) -> None:
     yours = shown(settings.forward, c1)
     c1_col, yours_col, s2_col = st.columns(3)
     with c1_col:
-        feature_map(c1, t("pooling.c1_title", k=k, shape=shape_text(c1.shape)), "pool_c1_chart")
+        feature_map(c1, t("pooling.c1_title", k=k, shape=format_shape(c1.shape)), "pool_c1_chart")
     with s2_col:
-        feature_map(s2, t("pooling.net_s2_title", k=k, shape=shape_text(s2.shape)), "pool_s2_chart")
+        feature_map(
+            s2, t("pooling.net_s2_title", k=k, shape=format_shape(s2.shape)), "pool_s2_chart"
+        )
     if yours is None:
         return
     with yours_col:
-        feature_map(yours, t("pooling.yours_title", shape=shape_text(yours.shape)),
+        feature_map(yours, t("pooling.yours_title", shape=format_shape(yours.shape)),
                     "pool_yours_chart")  # fmt: skip
     diff = max_difference(yours, s2)
     if diff is None:
-        diff_col.caption(t("pooling.difference_shapes", yours=shape_text(yours.shape),
-                           net=shape_text(s2.shape)))  # fmt: skip
+        diff_col.caption(t("pooling.difference_shapes", yours=format_shape(yours.shape),
+                           net=format_shape(s2.shape)))  # fmt: skip
     else:
         diff_col.metric(t("pooling.difference"), t("pooling.difference_value", diff=diff))
 
@@ -224,7 +227,7 @@ with controls_col:
     settings = controls()
 with grid_col:
     edited = input_grid()
-x = shown(parse_grid, edited)
+x = shown(parse_grid, edited, t("pooling.name_input"), max_size=MAX_GRID)
 if x is not None:
     st.session_state[LAST_GRID] = x
 y = shown(settings.forward, x) if x is not None else None

@@ -9,15 +9,13 @@ from lenet.conv_grad import (
     SEED_X,
     autograd_kernel_grad,
     bias_grad,
-    bias_grad_formula,
     corr2d,
     input_grad,
     kernel_grad,
     manual_grads,
-    output_formulas,
     usage_map,
-    weight_grad_formulas,
 )
+from lenet.formulas import bias_grad_formula, output_formulas, weight_grad_formulas
 
 
 def lesson_symbols():

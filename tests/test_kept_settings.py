@@ -13,7 +13,8 @@ import pytest
 import lenet.ui
 from lenet.conv_grad import SEED_X
 from lenet.i18n import translate
-from lenet.pooling import GRADIENT_PRESETS, SEED_EXAMPLE
+from lenet.pooling import SEED_EXAMPLE
+from lenet.pooling_lab import GRADIENT_PRESETS
 from lenet.preprocess import canvas_to_mnist
 from tests.apptest_util import run_page, texts
 from tests.digits import render
@@ -56,7 +57,7 @@ def test_pooling_settings_survive_a_visit_to_another_page():
     at.radio(key="pool_grad_preset").set_value(GRADIENT_PRESETS[-1]).run()
     grid_key = f"pool_grid_{at.session_state['pool_generation']}"
     at.session_state[grid_key] = {
-        "edited_rows": {5: {"0": 42.0}},
+        "edited_rows": {5: {"1": "42"}},  # text cells, columns named from 1: as typed
         "added_rows": [],
         "deleted_rows": [],
     }

@@ -11,22 +11,23 @@ import pytest
 
 from lenet.checkpoint import load_checkpoint, models_dir
 from lenet.conv_grad import (
-    INPUT_GRAD_LATEX,
-    KERNEL_GRAD_LATEX,
     SEED_DELTA,
     SEED_W,
     SEED_X,
     autograd_kernel_grad,
-    bias_grad_formula,
+    kernel_grad,
+    usage_map,
+)
+from lenet.conv_grad_lab import (
+    INPUT_GRAD_LATEX,
+    KERNEL_GRAD_LATEX,
     decimal_scale,
     grad_check,
-    kernel_grad,
-    output_formulas,
     random_case,
     target_loss,
-    usage_map,
-    weight_grad_formulas,
 )
+from lenet.formulas import bias_grad_formula, output_formulas, weight_grad_formulas
+from lenet.grids import CELL_REASONS, GRID_REASONS
 from lenet.i18n import translate
 from lenet.inference import c1_kernel_gradients, predict
 from lenet.preprocess import canvas_to_mnist
@@ -41,8 +42,9 @@ def tr(key: str, lang: str = "en", **fields) -> str:
 
 
 def latex(at) -> list[str]:
-    """The formulas shown, without the $$ that st.latex wraps them in."""
-    return [e.value.strip("$\n") for e in at.latex]
+    """The formulas shown (inline maths, $...$, that wraps on a narrow screen), without the $."""
+    shown = [e.value for e in at.markdown]
+    return [v.strip("$\n") for v in shown if v.startswith("$") and v.endswith("$")]
 
 
 def figure(at, key: str) -> dict:
@@ -210,16 +212,16 @@ def test_reset_button_brings_back_the_lesson():
 @pytest.mark.parametrize(
     ("grid", "change", "reason", "fields"),
     [
-        ("x", {"edited": {0: {"2": "abc"}}}, "not_number", {"value": "abc", "row": 1, "col": 2}),
+        ("x", {"edited": {0: {"2": "abc"}}}, "not_a_number", {"value": "abc", "row": 1, "col": 2}),
         ("x", {"edited": {1: {"1": "inf"}}}, "not_finite", {"value": "inf", "row": 2, "col": 1}),
         ("w", {"edited": {0: {"1": "nan"}}}, "not_finite", {"value": "nan", "row": 1, "col": 1}),
         ("w", {"edited": {1: {"2": ""}}}, "empty_cell", {"row": 2, "col": 2}),
         ("delta", {"edited": {0: {"1": "1e9"}}}, "too_large", {"value": "1e9", "row": 1,
-                                                               "col": 1, "limit": "1,000,000"}),
+                                                               "col": 1, "limit": 1_000_000}),
         ("delta", {"added": [{"1": "1", "2": "2"}]}, "delta_shape", {"expected": "2×2",
                                                                      "got": "3×2"}),
         ("x", {"deleted": [0, 1]}, "kernel_too_large", {"kernel": "2×2", "input": "1×3"}),
-        ("w", {"deleted": [0, 1]}, "empty_table", {}),
+        ("w", {"deleted": [0, 1]}, "empty_grid", {}),
     ],
 )  # fmt: skip
 def test_invalid_grid_input_shows_an_error(grid, change, reason, fields):
@@ -227,9 +229,11 @@ def test_invalid_grid_input_shows_an_error(grid, change, reason, fields):
     edit(at, grid, **change)
     assert not at.exception
     names = {"x": "name_x", "w": "name_w", "delta": "name_delta"}
-    if reason in ("not_number", "not_finite", "empty_cell", "too_large", "empty_table"):
-        fields = {"name": tr(names[grid]), **fields}
-    assert [e.value for e in at.error] == [tr(f"error_{reason}", **fields)]
+    if reason in GRID_REASONS + CELL_REASONS:  # the typed grid's own errors (lenet.grids)
+        message = translate(f"grid.error_{reason}", name=tr(names[grid]), **fields)
+    else:
+        message = tr(f"error_{reason}", **fields)
+    assert [e.value for e in at.error] == [message]
     assert output_formulas(SEED_X, SEED_W)[0] not in latex(at)  # the example's results hide
     assert len(at.metric) == 2  # the general case is still there
 
@@ -249,8 +253,8 @@ def test_after_invalid_input_the_page_stays_usable():
 def test_invalid_input_is_explained_in_chinese_too():
     at = run_page(PAGE, "zh")
     edit(at, "x", edited={0: {"1": "一"}})
-    assert at.error[0].value == tr(
-        "error_not_number", "zh", name=tr("name_x", "zh"), value="一", row=1, col=1
+    assert at.error[0].value == translate(
+        "grid.error_not_a_number", "zh", name=tr("name_x", "zh"), value="一", row=1, col=1
     )
 
 
@@ -336,3 +340,41 @@ def test_c1_kernel_gradients_of_the_drawn_digit(checkpoint):
         loss = target_loss(model, digit, target)
         assert tr("meaning", target=target, loss=loss) in texts(at)
     assert loss > target_loss(model, digit, predicted)  # the wrong class costs more
+
+
+# --- big numbers (issue 22.2) --------------------------------------------------------------------
+
+BIG_X = [["999999.7", "123456.789", "-987654.3"], ["555555.55", "-333333.3", "777777.7"],
+         ["111111.1", "-999999.9", "444444.4"]]  # fmt: skip
+BIG_DELTA = [["999999.9", "-777777.7"], ["123456.7", "654321.1"]]
+
+
+def typed(grid: list[list[str]]) -> dict:
+    """Every cell of ``grid`` as st.data_editor's edited rows."""
+    return {r: {str(c + 1): v for c, v in enumerate(row)} for r, row in enumerate(grid)}
+
+
+def test_big_numbers_agree_and_the_tolerance_is_shown():
+    at = run_page(PAGE)
+    edit(at, "x", edited=typed(BIG_X))
+    edit(at, "delta", edited=typed(BIG_DELTA))
+    no_problem(at)
+    x, delta = np.array(BIG_X, dtype=float), np.array(BIG_DELTA, dtype=float)
+    check = grad_check(x, SEED_W, delta)
+    assert at.metric[0].value == tr("agree", diff=check.diff_w)
+    assert at.metric[0].value.endswith("✓")
+    r = check.rounding_w
+    caption = tr("tolerance", verdict=tr("within"), tolerance=r.tolerance, terms=4, scale=r.scale)
+    assert caption in [c.value for c in at.caption]
+    assert "1.3e-03" in caption  # 4·ε·Σ|δ·X|, with Σ|δ·X| up to 1.48·10¹²
+    for line in weight_grad_formulas(x, delta):
+        assert line in latex(at)
+
+
+def test_the_check_says_its_tolerance_for_the_lesson_too():
+    at = run_page(PAGE)
+    check = grad_check(SEED_X, SEED_W, SEED_DELTA)
+    r = check.rounding_w
+    caption = tr("tolerance", verdict=tr("within"), tolerance=r.tolerance, terms=4, scale=r.scale)
+    assert caption in [c.value for c in at.caption]
+    assert r.scale == 77  # Σ|δ·X| for ω4: 1·5 + 2·6 + 3·8 + 4·9

@@ -11,17 +11,17 @@ import pytest
 
 from lenet import ui
 from lenet.checkpoint import load_checkpoint, models_dir
+from lenet.formulas import pool_formula
 from lenet.i18n import translate
 from lenet.inference import predict
 from lenet.pooling import (
     SEED_EXAMPLE,
     pool2d,
     pool2d_backward,
-    pool_formula,
     pool_window_cells,
     shift_invariance,
-    trainable_subsampling,
 )
+from lenet.pooling_lab import trainable_subsampling
 from lenet.preprocess import canvas_to_mnist
 from tests.apptest_util import run_page, texts
 from tests.digits import render
@@ -374,3 +374,51 @@ def test_on_your_drawing_in_chinese():
     )
     for key in ("pool_c1_chart", "pool_yours_chart", "pool_s2_chart"):
         assert chart(at, key)
+
+
+# --- what is typed into the grid (issue 22.3) ----------------------------------------------------
+
+
+def type_into_grid(at, cells: dict[tuple[int, int], str]):
+    """Seed the input grid's edit state (rows and columns from 0), as the browser sends it
+    after a student typed into those cells, then rerun."""
+    rows: dict[int, dict[str, str]] = {}
+    for (r, c), text in cells.items():
+        rows.setdefault(r, {})[str(c + 1)] = text
+    at.session_state["pool_grid_1"] = {"edited_rows": rows, "added_rows": [], "deleted_rows": []}
+    return at.run()
+
+
+def test_scientific_notation_is_pooled_as_typed():
+    at = type_into_grid(fresh(), {(0, 0): "1e-3", (0, 1): "2.5e2"})
+    ok(at)
+    x = heatmap(at, "pool_input_chart")[0]
+    assert x[0, 0] == 0.001 and x[0, 1] == 250
+    assert at.latex[0].value.strip("$\n") == r"\max(0.001, 250, 5, 6) = 250"
+    at = type_into_grid(at, {(0, 0): "1e-3", (0, 1): "2.5e2", (1, 1): "1e7"})
+    name = translate("pooling.name_input")
+    assert [e.value for e in at.error] == [
+        translate("grid.error_too_large", name=name, value="1e7", row=2, col=2, limit=10**6)
+    ]
+
+
+def test_text_in_a_cell_is_named_not_called_empty():
+    at = type_into_grid(fresh(), {(1, 2): "abc"})
+    (error,) = [e.value for e in at.error]
+    assert "abc" in error
+    name = translate("pooling.name_input")
+    assert error == translate("grid.error_not_a_number", name=name, value="abc", row=2, col=3)
+
+
+@pytest.mark.parametrize("text", ["abc", "", "nan", "1e9", "1,5", "1e-3x", "-inf"])
+def test_both_labs_say_the_same_about_the_same_cell(text):
+    pool = [e.value for e in type_into_grid(fresh(), {(0, 0): text}).error]
+    kg = run_page("pages/kernel_gradient.py")
+    edits = {"edited_rows": {0: {"1": text}}, "added_rows": [], "deleted_rows": []}
+    kg.session_state["kg_x_0"] = edits
+    kg = [e.value for e in kg.run().error]
+    pool_name = translate("pooling.name_input")
+    kg_name = translate("kernel_gradient.name_x")
+    assert len(pool) == len(kg) == 1
+    assert pool[0].startswith(pool_name) and kg[0].startswith(kg_name)
+    assert pool[0].removeprefix(pool_name) == kg[0].removeprefix(kg_name)

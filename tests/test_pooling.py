@@ -3,20 +3,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lenet.formulas import format_number, pool_formula
 from lenet.pooling import (
     POOL_MODES,
     SEED_EXAMPLE,
-    format_number,
     output_shape,
     pool2d,
     pool2d_backward,
-    pool_formula,
     pool_window,
     pool_window_cells,
-    shift_image,
     shift_invariance,
     stochastic_indices,
 )
+from lenet.preprocess import shift
 
 
 def random_case(rng: np.random.Generator):
@@ -263,11 +262,11 @@ def test_stochastic_backward_goes_to_the_sampled_cells():
 
 def test_shift_image():
     x = np.arange(1, 10).reshape(3, 3)
-    np.testing.assert_array_equal(shift_image(x, 1, 0), [[0, 0, 0], [1, 2, 3], [4, 5, 6]])
-    np.testing.assert_array_equal(shift_image(x, 0, -1), [[2, 3, 0], [5, 6, 0], [8, 9, 0]])
-    np.testing.assert_array_equal(shift_image(x, -1, 1), [[0, 4, 5], [0, 7, 8], [0, 0, 0]])
-    np.testing.assert_array_equal(shift_image(x, 0, 0), x)
-    np.testing.assert_array_equal(shift_image(x, 5, 0), np.zeros((3, 3)))
+    np.testing.assert_array_equal(shift(x, 1, 0), [[0, 0, 0], [1, 2, 3], [4, 5, 6]])
+    np.testing.assert_array_equal(shift(x, 0, -1), [[2, 3, 0], [5, 6, 0], [8, 9, 0]])
+    np.testing.assert_array_equal(shift(x, -1, 1), [[0, 4, 5], [0, 7, 8], [0, 0, 0]])
+    np.testing.assert_array_equal(shift(x, 0, 0), x)
+    np.testing.assert_array_equal(shift(x, 5, 0), np.zeros((3, 3)))
 
 
 def test_shift_invariance():
@@ -333,8 +332,8 @@ def test_invalid_input_raises(kwargs, message):
         lambda: pool_formula(GOOD, 0, 1, 2, 2, "gap"),
         lambda: pool_formula(GOOD, 0, 0, 2, 2, "lp", p=0),
         lambda: pool_window((4, 4), -1, 0, 2, 2),
-        lambda: shift_image(GOOD, 0.5, 0),
-        lambda: shift_image(np.ones(3), 1, 0),
+        lambda: shift(GOOD, 0.5, 0),
+        lambda: shift(np.ones(3), 1, 0),
     ],
 )
 def test_other_invalid_calls_raise(call):

@@ -1,35 +1,45 @@
-"""Unit tests for the pooling lab's helpers in lenet/pooling.py (grid parsing, checked
-settings, the reasons-to-subsample numbers). The pooling maths itself: test_pooling.py."""
+"""Unit tests for the pooling lab's helpers in lenet/pooling_lab.py (checked settings, the
+reasons-to-subsample numbers) and its grid, read by lenet.grids.parse_grid. The pooling
+maths itself: test_pooling.py."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from lenet.architecture import format_shape as shape_text
+from lenet.formulas import pool_formula
+from lenet.grids import MAX_ABS as MAX_ABS_VALUE
+from lenet.grids import GridError
+from lenet.grids import parse_grid as parse_any_grid
 from lenet.i18n import LANGUAGES, catalogue, translate
 from lenet.model import build_model
 from lenet.pooling import (
-    GRADIENT_PRESETS,
-    MAX_ABS_VALUE,
-    MAX_GRID,
     POOL_MODES,
     SEED_EXAMPLE,
+    pool2d,
+    pool2d_backward,
+    shift_invariance,
+    stochastic_indices,
+)
+from lenet.pooling_lab import (
+    GRADIENT_PRESETS,
+    MAX_GRID,
     PoolingInputError,
     PoolSettings,
     lenet_s2_reduction,
     max_difference,
-    parse_grid,
-    pool2d,
-    pool2d_backward,
-    pool_formula,
     random_grid,
     resize_grid,
-    shape_text,
-    shift_invariance,
-    stochastic_indices,
     symmetric_range,
     trainable_subsampling,
     upstream_grid,
 )
+
+
+def parse_grid(table):
+    """The pooling page's grid: at most MAX_GRID x MAX_GRID."""
+    return parse_any_grid(table, "X", max_size=MAX_GRID)
+
 
 # --- parse_grid ---------------------------------------------------------------------------------
 
@@ -53,19 +63,19 @@ def test_parse_grid_reads_an_edited_frame_with_object_cells():
 
 
 BAD_GRIDS = [
-    ([[1, None]], "empty_cell", {"row": 0, "col": 1}),
-    ([[1, 2], [float("nan"), 4]], "empty_cell", {"row": 1, "col": 0}),
-    (pd.DataFrame({"a": [1.0, np.nan]}), "empty_cell", {"row": 1, "col": 0}),
-    ([[pd.NA]], "empty_cell", {"row": 0, "col": 0}),
-    ([[1, "  "]], "empty_cell", {"row": 0, "col": 1}),
-    ([["abc", 1]], "not_a_number", {"row": 0, "col": 0, "value": "abc"}),
-    ([[True, 1]], "not_a_number", {"row": 0, "col": 0}),
-    ([[1, object()]], "not_a_number", {"row": 0, "col": 1}),
-    ([[np.inf]], "not_finite", {"row": 0, "col": 0}),
-    ([[1, "-inf"]], "not_finite", {"row": 0, "col": 1}),
-    ([["nan"]], "not_finite", {"row": 0, "col": 0}),
-    ([[0, 0], [0, 2e6]], "too_large", {"row": 1, "col": 1}),
-    ([[-1e300]], "too_large", {"row": 0, "col": 0}),
+    ([[1, None]], "empty_cell", {"row": 1, "col": 2}),
+    ([[1, 2], [float("nan"), 4]], "empty_cell", {"row": 2, "col": 1}),
+    (pd.DataFrame({"a": [1.0, np.nan]}), "empty_cell", {"row": 2, "col": 1}),
+    ([[pd.NA]], "empty_cell", {"row": 1, "col": 1}),
+    ([[1, "  "]], "empty_cell", {"row": 1, "col": 2}),
+    ([["abc", 1]], "not_a_number", {"row": 1, "col": 1, "value": "abc"}),
+    ([[True, 1]], "not_a_number", {"row": 1, "col": 1}),
+    ([[1, object()]], "not_a_number", {"row": 1, "col": 2}),
+    ([[np.inf]], "not_finite", {"row": 1, "col": 1}),
+    ([[1, "-inf"]], "not_finite", {"row": 1, "col": 2}),
+    ([["nan"]], "not_finite", {"row": 1, "col": 1}),
+    ([[0, 0], [0, 2e6]], "too_large", {"row": 2, "col": 2}),
+    ([[-1e300]], "too_large", {"row": 1, "col": 1}),
     (np.zeros((MAX_GRID + 1, 2)), "grid_too_big", {"rows": MAX_GRID + 1, "cols": 2}),
     ([], "empty_grid", {}),
     (np.zeros((0, 3)), "empty_grid", {}),
@@ -76,7 +86,7 @@ BAD_GRIDS = [
 
 @pytest.mark.parametrize(("grid", "reason", "fields"), BAD_GRIDS)
 def test_parse_grid_refuses_bad_cells(grid, reason, fields):
-    with pytest.raises(PoolingInputError) as info:
+    with pytest.raises(GridError) as info:
         parse_grid(grid)
     assert info.value.reason == reason
     assert fields.items() <= info.value.fields.items()
@@ -86,7 +96,7 @@ def test_parse_grid_refuses_bad_cells(grid, reason, fields):
 def test_every_error_reason_has_a_message_in_both_languages():
     errors = []
     for grid, _, _ in BAD_GRIDS:
-        with pytest.raises(PoolingInputError) as info:
+        with pytest.raises(GridError) as info:
             parse_grid(grid)
         errors.append(info.value)
     bad_settings = [
@@ -106,7 +116,8 @@ def test_every_error_reason_has_a_message_in_both_languages():
     }
     for lang in LANGUAGES:
         for e in errors:
-            text = translate(f"pooling.error_{e.reason}", lang, **e.fields)
+            prefix = "grid" if isinstance(e, GridError) else "pooling"
+            text = translate(f"{prefix}.error_{e.reason}", lang, **e.fields)
             assert "{" not in text and text
 
 
