@@ -45,6 +45,7 @@ SHORT, SHORT_PENALTY = 0.5, 4.0  # log-prior: a candidate shorter than SHORT x l
 WIDE, WIDE_PENALTY = 1.0, 3.0  # log-prior: a candidate wider than WIDE x its height
 MAX_JOIN = 3  # pieces a candidate may join
 JOIN_PENALTY = 2.0  # log-prior per line height of blank gap between the pieces joined
+CUT_COST = 1.0  # per ink pixel a cut goes through, in column x log-probability units
 UNSURE = 0.7  # a digit read with less confidence is flagged
 SLIDE_HEIGHT = 20  # the line's height in the sliding view, as a digit's in MNIST's 28x28
 SLIDE_STRIDE = 2  # pixels between windows of the sliding view (input scale: 32x32)
@@ -229,8 +230,40 @@ def _cuts(column_ink: np.ndarray, line_height: int) -> list[int]:
 class _Pieces:
     piece_map: np.ndarray  # 0 = faint ink of no piece, -1 = speck, k >= 1 = piece k - 1
     boxes: np.ndarray  # (P, 4), left to right
-    cuts: list[int]
+    cuts: list[tuple[int, int, int, int]]  # x, ink pixels cut, left and right piece
     line_height: int
+
+
+def _check_line(mask: np.ndarray, boxes: np.ndarray, keep: np.ndarray) -> None:
+    """Refuse what is not a written number: too many pieces, or a smear of ink."""
+    if keep.sum() > MAX_PIECES:
+        raise ReadingError("too_many_pieces", count=int(keep.sum()), limit=MAX_PIECES)
+    x0, y0 = boxes[keep, :2].min(0)
+    x1, y1 = boxes[keep, 2:].max(0)
+    fraction = mask[y0:y1, x0:x1].mean()
+    if fraction > MAX_INK_FRACTION and (x1 - x0) > 0.5 * (y1 - y0):
+        raise ReadingError("too_much_ink", percent=round(100 * fraction))
+
+
+def _split(label_map, boxes, keep, line_height):
+    """Each kept component as pieces (x0, y0, x1, y1, component, a, b: its columns a..b
+    from the component's left), wide ones cut; and the cuts (x, ink, left, right piece)."""
+    pieces, cuts = [], []
+    for c in np.flatnonzero(keep):
+        bx0, by0, bx1, by1 = boxes[c]
+        own = label_map[by0:by1, bx0:bx1] == c + 1
+        column_ink = own.sum(0)
+        xs = _cuts(column_ink, line_height) if bx1 - bx0 > CUT_WIDTH * line_height else []
+        first = len(pieces)
+        for a, b in zip([0, *xs], [*xs, bx1 - bx0], strict=True):
+            rows = np.flatnonzero(own[:, a:b].any(1))
+            pieces.append((bx0 + a, by0 + rows[0], bx0 + b, by0 + rows[-1] + 1, c, a, b))
+        cuts += [
+            (int(bx0 + x), int(column_ink[x]), first + k, first + k + 1) for k, x in enumerate(xs)
+        ]
+    if len(pieces) > MAX_PIECES:
+        raise ReadingError("too_many_pieces", count=len(pieces), limit=MAX_PIECES)
+    return pieces, cuts
 
 
 def over_segment(ink: np.ndarray) -> _Pieces | None:
@@ -244,33 +277,23 @@ def over_segment(ink: np.ndarray) -> _Pieces | None:
     label_map, boxes = label_components(mask)
     line_height = int((boxes[:, 3] - boxes[:, 1]).max())
     keep = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= SPECK * line_height
-    if keep.sum() > MAX_PIECES:
-        raise ReadingError("too_many_pieces", count=int(keep.sum()), limit=MAX_PIECES)
-    x0, y0 = boxes[keep, :2].min(0)
-    x1, y1 = boxes[keep, 2:].max(0)
-    fraction = mask[y0:y1, x0:x1].mean()
-    if fraction > MAX_INK_FRACTION and (x1 - x0) > 0.5 * (y1 - y0):
-        raise ReadingError("too_much_ink", percent=round(100 * fraction))
+    _check_line(mask, boxes, keep)
+    pieces, cuts = _split(label_map, boxes, keep, line_height)
+    order = sorted(range(len(pieces)), key=lambda k: pieces[k][0] + pieces[k][2])
+    rank = {k: i for i, k in enumerate(order)}
     piece_map = np.zeros(mask.shape, np.int32)
-    pieces, all_cuts = [], []
-    for c in np.flatnonzero(keep):
-        bx0, by0, bx1, by1 = boxes[c]
-        own = label_map[by0:by1, bx0:bx1] == c + 1
-        cuts = _cuts(own.sum(0), line_height) if bx1 - bx0 > CUT_WIDTH * line_height else []
-        all_cuts += [bx0 + x for x in cuts]
-        for a, b in zip([0, *cuts], [*cuts, bx1 - bx0], strict=True):
-            part = own[:, a:b]
-            rows = np.flatnonzero(part.any(1))
-            pieces.append((bx0 + a, by0 + rows[0], bx0 + b, by0 + rows[-1] + 1, c, a, b))
-    if len(pieces) > MAX_PIECES:
-        raise ReadingError("too_many_pieces", count=len(pieces), limit=MAX_PIECES)
-    pieces.sort(key=lambda p: (p[0] + p[2]) / 2)
     piece_map[mask] = -1  # specks, unless claimed by a piece below
-    for k, (_, _, _, _, c, a, b) in enumerate(pieces):
-        bx0, by0, bx1, by1 = boxes[c]
+    for i, k in enumerate(order):
+        _, _, _, _, c, a, b = pieces[k]
+        bx0, by0, _, by1 = boxes[c]
         view = piece_map[by0:by1, bx0 + a : bx0 + b]
-        view[label_map[by0:by1, bx0 + a : bx0 + b] == c + 1] = k + 1
-    return _Pieces(piece_map, np.array([p[:4] for p in pieces]), sorted(all_cuts), line_height)
+        view[label_map[by0:by1, bx0 + a : bx0 + b] == c + 1] = i + 1
+    return _Pieces(
+        piece_map,
+        np.array([pieces[k][:4] for k in order]),
+        sorted((x, ink, rank[left], rank[right]) for x, ink, left, right in cuts),
+        line_height,
+    )
 
 
 # ----------------------------------------------------------------------------- candidates
@@ -319,13 +342,18 @@ def _blank_columns(p: _Pieces, start: int, stop: int) -> int:
 
 
 def _prior(p: _Pieces, start: int, stop: int, box: Box) -> float:
-    """Log-prior of a candidate's shape: digits are most of the line's height, at most
-    about as wide as tall, and pieces apart are rarely one digit."""
+    """Log-prior of a candidate, per column: digits are most of the line's height, at
+    most about as wide as tall, pieces apart are rarely one digit, and cutting through
+    ink has a cost."""
     w, h = box[2] - box[0], box[3] - box[1]
     short = max(0.0, SHORT - h / p.line_height) / SHORT
     wide = max(0.0, w / h - WIDE)
     apart = _blank_columns(p, start, stop) / p.line_height
-    return -SHORT_PENALTY * short - WIDE_PENALTY * wide - JOIN_PENALTY * apart
+    # Half of each cut that separates this candidate's pieces from the others': a path
+    # pays once for every cut it makes through ink (the paper's segmentation penalty).
+    inside = range(start, stop)
+    cut = sum(ink for _, ink, a, b in p.cuts if (a in inside) != (b in inside)) / 2
+    return -SHORT_PENALTY * short - WIDE_PENALTY * wide - JOIN_PENALTY * apart - CUT_COST * cut / w
 
 
 @torch.inference_mode()
@@ -388,7 +416,7 @@ def read_number(image: np.ndarray, model: LeNet5) -> Reading:
         confidences=[c.confidence for c in chosen],
         images=[c.image for c in chosen],
         pieces=[_scale_box(tuple(int(v) for v in b), f) for b in pieces.boxes],
-        cuts=[round(x / f) for x in pieces.cuts],
+        cuts=[round(c[0] / f) for c in pieces.cuts],
         candidates=candidates,
         path=path,
         line_height=round(pieces.line_height / f),
