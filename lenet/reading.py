@@ -104,7 +104,7 @@ class Reading:
         """The winning path's mean score per column (0 is the best possible)."""
         widths = [_width(self.candidates[i].box) for i in self.path]
         scores = [self.candidates[i].score for i in self.path]
-        return float(np.average(scores, weights=widths)) if self.path else 0.0
+        return float(np.average(scores, weights=widths)) + 0.0 if self.path else 0.0
 
 
 EMPTY = Reading("", [], [], [])

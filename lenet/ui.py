@@ -29,6 +29,7 @@ PAGES = {
     "kernel_gradient": ":material/functions:",
     "model_card": ":material/analytics:",
     "exercises": ":material/quiz:",
+    "read_number": ":material/pin:",
 }
 DEFAULT_CHECKPOINT = "lenet5-classic.safetensors"
 
@@ -183,17 +184,20 @@ def sample():
     return _sample(mtime)
 
 
-def draw_canvas(stroke_width: int, key: str) -> np.ndarray | None:
-    """The drawing canvas (white ink on black); returns its RGBA pixels, or None before the
-    first stroke. Tests patch this function: AppTest cannot drive a custom component."""
+def draw_canvas(
+    stroke_width: int, key: str, width: int = 280, height: int = 280
+) -> np.ndarray | None:
+    """The drawing canvas (white ink on black), ``width`` x ``height`` CSS pixels; returns
+    its RGBA pixels, or None before the first stroke. Tests patch this function: AppTest
+    cannot drive a custom component."""
     from streamlit_drawable_canvas import st_canvas
 
     result = st_canvas(
         stroke_width=stroke_width,
         stroke_color="#FFFFFF",
         background_color="#000000",
-        height=280,
-        width=280,
+        height=height,
+        width=width,
         drawing_mode="freedraw",
         return_image_data=True,
         key=key,
