@@ -235,3 +235,25 @@ def test_a_server_restart_mid_session_loses_no_stroke(chrome):
         page.close()
     finally:
         stop_server(proc)
+
+
+def test_a_number_written_with_the_mouse_is_read(chrome, server, tmp_path):
+    from tests.browser import reading_text, write_number
+
+    page = chrome.new_page(viewport={"width": 1400, "height": 2400})
+    page.goto(server + "/read_number")
+    page.wait_for_selector(f"text={translate('read_number.hint_blank', 'en')}", timeout=60_000)
+    write_number(page, "720")
+    deadline = time.monotonic() + 30
+    while reading_text(page) != "720" and time.monotonic() < deadline:
+        page.wait_for_timeout(50)  # each stroke reruns the page: wait for the last one
+    assert reading_text(page) == "720"
+    page.wait_for_function(
+        "document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=30_000
+    )
+    assert errors_on(page) == []
+    page.wait_for_timeout(500)
+    screenshot(page, tmp_path, "read-number")
+    page.locator(".st-key-rn_clear button").click()
+    page.wait_for_function("() => !document.querySelector('.st-key-reading')", timeout=30_000)
+    page.close()
