@@ -17,10 +17,20 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import accuracy, browser, latency, load, memory, rerun, train_speed
+from bench import accuracy, browser, latency, load, memory, reading, rerun, train_speed
 from bench.common import ROOT, chromium_missing, machine, result, table
 
-ORDER = ("accuracy", "train_speed", "latency", "rerun", "browser", "memory", "load", "fault")
+ORDER = (
+    "accuracy",
+    "train_speed",
+    "latency",
+    "rerun",
+    "reading",
+    "browser",
+    "memory",
+    "load",
+    "fault",
+)
 BROWSER = {"browser", "memory", "load", "fault"}
 
 
@@ -34,6 +44,7 @@ def plan(quick: bool, threads: int | None = None) -> dict:
             ),
             "latency": lambda: latency.run(calls=100, batch_repeats=1),
             "rerun": lambda: rerun.run(reruns=10, fragment_calls=10),
+            "reading": lambda: reading.run(variants=("classic",), count=30),
             "browser": lambda: browser.run(strokes=5, warmup=1),
             "memory": lambda: memory.run(sessions=3),
             "load": lambda: load.run(sessions=3, seconds=15, ttl=5, margin=5),
@@ -44,6 +55,7 @@ def plan(quick: bool, threads: int | None = None) -> dict:
         "train_speed": lambda: train_speed.run(device="all", threads=threads),
         "latency": lambda: latency.run(calls=1000),
         "rerun": lambda: rerun.run(reruns=40, fragment_calls=40),
+        "reading": lambda: reading.run(count=200),
         "browser": lambda: browser.run(strokes=30),
         "memory": lambda: memory.run(sessions=10),
         "load": lambda: load.run(sessions=10, seconds=60),

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
+from bench.common import DATA_DIR
+
 EVAL_SEED, DEV_SEED = 1, 2
 
 
@@ -191,7 +193,7 @@ def mnist_pool(seed: int, data_dir) -> dict[int, np.ndarray]:
 
 
 def number_set(
-    source: str, kind: str, count: int, seed: int, data_dir=None, lengths=(3, 8)
+    source: str, kind: str, count: int, seed: int, data_dir=DATA_DIR, lengths=(3, 8)
 ) -> list[WrittenNumber]:
     """``count`` written numbers of 3-8 random digits each (deterministic for a seed)."""
     rng = np.random.default_rng([seed, source == "mnist", kind == "touching"])
