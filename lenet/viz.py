@@ -424,29 +424,76 @@ def reading_figure(
     h, w = ink.shape
     source, factor = ink_png(ink)
     data = [
-        {"type": "image", "source": source, "x0": 0, "y0": 0, "dx": factor, "dy": factor,
-         "xaxis": "x", "yaxis": "y", "hoverinfo": "skip"},
-        {"type": "heatmap", "x": np.round(positions, 1), "y": list(range(10)),
-         "z": np.round(np.asarray(probabilities).T, 3), "xaxis": "x", "yaxis": "y2",
-         "colorscale": _colorscale(SEQUENTIAL), "zmin": 0, "zmax": 1,
-         "colorbar": {"len": 0.4, "y": 0.2, "thickness": 10},
-         "hovertemplate": f"{text('read_number.position')} %{{x:.0f}}<br>"
-         f"{text('read_number.digit')} %{{y}}<br>{text('read_number.probability')} "
-         "%{z:.1%}<extra></extra>"},
-    ]  # fmt: skip
+        {
+            "type": "image",
+            "source": source,
+            "x0": 0,
+            "y0": 0,
+            "dx": factor,
+            "dy": factor,
+            "xaxis": "x",
+            "yaxis": "y",
+            "hoverinfo": "skip",
+        },
+        {
+            "type": "heatmap",
+            "x": np.round(positions, 1),
+            "y": list(range(10)),
+            "z": np.round(np.asarray(probabilities).T, 3),
+            "xaxis": "x",
+            "yaxis": "y2",
+            "colorscale": _colorscale(SEQUENTIAL),
+            "zmin": 0,
+            "zmax": 1,
+            "colorbar": {"len": 0.4, "y": 0.2, "thickness": 10},
+            "hovertemplate": f"{text('read_number.position')} %{{x:.0f}}<br>"
+            f"{text('read_number.digit')} %{{y}}<br>{text('read_number.probability')} "
+            "%{z:.1%}<extra></extra>",
+        },
+    ]
     shapes, annotations = [], []
     for (x0, y0, x1, y1), digit, confidence, unsure in zip(
         reading.boxes, reading.digits, reading.confidences, reading.unsure, strict=True
     ):
         dash = "dash" if unsure else "solid"
-        shapes.append({"type": "rect", "xref": "x", "yref": "y", "x0": x0, "x1": x1,
-                       "y0": y0, "y1": y1, "line": {"color": HIGHLIGHT, "width": 2, "dash": dash}})  # fmt: skip
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "y",
+                "x0": x0,
+                "x1": x1,
+                "y0": y0,
+                "y1": y1,
+                "line": {"color": HIGHLIGHT, "width": 2, "dash": dash},
+            }
+        )
         for x in (x0, x1):
-            shapes.append({"type": "line", "xref": "x", "yref": "y2", "x0": x, "x1": x,
-                           "y0": -0.5, "y1": 9.5, "line": {"color": HIGHLIGHT, "width": 1, "dash": "dot"}})  # fmt: skip
+            shapes.append(
+                {
+                    "type": "line",
+                    "xref": "x",
+                    "yref": "y2",
+                    "x0": x,
+                    "x1": x,
+                    "y0": -0.5,
+                    "y1": 9.5,
+                    "line": {"color": HIGHLIGHT, "width": 1, "dash": "dot"},
+                }
+            )
         label = f"{digit}{'?' if unsure else ''} {confidence:.0%}"
-        annotations.append({"x": (x0 + x1) / 2, "y": y0, "xref": "x", "yref": "y", "text": label,
-                            "showarrow": False, "yanchor": "bottom", "font": {"color": HIGHLIGHT, "size": 13}})  # fmt: skip
+        annotations.append(
+            {
+                "x": (x0 + x1) / 2,
+                "y": y0,
+                "xref": "x",
+                "yref": "y",
+                "text": label,
+                "showarrow": False,
+                "yanchor": "bottom",
+                "font": {"color": HIGHLIGHT, "size": 13},
+            }
+        )
     layout = {
         "title": {"text": text("read_number.figure_title"), "font": {"size": 14}},
         "margin": MARGIN,
@@ -477,19 +524,57 @@ def segmentation_graph(reading, text: Callable[..., str]) -> go.Figure:
         xs = np.linspace(x0, x1, 9)
         ys = height * np.sin(np.linspace(0, np.pi, 9))
         win = i in chosen
-        hover = text("read_number.graph_hover", digit=c.digit, confidence=c.confidence,
-                     score=c.score, pieces=c.stop - c.start)  # fmt: skip
-        data.append({"type": "scatter", "x": np.round(xs, 1), "y": np.round(ys, 3), "mode": "lines",
-                     "line": {"color": HIGHLIGHT if win else "#888888", "width": 4 if win else 1,
-                              "dash": "solid" if win else "dot"},
-                     "hovertemplate": hover + "<extra></extra>", "showlegend": False})  # fmt: skip
-        data.append({"type": "scatter", "x": [xs[4]], "y": [ys[4]], "mode": "text",
-                     "text": [f"{c.digit} {c.score:.2f}"], "textposition": "top center",
-                     "textfont": {"size": 11 if win else 9}, "hoverinfo": "skip", "showlegend": False})  # fmt: skip
-    data.append({"type": "scatter", "x": nodes, "y": [0] * len(nodes), "mode": "markers",
-                 "marker": {"size": 8, "color": "#444444", "symbol": "line-ns-open",
-                            "line": {"width": 2}},
-                 "hoverinfo": "skip", "showlegend": False})  # fmt: skip
+        hover = text(
+            "read_number.graph_hover",
+            digit=c.digit,
+            confidence=c.confidence,
+            score=c.score,
+            pieces=c.stop - c.start,
+        )
+        data.append(
+            {
+                "type": "scatter",
+                "x": np.round(xs, 1),
+                "y": np.round(ys, 3),
+                "mode": "lines",
+                "line": {
+                    "color": HIGHLIGHT if win else "#888888",
+                    "width": 4 if win else 1,
+                    "dash": "solid" if win else "dot",
+                },
+                "hovertemplate": hover + "<extra></extra>",
+                "showlegend": False,
+            }
+        )
+        data.append(
+            {
+                "type": "scatter",
+                "x": [xs[4]],
+                "y": [ys[4]],
+                "mode": "text",
+                "text": [f"{c.digit} {c.score:.2f}"],
+                "textposition": "top center",
+                "textfont": {"size": 11 if win else 9},
+                "hoverinfo": "skip",
+                "showlegend": False,
+            }
+        )
+    data.append(
+        {
+            "type": "scatter",
+            "x": nodes,
+            "y": [0] * len(nodes),
+            "mode": "markers",
+            "marker": {
+                "size": 8,
+                "color": "#444444",
+                "symbol": "line-ns-open",
+                "line": {"width": 2},
+            },
+            "hoverinfo": "skip",
+            "showlegend": False,
+        }
+    )
     layout = {
         "title": {"text": text("read_number.graph_title"), "font": {"size": 14}},
         "margin": MARGIN,

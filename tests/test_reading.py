@@ -198,9 +198,17 @@ def test_best_path_is_the_best_of_every_path(seed):
         for stop in range(start + 1, min(start + 3, n) + 1):
             width = int(rng.integers(1, 50))
             candidates.append(
-                Candidate(start, stop, (0, 0, width, 10), 0, float(rng.uniform(0.01, 1)),
-                          float(-rng.uniform(0, 2)), np.zeros((28, 28), np.uint8), np.zeros(10))
-            )  # fmt: skip
+                Candidate(
+                    start,
+                    stop,
+                    (0, 0, width, 10),
+                    0,
+                    float(rng.uniform(0.01, 1)),
+                    float(-rng.uniform(0, 2)),
+                    np.zeros((28, 28), np.uint8),
+                    np.zeros(10),
+                )
+            )
 
     def total(path):
         return sum((candidates[i].box[2]) * candidates[i].score for i in path)
