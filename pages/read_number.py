@@ -8,7 +8,8 @@ from lenet.preprocess import UploadError, open_upload, photo_to_ink
 from lenet.reading import UNSURE, ReadingError, ink_of, read_number, sliding_outputs
 
 t = ui.t
-CANVAS_WIDTH, CANVAS_HEIGHT = 960, 240  # about 4:1, room for 8 digits
+# Wide: about 4:1, room for 8 digits; narrow: fits a phone's 390-pixel-wide screen.
+CANVAS_SIZES = {"wide": (960, 240), "narrow": (360, 120)}
 THUMBNAIL = 84
 SOURCES = ("canvas", "upload")
 
@@ -94,15 +95,23 @@ def show_graph(reading) -> None:
 @st.fragment
 def canvas_view() -> None:
     st.session_state.setdefault("rn_generation", 0)
-    controls = st.columns([2, 1])
+    controls = st.columns([2, 1, 1])
     width = controls[0].slider(t("read_number.stroke_width"), 6, 40, 16, key="rn_stroke_width")
-    if controls[1].button(t("read_number.clear"), key="rn_clear", icon=":material/delete:"):
+    size = controls[1].segmented_control(
+        t("read_number.canvas_size"),
+        list(CANVAS_SIZES),
+        format_func=lambda s: t(f"read_number.canvas_size_{s}"),
+        default="wide",
+        key="rn_canvas_size",
+    )
+    if controls[2].button(t("read_number.clear"), key="rn_clear", icon=":material/delete:"):
         st.session_state["rn_generation"] += 1
+    canvas_width, canvas_height = CANVAS_SIZES[size or "wide"]
     drawing = ui.draw_canvas(
         width,
-        key=f"rn_canvas_{st.session_state['rn_generation']}",
-        width=CANVAS_WIDTH,
-        height=CANVAS_HEIGHT,
+        key=f"rn_canvas_{size}_{st.session_state['rn_generation']}",
+        width=canvas_width,
+        height=canvas_height,
     )
     st.caption(t("read_number.canvas_caption"))
     if drawing is None or not show_reading(drawing):

@@ -126,6 +126,16 @@ def test_specks_get_a_message(monkeypatch):
 
 
 @needs_classic
+def test_the_narrow_canvas_fits_a_phone(monkeypatch):
+    calls = []
+    with_canvas(monkeypatch, on_wide_canvas(strip([4, 2], size=200, gap=28)[0])[:, :360], calls)
+    at = run_page(PAGE, rn_canvas_size="narrow")
+    assert not at.exception
+    assert calls[-1] == (360, 120)
+    assert at.metric[0].value == "42"
+
+
+@needs_classic
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_the_upload_source_asks_for_a_photo(lang):
     at = run_page(PAGE, lang=lang, rn_source="upload")
