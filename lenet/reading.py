@@ -2,8 +2,9 @@
 (LeCun, Bottou, Bengio and Haffner 1998, sections V-VII): segmentation by recognition.
 
 1. Over-segmentation: the ink is split into connected components; a component wider than
-   a digit is cut at the minima of its vertical projection (where few ink pixels are
-   stacked: touching digits meet there). The result is a left-to-right row of pieces.
+   a digit is cut at the minima of its projection along the writing's slant (where few ink
+   pixels are stacked: touching digits meet there). The result is a left-to-right row of
+   pieces.
 2. Candidates: one piece, or two or three neighbouring pieces joined (a 5's detached flag,
    a 4 written in two strokes), each normalised exactly as the draw page normalises a
    drawing (``lenet.preprocess.ink_to_steps``) and scored by LeNet-5 in one batched
@@ -12,7 +13,9 @@
    pieces and whose edges are the candidates. A path's score is the mean over the line's
    columns of the score of the candidate covering them (log-probability of its digit plus
    a log-prior on its shape), so a path is neither rewarded nor penalised for having many
-   small or few large pieces: every column is counted once, whatever the cut.
+   small or few large pieces: every column is counted once, whatever the cut. A path also
+   pays for each cut it makes through ink, in proportion to the ink cut (the paper's
+   segmentation penalty); gaps between separate strokes are free.
 
 ``sliding_outputs`` is the paper's other view (the space-displacement network): the same
 net applied at every horizontal position of the line, batched as 32x32 windows.
@@ -20,7 +23,7 @@ net applied at every horizontal position of the line, batched as 32x32 windows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -455,8 +458,6 @@ def _scale_box(box: Box, f: float) -> Box:
 
 
 def _rescaled(c: Candidate, f: float) -> Candidate:
-    from dataclasses import replace
-
     return replace(c, box=_scale_box(c.box, f))
 
 
@@ -467,8 +468,9 @@ def _rescaled(c: Candidate, f: float) -> Candidate:
 def sliding_outputs(image: np.ndarray, model: LeNet5) -> tuple[np.ndarray, np.ndarray]:
     """The network at every horizontal position of the line (the paper's space-displacement
     view): the line is scaled so its ink is SLIDE_HEIGHT px high, as a digit in MNIST, and
-    read through 32x32 windows every SLIDE_STRIDE px, in one batch. This is the same
-    computation as running C5, F6 and the output as convolutions over the whole line.
+    read through 32x32 windows every SLIDE_STRIDE px, in one batch. The windows every 4 px
+    are exactly what C5, F6 and the output run as convolutions over the whole strip give
+    (C1 to S4 subsample by 4); every 2 px samples twice as finely.
 
     Returns the windows' centres (x in the input's pixels) and their softmax outputs
     (N, 10); empty arrays for an empty image."""
