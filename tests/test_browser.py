@@ -289,7 +289,9 @@ def test_a_photo_of_a_number_is_read_or_refused(chrome, server, photo):
         {"name": "number.png", "mimeType": "image/png", "buffer": payload}
     )
     if photo == "written":
-        page.wait_for_selector(".st-key-reading", timeout=60_000)
+        deadline = time.monotonic() + 60  # the container can be drawn before its metric
+        while reading_text(page) != "314" and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
         assert reading_text(page) == "314"
     else:
         page.wait_for_selector(
