@@ -26,13 +26,14 @@ from bench import (
     latency,
     load,
     memory,
+    reading,
     rerun,
     train_speed,
 )
 from bench.common import ROOT, chromium_missing, machine, result, table
 
 ORDER = (
-    "accuracy", "train_speed", "latency", "rerun", "invariance", "explain", "browser",
+    "accuracy", "train_speed", "latency", "rerun", "invariance", "explain", "reading", "browser",
     "browser_cost", "memory", "load", "fault",
 )  # fmt: skip
 BROWSER = {"browser", "browser_cost", "memory", "load", "fault"}
@@ -54,6 +55,7 @@ def plan(quick: bool, threads: int | None = None) -> dict:
             "invariance": lambda: invariance.run(calls=10, class_repeats=1),
             "explain": lambda: explain.run(calls=20),
             "browser_cost": lambda: browser_cost.run(digits=3, lab_moves=2),
+            "reading": lambda: reading.run(variants=("classic",), count=30),
             "browser": lambda: browser.run(strokes=5, warmup=1),
             "memory": lambda: memory.run(sessions=3),
             "load": lambda: load.run(sessions=3, seconds=15, ttl=5, margin=5),
@@ -67,6 +69,7 @@ def plan(quick: bool, threads: int | None = None) -> dict:
         "invariance": lambda: invariance.run(calls=40),
         "explain": lambda: explain.run(calls=100),
         "browser_cost": lambda: browser_cost.run(digits=10, baseline=BASELINE),
+        "reading": lambda: reading.run(count=200),
         "browser": lambda: browser.run(strokes=30),
         "memory": lambda: memory.run(sessions=10),
         "load": lambda: load.run(sessions=10, seconds=60),

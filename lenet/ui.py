@@ -63,6 +63,7 @@ PAGES = {
     "explain": ":material/troubleshoot:",
     "model_card": ":material/analytics:",
     "exercises": ":material/quiz:",
+    "read_number": ":material/pin:",
 }
 DEFAULT_CHECKPOINT = "lenet5-classic.safetensors"
 
@@ -337,10 +338,16 @@ def _hide_canvas_toolbar() -> None:
 
 
 def draw_canvas(
-    stroke_width: int, key: str, initial_drawing: dict | None = None, strokes_key: str | None = None
+    stroke_width: int,
+    key: str,
+    initial_drawing: dict | None = None,
+    strokes_key: str | None = None,
+    width: int = 280,
+    height: int = 280,
 ) -> np.ndarray | None:
-    """The drawing canvas (white ink on black, no component toolbar); returns its RGBA pixels, or None before the
-    first stroke. ``initial_drawing`` (fabric.js JSON) is drawn when the canvas mounts; with
+    """The drawing canvas (white ink on black, no component toolbar), ``width`` x ``height``
+    CSS pixels; returns its RGBA pixels, or None before the first stroke.
+    ``initial_drawing`` (fabric.js JSON) is drawn when the canvas mounts; with
     ``strokes_key``, the strokes it sends are stored there. Tests patch this function:
     AppTest cannot drive a custom component."""
     from streamlit_drawable_canvas import st_canvas
@@ -350,8 +357,8 @@ def draw_canvas(
         stroke_width=stroke_width,
         stroke_color="#FFFFFF",
         background_color="#000000",
-        height=280,
-        width=280,
+        height=height,
+        width=width,
         drawing_mode="freedraw",
         initial_drawing=initial_drawing,
         return_image_data=True,

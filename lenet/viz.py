@@ -4,6 +4,7 @@ already translated, so this module is language-free and unit-testable)."""
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Callable, Sequence
 
@@ -735,4 +736,202 @@ def probability_path(
     }
     if len(steps) <= 20:
         layout["xaxis"]["dtick"] = 1
+    return _fast_figure(data, layout)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def ink_png(ink: np.ndarray, max_width: int = 640) -> tuple[str, float]:
+    """An ink map (uint8 0..255 or float 0..1) as a small PNG data URI for a figure's
+    background, and the factor from the PNG's pixels to the ink map's."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    full = 255.0 if ink.dtype == np.uint8 else 1.0
+    u8 = np.clip(np.asarray(ink, np.float32) * (255.0 / full), 0, 255).astype(np.uint8)
+    h, w = u8.shape
+    factor = max(1.0, w / max_width)
+    image = Image.fromarray(u8).resize(
+        (max(1, round(w / factor)), max(1, round(h / factor))), Image.Resampling.BOX
+    )
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(), factor
+
+
+def reading_figure(
+    ink: np.ndarray,
+    reading,
+    positions: np.ndarray,
+    probabilities: np.ndarray,
+    text: Callable[..., str],
+) -> go.Figure:
+    """The writing with a box and a label per digit read (unsure ones dashed and marked
+    "?"), and below it, on the same horizontal axis, the sliding view: the ten outputs of
+    the network against position. ``reading`` is a lenet.reading.Reading; ``text``
+    translates the read_number catalogue's keys."""
+    h, w = ink.shape
+    source, factor = ink_png(ink)
+    data = [
+        {
+            "type": "image",
+            "source": source,
+            "x0": 0,
+            "y0": 0,
+            "dx": factor,
+            "dy": factor,
+            "xaxis": "x",
+            "yaxis": "y",
+            "hoverinfo": "skip",
+        },
+        {
+            "type": "heatmap",
+            "x": np.round(positions, 1),
+            "y": list(range(10)),
+            "z": np.round(np.asarray(probabilities).T, 3),
+            "xaxis": "x",
+            "yaxis": "y2",
+            "colorscale": _colorscale(SEQUENTIAL),
+            "zmin": 0,
+            "zmax": 1,
+            "colorbar": {"len": 0.4, "y": 0.2, "thickness": 10},
+            "hovertemplate": f"{text('read_number.position')} %{{x:.0f}}<br>"
+            f"{text('read_number.digit')} %{{y}}<br>{text('read_number.probability')} "
+            "%{z:.1%}<extra></extra>",
+        },
+    ]
+    shapes, annotations = [], []
+    for (x0, y0, x1, y1), digit, confidence, unsure in zip(
+        reading.boxes, reading.digits, reading.confidences, reading.unsure, strict=True
+    ):
+        dash = "dash" if unsure else "solid"
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "y",
+                "x0": x0,
+                "x1": x1,
+                "y0": y0,
+                "y1": y1,
+                "line": {"color": HIGHLIGHT, "width": 2, "dash": dash},
+            }
+        )
+        for x in (x0, x1):
+            shapes.append(
+                {
+                    "type": "line",
+                    "xref": "x",
+                    "yref": "y2",
+                    "x0": x,
+                    "x1": x,
+                    "y0": -0.5,
+                    "y1": 9.5,
+                    "line": {"color": HIGHLIGHT, "width": 1, "dash": "dot"},
+                }
+            )
+        label = f"{digit}{'?' if unsure else ''} {confidence:.0%}"
+        annotations.append(
+            {
+                "x": (x0 + x1) / 2,
+                "y": y0,
+                "xref": "x",
+                "yref": "y",
+                "text": label,
+                "showarrow": False,
+                "yanchor": "bottom",
+                "font": {"color": HIGHLIGHT, "size": 13},
+            }
+        )
+    layout = {
+        "title": {"text": text("read_number.figure_title"), "font": {"size": 14}},
+        "margin": MARGIN,
+        "height": 420,
+        "xaxis": {"range": [0, w], "title": {"text": text("read_number.position")}, "anchor": "y2"},
+        "yaxis": {"domain": [0.5, 1], "range": [h, 0], "showticklabels": False, "showgrid": False},
+        "yaxis2": {"domain": [0, 0.42], "title": {"text": text("read_number.digit")}, "dtick": 1},
+        "shapes": shapes,
+        "annotations": annotations,
+    }
+    return _fast_figure(data, layout)
+
+
+def segmentation_graph(reading, text: Callable[..., str]) -> go.Figure:
+    """The candidate graph: nodes are the gaps between pieces (at their position in the
+    writing), each candidate an arc from its first to its last gap labelled with its digit
+    and score; the winning path is drawn thick and solid, the others thin and dotted."""
+    pieces = reading.pieces
+    nodes = (
+        [pieces[0][0]]
+        + [(a[2] + b[0]) / 2 for a, b in itertools.pairwise(pieces)]
+        + [pieces[-1][2]]
+    )
+    data, chosen = [], set(reading.path)
+    for i, c in enumerate(reading.candidates):
+        x0, x1 = nodes[c.start], nodes[c.stop]
+        height = c.stop - c.start
+        xs = np.linspace(x0, x1, 9)
+        ys = height * np.sin(np.linspace(0, np.pi, 9))
+        win = i in chosen
+        hover = text(
+            "read_number.graph_hover",
+            digit=c.digit,
+            confidence=c.confidence,
+            score=c.score,
+            pieces=c.stop - c.start,
+        )
+        data.append(
+            {
+                "type": "scatter",
+                "x": np.round(xs, 1),
+                "y": np.round(ys, 3),
+                "mode": "lines",
+                "line": {
+                    "color": HIGHLIGHT if win else "#888888",
+                    "width": 4 if win else 1,
+                    "dash": "solid" if win else "dot",
+                },
+                "hovertemplate": hover + "<extra></extra>",
+                "showlegend": False,
+            }
+        )
+        data.append(
+            {
+                "type": "scatter",
+                "x": [xs[4]],
+                "y": [ys[4]],
+                "mode": "text",
+                "text": [f"{c.digit} {c.score:.2f}"],
+                "textposition": "top center",
+                "textfont": {"size": 11 if win else 9},
+                "hoverinfo": "skip",
+                "showlegend": False,
+            }
+        )
+    data.append(
+        {
+            "type": "scatter",
+            "x": nodes,
+            "y": [0] * len(nodes),
+            "mode": "markers",
+            "marker": {
+                "size": 8,
+                "color": "#444444",
+                "symbol": "line-ns-open",
+                "line": {"width": 2},
+            },
+            "hoverinfo": "skip",
+            "showlegend": False,
+        }
+    )
+    layout = {
+        "title": {"text": text("read_number.graph_title"), "font": {"size": 14}},
+        "margin": MARGIN,
+        "height": 260,
+        "xaxis": {"title": {"text": text("read_number.position")}},
+        "yaxis": {"visible": False, "range": [-0.2, 3.6]},
+    }
     return _fast_figure(data, layout)

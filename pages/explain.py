@@ -7,7 +7,7 @@ import streamlit as st
 
 from lenet import explain as ex
 from lenet import ui, viz
-from lenet.conv_grad import INPUT_GRAD_LATEX
+from lenet.conv_grad_lab import INPUT_GRAD_LATEX
 from lenet.inference import predict
 from lenet.preprocess import to_u8
 

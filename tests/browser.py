@@ -264,3 +264,40 @@ def strokes_lost(page, url: str, touch: bool = False, answered=wait_prediction) 
 def clear_canvas(page) -> None:
     page.locator(".st-key-clear_canvas button").click()
     page.wait_for_function("() => !document.querySelector('.st-key-prediction')", timeout=30_000)
+
+
+def wide_canvas_box(page, timeout: float = 30.0) -> dict:
+    """The box of the widest canvas on the page (the read-a-number page's writing strip)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        boxes = [c.bounding_box() for c in page.locator("canvas").all()]
+        boxes = [b for b in boxes if b and b["width"] > 2 * b["height"] > 50]
+        if boxes:
+            return max(boxes, key=lambda b: b["width"])
+        if time.monotonic() > deadline:
+            raise TimeoutError("no wide drawing canvas on the page")
+        page.wait_for_timeout(100)
+
+
+def write_number(page, digits: str, steps_per_segment: int = 4) -> None:
+    """Write ``digits`` from left to right on the wide canvas with the mouse, each digit's
+    strokes (tests/digits.py) in a square cell as high as the canvas."""
+    box = wide_canvas_box(page)
+    size = box["height"]
+    for k, digit in enumerate(digits):
+        left = box["x"] + 0.1 * size + k * 0.85 * size
+        for stroke in STROKES[int(digit)]:
+            points = [(left + x * size, box["y"] + y * size) for x, y in stroke]
+            page.mouse.move(*points[0])
+            page.mouse.down()
+            for x, y in points[1:]:
+                page.mouse.move(x, y, steps=steps_per_segment)
+            page.mouse.up()
+
+
+def reading_text(page) -> str | None:
+    """The number shown in the read-a-number page's `reading` container, or None."""
+    metric = page.locator(".st-key-reading [data-testid='stMetricValue']")
+    if metric.count() == 0:
+        return None
+    return metric.first.inner_text().strip()

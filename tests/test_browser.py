@@ -375,3 +375,67 @@ def test_lab_settings_survive_a_visit_to_a_page_without_any(chrome, server):
     assert errors_on(page) == []
     assert "Session State API" not in page.inner_text("body")  # no duplicate-value note
     page.close()
+
+
+def test_a_number_written_with_the_mouse_is_read(chrome, server, tmp_path):
+    from tests.browser import reading_text, write_number
+
+    page = chrome.new_page(viewport={"width": 1400, "height": 2400})
+    page.goto(server + "/read_number")
+    page.wait_for_selector(f"text={translate('read_number.hint_blank', 'en')}", timeout=60_000)
+    write_number(page, "720")
+    deadline = time.monotonic() + 30
+    while reading_text(page) != "720" and time.monotonic() < deadline:
+        page.wait_for_timeout(50)  # each stroke reruns the page: wait for the last one
+    assert reading_text(page) == "720"
+    page.wait_for_function(
+        "document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=30_000
+    )
+    assert errors_on(page) == []
+    page.wait_for_timeout(500)
+    screenshot(page, tmp_path, "read-number")
+    page.locator(".st-key-rn_clear button").click()
+    page.wait_for_function("() => !document.querySelector('.st-key-reading')", timeout=30_000)
+    page.close()
+
+
+@pytest.mark.parametrize("photo", ["written", "not_image"])
+def test_a_photo_of_a_number_is_read_or_refused(chrome, server, photo):
+    """A photo-like PNG (dark ink on light, slightly grey paper) goes through the draw
+    page's upload checks and photo cleaning; a file that is no image gets a message."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from tests.browser import reading_text
+    from tests.digits import strip
+
+    if photo == "written":
+        ink = strip([3, 1, 4], size=160, width=14, gap=30)[0][..., 0]
+        paper = np.clip(235 - ink.astype(np.int16) * 0.8, 0, 255).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(paper).save(buffer, format="PNG")
+        payload = buffer.getvalue()
+    else:
+        payload = b"this is not an image"
+    page = chrome.new_page(viewport={"width": 1400, "height": 2400})
+    page.goto(server + "/read_number")
+    page.wait_for_selector(f"text={translate('read_number.hint_blank', 'en')}", timeout=60_000)
+    page.locator(".st-key-rn_source button").nth(1).click()
+    page.wait_for_selector(f"text={translate('read_number.hint_upload', 'en')}", timeout=30_000)
+    page.wait_for_selector("input[type=file]", state="attached", timeout=30_000)
+    page.locator("input[type=file]").set_input_files(
+        {"name": "number.png", "mimeType": "image/png", "buffer": payload}
+    )
+    if photo == "written":
+        deadline = time.monotonic() + 60  # the container can be drawn before its metric
+        while reading_text(page) != "314" and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert reading_text(page) == "314"
+    else:
+        page.wait_for_selector(
+            f"text={translate('read_number.upload_not_image', 'en')}", timeout=30_000
+        )
+    assert errors_on(page) == []
+    page.close()

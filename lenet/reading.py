@@ -1,0 +1,501 @@
+"""Reading a whole number written in a row, the way LeNet-5 read cheques and zip codes
+(LeCun, Bottou, Bengio and Haffner 1998, sections V-VII): segmentation by recognition.
+
+1. Over-segmentation: the ink is split into connected components; a component wider than
+   a digit is cut at the minima of its projection along the writing's slant (where few ink
+   pixels are stacked: touching digits meet there). The result is a left-to-right row of
+   pieces.
+2. Candidates: one piece, or two or three neighbouring pieces joined (a 5's detached flag,
+   a 4 written in two strokes), each normalised exactly as the draw page normalises a
+   drawing (``lenet.preprocess.ink_to_steps``) and scored by LeNet-5 in one batched
+   forward pass.
+3. The best path: dynamic programming over the graph whose nodes are the gaps between
+   pieces and whose edges are the candidates. A path's score is the mean over the line's
+   columns of the score of the candidate covering them (log-probability of its digit plus
+   a log-prior on its shape), so a path is neither rewarded nor penalised for having many
+   small or few large pieces: every column is counted once, whatever the cut. A path also
+   pays for each cut it makes through ink, in proportion to the ink cut (the paper's
+   segmentation penalty); gaps between separate strokes are free.
+
+``sliding_outputs`` is the paper's other view (the space-displacement network): the same
+net applied at every horizontal position of the line, batched as 32x32 windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from PIL import Image
+
+from lenet.model import LeNet5
+from lenet.preprocess import INK_THRESHOLD, INPUT_SIZE, ink_to_steps, rgba_to_ink, to_tensor
+
+# Bounds on the work any input can cause.
+MAX_WORK_PIXELS = 1_500_000  # larger inputs (photos) are scaled down first
+MAX_PIECES = 48  # pieces after cutting; more is not a written number
+MAX_INK_FRACTION = 0.65  # of the ink's bounding box: more is a smear, not writing
+MAX_WINDOWS = 512  # windows of the sliding view
+# The shape of a digit, in units of the line height (the tallest component's height).
+SPECK = 0.12  # a component smaller than this in both directions is a speck, dropped
+CUT_WIDTH = 0.7  # a component wider than this is cut at projection minima
+CUT_SPACING = 0.2  # cuts at least this far apart and from the component's ends
+CUT_EVERY = 0.45  # at most one cut per this much of a component's width
+MERGE_GAP = 0.3  # pieces further apart than this are never joined into one digit
+MAX_DIGIT_WIDTH = 1.6  # a candidate wider than this is not tried
+SHORT, SHORT_PENALTY = 0.65, 4.0  # log-prior: a candidate shorter than SHORT x line height
+WIDE, WIDE_PENALTY = 1.0, 3.0  # log-prior: a candidate wider than WIDE x its height
+MAX_JOIN = 3  # pieces a candidate may join
+SLANTS = np.linspace(-0.4, 0.7, 12)  # shears tried when estimating the writing's slant
+JOIN_PENALTY = 0.1  # log-prior per line height of blank gap between the pieces joined
+CUT_COST = 1.0  # per ink pixel a cut goes through, in column x log-probability units
+UNSURE = 0.7  # a digit read with less confidence is flagged
+SLIDE_HEIGHT = 20  # the line's height in the sliding view, as a digit's in MNIST's 28x28
+SLIDE_STRIDE = 2  # pixels between windows of the sliding view (input scale: 32x32)
+
+
+class ReadingError(ValueError):
+    """Input that is not a written number. ``reason`` is a short code the app translates."""
+
+    def __init__(self, reason: str, **fields: object):
+        super().__init__(f"{reason}: {fields}" if fields else reason)
+        self.reason, self.fields = reason, fields
+
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in the input's pixels, end exclusive
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One or more neighbouring pieces read as one digit: an edge of the graph from gap
+    ``start`` to gap ``stop`` (the pieces start..stop-1)."""
+
+    start: int
+    stop: int
+    box: Box
+    digit: int
+    confidence: float  # the softmax probability of ``digit``
+    prior: float  # log-prior of its shape (0 for a digit-shaped candidate, < 0 otherwise)
+    image: np.ndarray = field(repr=False)  # 28x28 uint8, as LeNet-5 saw it
+    probabilities: np.ndarray = field(repr=False)  # (10,)
+
+    @property
+    def score(self) -> float:
+        """Per column of the line: log-probability of the digit + log-prior of the shape."""
+        return float(np.log(max(self.confidence, 1e-12)) + self.prior)
+
+
+@dataclass(frozen=True)
+class Reading:
+    digits: str
+    boxes: list[Box]
+    confidences: list[float]
+    images: list[np.ndarray]  # 28x28 uint8 each
+    pieces: list[Box] = field(default_factory=list)  # the over-segmentation, left to right
+    cuts: list[int] = field(default_factory=list)  # x of each cut inside a component
+    candidates: list[Candidate] = field(default_factory=list)  # the graph's edges
+    path: list[int] = field(default_factory=list)  # indices into candidates, left to right
+    line_height: int = 0
+
+    @property
+    def unsure(self) -> list[bool]:
+        return [c < UNSURE for c in self.confidences]
+
+    @property
+    def score(self) -> float:
+        """The winning path's mean score per column (0 is the best possible)."""
+        widths = [_width(self.candidates[i].box) for i in self.path]
+        scores = [self.candidates[i].score for i in self.path]
+        return float(np.average(scores, weights=widths)) + 0.0 if self.path else 0.0
+
+
+EMPTY = Reading("", [], [], [])
+
+
+def _width(box: Box) -> int:
+    return box[2] - box[0]
+
+
+def ink_of(image: np.ndarray) -> np.ndarray:
+    """An RGBA canvas (H, W, 4) uint8 -> its ink map; an ink map (H, W) is returned as is
+    (uint8 0..255 or float 0..1, as ``lenet.preprocess.photo_to_ink`` gives)."""
+    if isinstance(image, np.ndarray) and image.ndim == 2:
+        if not (image.dtype == np.uint8 or np.issubdtype(image.dtype, np.floating)):
+            raise ValueError(f"expected a uint8 or float ink map, got {image.dtype}")
+        if image.size == 0:
+            raise ValueError(f"expected a non-empty ink map, got shape {image.shape}")
+        return image if image.dtype == np.uint8 else np.nan_to_num(image.astype(np.float32))
+    return rgba_to_ink(image)
+
+
+def _working(ink: np.ndarray) -> tuple[np.ndarray, float]:
+    """The ink map scaled down to at most MAX_WORK_PIXELS, and the factor applied."""
+    h, w = ink.shape
+    if h * w <= MAX_WORK_PIXELS:
+        return ink, 1.0
+    f = (MAX_WORK_PIXELS / (h * w)) ** 0.5
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    mode = "L" if ink.dtype == np.uint8 else "F"
+    resized = Image.fromarray(ink, mode).resize(size, Image.Resampling.BOX)
+    return np.asarray(resized), f
+
+
+# ----------------------------------------------------------------------------- components
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The horizontal runs of ink: row, first column, end column (exclusive)."""
+    h, w = mask.shape
+    padded = np.zeros((h, w + 2), np.int8)
+    padded[:, 1:-1] = mask
+    edges = np.diff(padded, axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)
+    return rows, starts, ends
+
+
+def label_components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Connected components (8-connectivity) of a boolean mask: a label map (0 =
+    background, 1..n) and the components' boxes (n, 4) as x0, y0, x1, y1 (end exclusive).
+    Runs of ink are joined to the touching runs of the row above, and labels merged by
+    min-label hooking with pointer jumping: all numpy, a few ms for a canvas."""
+    rows, starts, ends = _runs(mask)
+    n = len(rows)
+    if n == 0:
+        return np.zeros(mask.shape, np.int32), np.zeros((0, 4), np.int64)
+    # Runs a (row r) and b (row r + 1) touch when a.start <= b.end and a.end >= b.start
+    # (ends exclusive, diagonal neighbours included). Within a row runs are sorted, so
+    # the touching runs of the row above form a range, found by binary search on keys
+    # that order runs by (row, column).
+    span = mask.shape[1] + 4
+    start_keys, end_keys = rows * span + starts, rows * span + ends
+    above = (rows - 1) * span
+    lo = np.searchsorted(end_keys, above + starts, side="left")
+    hi = np.maximum(np.searchsorted(start_keys, above + ends, side="right"), lo)
+    count = hi - lo
+    b = np.repeat(np.arange(n), count)
+    a = np.repeat(lo, count) + (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count))
+    labels = _merge_labels(np.arange(n), a, b)
+    _, labels = np.unique(labels, return_inverse=True)
+    k = int(labels.max()) + 1
+    boxes = np.zeros((k, 4), np.int64)
+    boxes[:, :2] = np.iinfo(np.int64).max
+    np.minimum.at(boxes[:, 0], labels, starts)
+    np.minimum.at(boxes[:, 1], labels, rows)
+    np.maximum.at(boxes[:, 2], labels, ends)
+    np.maximum.at(boxes[:, 3], labels, rows + 1)
+    out = np.zeros(mask.size, np.int32)
+    lengths = ends - starts
+    first = rows * mask.shape[1] + starts
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    out[np.repeat(first, lengths) + offsets] = np.repeat(labels + 1, lengths)
+    return out.reshape(mask.shape), boxes
+
+
+def _merge_labels(labels: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Each node's smallest reachable label over the edges (a, b): hook every root to the
+    smallest label among its edges, flatten the trees, repeat until nothing changes."""
+    while True:
+        low = np.minimum(labels[a], labels[b])
+        hooked = labels.copy()
+        np.minimum.at(hooked, labels[a], low)
+        np.minimum.at(hooked, labels[b], low)
+        while not np.array_equal(jumped := hooked[hooked], hooked):
+            hooked = jumped
+        if np.array_equal(hooked, labels):
+            return labels
+        labels = hooked
+
+
+# ----------------------------------------------------------------------------- pieces
+
+
+def _cuts(column_ink: np.ndarray, line_height: int) -> list[int]:
+    """Where to cut a wide component: the local minima of its vertical projection
+    (lowest first), at least CUT_SPACING line heights apart and from its ends."""
+    w = len(column_ink)
+    margin = max(1, round(CUT_SPACING * line_height))
+    if w <= 2 * margin:
+        return []
+    smooth = np.convolve(column_ink, np.ones(3) / 3, mode="same")
+    inner = np.arange(margin, w - margin)
+    left, right = smooth[inner - 1], smooth[np.minimum(inner + 1, w - 1)]
+    minima = inner[(smooth[inner] <= left) & (smooth[inner] <= right)]
+    cuts: list[int] = []
+    most = int(w // (CUT_EVERY * line_height))
+    for x in minima[np.argsort(smooth[minima], kind="stable")]:
+        if len(cuts) < most and all(abs(x - c) >= margin for c in cuts):
+            cuts.append(int(x))
+    return sorted(cuts)
+
+
+@dataclass(frozen=True)
+class _Pieces:
+    piece_map: np.ndarray  # 0 = faint ink of no piece, -1 = speck, k >= 1 = piece k - 1
+    boxes: np.ndarray  # (P, 4), left to right
+    cuts: list[tuple[int, int, int, int]]  # x at mid-line, ink pixels cut, left and right piece
+    line_height: int
+    slant: float  # the writing's slant: a cut at x is the line x + slant * (y - middle)
+    middle: int  # the row the slant is measured from
+
+
+def _check_line(mask: np.ndarray, boxes: np.ndarray, keep: np.ndarray) -> None:
+    """Refuse what is not a written number: too many pieces, or a smear of ink."""
+    if keep.sum() > MAX_PIECES:
+        raise ReadingError("too_many_pieces", count=int(keep.sum()), limit=MAX_PIECES)
+    x0, y0 = boxes[keep, :2].min(0)
+    x1, y1 = boxes[keep, 2:].max(0)
+    fraction = mask[y0:y1, x0:x1].mean()
+    if fraction > MAX_INK_FRACTION and (x1 - x0) > 0.5 * (y1 - y0):
+        raise ReadingError("too_much_ink", percent=round(100 * fraction))
+
+
+def estimate_slant(ys: np.ndarray, xs: np.ndarray, middle: float) -> float:
+    """The shear that makes the ink's vertical projection most peaked (upright strokes
+    stack up): the writing's slant, positive for italic. Cuts follow it."""
+    step = max(1, len(xs) // 20_000)  # a sample is enough
+    ys, xs = ys[::step], xs[::step]
+    best, best_peak = 0.0, -1.0
+    for slant in SLANTS:
+        sheared = np.floor(xs + slant * (ys - middle)).astype(np.int64)
+        peak = float(np.square(np.bincount(sheared - sheared.min())).sum())
+        if peak > best_peak:
+            best, best_peak = float(slant), peak
+    return best
+
+
+def _split(label_map, boxes, keep, line_height, slant, middle):
+    """Each kept component as pieces (box, pixel rows, pixel columns), wide ones cut along
+    the slant; and the cuts (x at mid-line, ink pixels cut, left piece, right piece)."""
+    pieces, cuts = [], []
+    for c in np.flatnonzero(keep):
+        bx0, by0, bx1, by1 = boxes[c]
+        ys, xs = np.nonzero(label_map[by0:by1, bx0:bx1] == c + 1)
+        ys, xs = ys + by0, xs + bx0
+        sheared = np.floor(xs + slant * (ys - middle)).astype(np.int64)
+        left = sheared.min()
+        column_ink = np.bincount(sheared - left)
+        wide = bx1 - bx0 > CUT_WIDTH * line_height
+        at = _cuts(column_ink, line_height) if wide else []
+        side = np.searchsorted(np.array(at, np.int64), sheared - left, side="right")
+        first = len(pieces)
+        for k in range(len(at) + 1):
+            py, px = ys[side == k], xs[side == k]
+            pieces.append(((px.min(), py.min(), px.max() + 1, py.max() + 1), py, px))
+        cuts += [
+            (int(left + x), int(column_ink[x]), first + k, first + k + 1) for k, x in enumerate(at)
+        ]
+    if len(pieces) > MAX_PIECES:
+        raise ReadingError("too_many_pieces", count=len(pieces), limit=MAX_PIECES)
+    return pieces, cuts
+
+
+def over_segment(ink: np.ndarray) -> _Pieces | None:
+    """Components, specks dropped, wide ones cut: the pieces, left to right; None when
+    there is no ink. Raises ReadingError for input that is not a written number."""
+    peak = float(ink.max())
+    full = 255.0 if ink.dtype == np.uint8 else 1.0
+    if not np.isfinite(peak) or peak <= 0.02 * full:
+        return None
+    mask = ink > INK_THRESHOLD * peak
+    label_map, boxes = label_components(mask)
+    line_height = int((boxes[:, 3] - boxes[:, 1]).max())
+    keep = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= SPECK * line_height
+    _check_line(mask, boxes, keep)
+    middle = int((boxes[keep, 1].min() + boxes[keep, 3].max()) // 2)
+    ys, xs = np.nonzero(np.isin(label_map, np.flatnonzero(keep) + 1))
+    slant = estimate_slant(ys, xs, middle)
+    pieces, cuts = _split(label_map, boxes, keep, line_height, slant, middle)
+    # Left to right by the middle of each piece, measured along the slant.
+    order = sorted(
+        range(len(pieces)), key=lambda k: np.mean(pieces[k][2] + slant * (pieces[k][1] - middle))
+    )
+    rank = {k: i for i, k in enumerate(order)}
+    piece_map = np.zeros(mask.shape, np.int32)
+    piece_map[mask] = -1  # specks, unless claimed by a piece below
+    for i, k in enumerate(order):
+        piece_map[pieces[k][1], pieces[k][2]] = i + 1
+    return _Pieces(
+        piece_map,
+        np.array([pieces[k][0] for k in order]),
+        sorted((x, n, rank[a], rank[b]) for x, n, a, b in cuts),
+        line_height,
+        slant,
+        middle,
+    )
+
+
+# ----------------------------------------------------------------------------- candidates
+
+
+def _spans(p: _Pieces) -> list[tuple[int, int]]:
+    """The candidates (start, stop): up to MAX_JOIN neighbouring pieces, no wider than a
+    digit can be and with no gap wider than MERGE_GAP line heights between them."""
+    spans = []
+    for start in range(len(p.boxes)):
+        right = p.boxes[start, 2]
+        for stop in range(start + 1, min(start + MAX_JOIN, len(p.boxes)) + 1):
+            box = p.boxes[stop - 1]
+            if stop - start > 1 and box[0] - right > MERGE_GAP * p.line_height:
+                break
+            right = max(right, box[2])
+            x0 = p.boxes[start:stop, 0].min()
+            if stop - start > 1 and right - x0 > MAX_DIGIT_WIDTH * p.line_height:
+                break
+            spans.append((start, stop))
+    return spans
+
+
+def _span_box(p: _Pieces, start: int, stop: int) -> Box:
+    b = p.boxes[start:stop]
+    return (int(b[:, 0].min()), int(b[:, 1].min()), int(b[:, 2].max()), int(b[:, 3].max()))
+
+
+def _candidate_ink(ink: np.ndarray, p: _Pieces, start: int, stop: int, box: Box) -> np.ndarray:
+    """The candidate's ink: its box, without the pixels of other pieces and of specks
+    (faint ink belonging to no piece is kept, as the draw page keeps it)."""
+    x0, y0, x1, y1 = box
+    own = np.zeros(len(p.boxes) + 2, bool)
+    own[start + 1 : stop + 1] = True
+    own[0] = True  # faint ink
+    return np.where(own[p.piece_map[y0:y1, x0:x1]], ink[y0:y1, x0:x1], 0).astype(ink.dtype)
+
+
+def _blank_columns(p: _Pieces, start: int, stop: int) -> int:
+    """Columns of the candidate's box that none of its pieces covers (gaps between them)."""
+    covered, right = 0, -1
+    for x0, x1 in sorted((int(b[0]), int(b[2])) for b in p.boxes[start:stop]):
+        covered += max(0, x1 - max(x0, right))
+        right = max(right, x1)
+    return int(p.boxes[start:stop, 2].max() - p.boxes[start:stop, 0].min()) - covered
+
+
+def _prior(p: _Pieces, start: int, stop: int, box: Box) -> float:
+    """Log-prior of a candidate, per column: digits are most of the line's height, at
+    most about as wide as tall, pieces apart are rarely one digit, and cutting through
+    ink has a cost."""
+    w, h = box[2] - box[0], box[3] - box[1]
+    short = max(0.0, SHORT - h / p.line_height) / SHORT
+    wide = max(0.0, w / h - WIDE)
+    apart = _blank_columns(p, start, stop) / p.line_height
+    # Half of each cut that separates this candidate's pieces from the others': a path
+    # pays once for every cut it makes through ink (the paper's segmentation penalty).
+    inside = range(start, stop)
+    cut = sum(ink for _, ink, a, b in p.cuts if (a in inside) != (b in inside)) / 2
+    return -SHORT_PENALTY * short - WIDE_PENALTY * wide - JOIN_PENALTY * apart - CUT_COST * cut / w
+
+
+@torch.inference_mode()
+def score_candidates(ink: np.ndarray, p: _Pieces, model: LeNet5) -> list[Candidate]:
+    """Every candidate, normalised as the draw page does and read in one forward pass."""
+    spans = _spans(p)
+    boxes = [_span_box(p, a, b) for a, b in spans]
+    images = np.stack(
+        [
+            ink_to_steps(_candidate_ink(ink, p, a, b, box)).centred28
+            for (a, b), box in zip(spans, boxes, strict=True)
+        ]
+    )
+    probs = torch.softmax(model(to_tensor(images)), dim=1).numpy()
+    digits = probs.argmax(1)
+    return [
+        Candidate(a, b, box, int(d), float(pr[d]), _prior(p, a, b, box), im, pr)
+        for (a, b), box, d, pr, im in zip(spans, boxes, digits, probs, images, strict=True)
+    ]
+
+
+def best_path(candidates: list[Candidate], n_pieces: int) -> list[int]:
+    """The left-to-right path through the graph (gap 0 to gap n_pieces) with the highest
+    sum of width x score, i.e. the best mean score per column: dynamic programming."""
+    best = np.full(n_pieces + 1, -np.inf)
+    best[0] = 0.0
+    came_from = [-1] * (n_pieces + 1)
+    by_stop: dict[int, list[int]] = {}
+    for i, c in enumerate(candidates):
+        by_stop.setdefault(c.stop, []).append(i)
+    for stop in range(1, n_pieces + 1):
+        for i in by_stop.get(stop, []):
+            c = candidates[i]
+            total = best[c.start] + _width(c.box) * c.score
+            if total > best[stop]:
+                best[stop], came_from[stop] = total, i
+    path, gap = [], n_pieces
+    while gap > 0:
+        path.append(came_from[gap])
+        gap = candidates[came_from[gap]].start
+    return path[::-1]
+
+
+def read_number(image: np.ndarray, model: LeNet5) -> Reading:
+    """Read the number written in ``image``: an RGBA canvas (H, W, 4) uint8, white ink on
+    black, or an ink map (H, W). An empty image gives an empty Reading; input that cannot
+    be a written number raises ReadingError (a ValueError) with a reason code."""
+    ink, f = _working(ink_of(image))
+    pieces = over_segment(ink)
+    if pieces is None:
+        return EMPTY
+    candidates = score_candidates(ink, pieces, model)
+    path = best_path(candidates, len(pieces.boxes))
+    if f != 1.0:
+        candidates = [_rescaled(c, f) for c in candidates]
+    chosen = [candidates[i] for i in path]
+    return Reading(
+        digits="".join(str(c.digit) for c in chosen),
+        boxes=[c.box for c in chosen],
+        confidences=[c.confidence for c in chosen],
+        images=[c.image for c in chosen],
+        pieces=[_scale_box(tuple(int(v) for v in b), f) for b in pieces.boxes],
+        cuts=[round(c[0] / f) for c in pieces.cuts],
+        candidates=candidates,
+        path=path,
+        line_height=round(pieces.line_height / f),
+    )
+
+
+def _scale_box(box: Box, f: float) -> Box:
+    return box if f == 1.0 else tuple(round(v / f) for v in box)  # type: ignore[return-value]
+
+
+def _rescaled(c: Candidate, f: float) -> Candidate:
+    return replace(c, box=_scale_box(c.box, f))
+
+
+# ----------------------------------------------------------------------------- sliding view
+
+
+@torch.inference_mode()
+def sliding_outputs(image: np.ndarray, model: LeNet5) -> tuple[np.ndarray, np.ndarray]:
+    """The network at every horizontal position of the line (the paper's space-displacement
+    view): the line is scaled so its ink is SLIDE_HEIGHT px high, as a digit in MNIST, and
+    read through 32x32 windows every SLIDE_STRIDE px, in one batch. The windows every 4 px
+    are exactly what C5, F6 and the output run as convolutions over the whole strip give
+    (C1 to S4 subsample by 4); every 2 px samples twice as finely.
+
+    Returns the windows' centres (x in the input's pixels) and their softmax outputs
+    (N, 10); empty arrays for an empty image."""
+    ink = ink_of(image)
+    peak = float(ink.max())
+    mask = ink > INK_THRESHOLD * peak if peak > 0 else np.zeros(ink.shape, bool)
+    if not mask.any():
+        return np.zeros(0), np.zeros((0, 10))
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32) / peak
+    scale = SLIDE_HEIGHT / crop.shape[0]
+    width = max(1, round(crop.shape[1] * scale))
+    fitted = np.asarray(
+        Image.fromarray(crop, "F").resize((width, SLIDE_HEIGHT), Image.Resampling.LANCZOS)
+    ).clip(0, 1)
+    half = INPUT_SIZE // 2
+    strip = np.zeros((INPUT_SIZE, width + INPUT_SIZE), np.float32)
+    mass = fitted.sum(1)
+    top = int(round((INPUT_SIZE - 1) / 2 - mass @ np.arange(SLIDE_HEIGHT) / max(mass.sum(), 1e-6)))
+    top = min(max(top, 0), INPUT_SIZE - SLIDE_HEIGHT)
+    strip[top : top + SLIDE_HEIGHT, half : half + width] = fitted
+    stride = max(SLIDE_STRIDE, int(np.ceil((width + 1) / MAX_WINDOWS)))
+    starts = np.arange(0, width + 1, stride)
+    windows = np.lib.stride_tricks.sliding_window_view(strip, INPUT_SIZE, axis=1)[:, starts]
+    x = torch.from_numpy(np.ascontiguousarray(windows.transpose(1, 0, 2))).unsqueeze(1)
+    probs = torch.softmax(model(x), dim=1).numpy()
+    positions = cols[0] + starts / scale
+    return positions, probs
