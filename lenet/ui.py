@@ -274,6 +274,7 @@ def lab_digit(prefix: str) -> np.ndarray | None:
     """The 28x28 uint8 digit a lab works on, chosen by the student (a segmented control
     with key ``{prefix}_input``): the draw page's current digit, a sample MNIST test digit,
     or one drawn here. Without one, a hint (and a link to the draw page); returns None."""
+    keep(f"{prefix}_input", f"{prefix}_stroke_width")
     choice = st.segmented_control(
         t("common.lab_input"),
         LAB_INPUTS,

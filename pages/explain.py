@@ -14,6 +14,8 @@ from lenet.preprocess import to_u8
 t = ui.t
 SIZE = 168  # pixels per small image
 
+# The student's settings survive a visit to another page (lenet.ui.keep).
+ui.keep("ex_class", "ex_patch", "ex_stride", "ex_target", "ex_epsilon", "ex_steps")
 st.title(t("explain.title"))
 st.markdown(t("explain.intro"))
 

@@ -23,6 +23,12 @@ def shown(compute, *args, **kwargs):
     return None
 
 
+# The student's settings survive a visit to another page (lenet.ui.keep).
+ui.keep(*(f"inv_{name}" for name in inv.TRANSFORMS), "inv_seed", "inv_occlude",
+        "inv_occlude_top", "inv_occlude_left", "inv_occlude_size", "inv_sweep", "inv_eq_rows",
+        "inv_eq_cols")  # fmt: skip
+
+
 def reset() -> None:
     for name, spec in inv.TRANSFORMS.items():
         st.session_state[f"inv_{name}"] = int(spec.neutral) if spec.integer else spec.neutral

@@ -13,6 +13,8 @@ CANVAS_SIZES = {"wide": (960, 240), "narrow": (360, 120)}
 THUMBNAIL = 84
 SOURCES = ("canvas", "upload")
 
+# The student's settings survive a visit to another page (lenet.ui.keep).
+ui.keep("rn_source", "rn_stroke_width", "rn_canvas_size")
 st.title(t("read_number.title"))
 st.markdown(t("read_number.intro"))
 model = ui.current_model()

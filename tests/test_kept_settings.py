@@ -245,3 +245,26 @@ def test_an_upload_without_a_digit_or_with_too_many_pixels_leaves_no_digit(monke
     at.run()
     (error,) = [e.value for e in at.error]
     assert "12,004,000" in error and "12,000,000" in error  # 4000 x 3001, and the limit
+
+
+# --- the new pages use the same mechanism ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "page, settings",
+    [
+        ("invariance", {"inv_input": "sample", "inv_rotate": 30.0, "inv_sweep": "scale"}),
+        ("explain", {"ex_input": "sample", "ex_patch": 6, "ex_target": 3}),
+        ("read_number", {"rn_source": "upload", "rn_stroke_width": 12}),
+    ],
+)
+def test_the_new_pages_keep_their_settings(page, settings):
+    at = run_page(f"pages/{page}.py")
+    for key, value in settings.items():
+        at.session_state[key] = value
+        at.run()
+    assert not at.exception
+    round_trip(at, page)
+    assert not at.exception
+    assert {key: at.session_state[key] for key in settings} == settings
+    no_widget_warning(at)
