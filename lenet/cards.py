@@ -40,6 +40,7 @@ HYPERPARAMETERS = (
 # What the training command writes into a card as English prose, and the catalogue keys
 # (model_card.text.*) the model-card page shows instead, in the reader's language.
 OPTIMIZER_TEXT = "AdamW, one-cycle (warm-up + cosine) learning rate"
+OPTIMIZER_SGD_TEXT = "SGD with Nesterov momentum 0.9, one-cycle (warm-up + cosine) learning rate"
 LOSS_SOFTMAX_TEXT = "cross-entropy over softmax"
 PROTOTYPES_TEXT = (
     "fixed +-1 codes drawn from a seeded generator (seed 1998), not the paper's 7x12 bitmaps"
@@ -58,6 +59,7 @@ def described(value: str) -> tuple[str, dict] | None:
     any other text (a card from elsewhere), which is shown as written."""
     known = {
         OPTIMIZER_TEXT: "model_card.text.optimizer",
+        OPTIMIZER_SGD_TEXT: "model_card.text.optimizer_sgd",
         LOSS_SOFTMAX_TEXT: "model_card.text.loss_softmax",
         PROTOTYPES_TEXT: "model_card.text.prototypes",
     }
