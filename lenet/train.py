@@ -597,8 +597,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        train_epochs(run, on_epoch=lambda run, result: save_epoch(run, result, args),
-                     progress=not args.quiet)  # fmt: skip
+        train_epochs(
+            run, on_epoch=lambda run, result: save_epoch(run, result, args), progress=not args.quiet
+        )
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: {args.out} holds the last finished epoch; "
@@ -659,9 +660,14 @@ def save_epoch(run: Run, result: dict, args: argparse.Namespace) -> None:
         save_checkpoint(model_cpu, args.out, card)
         state = {"history": run.history, "seconds": run.seconds}
         save_resume(
-            resume_path(args.out), model_cpu, run.optimizer, run.epoch, run.step, state,
+            resume_path(args.out),
+            model_cpu,
+            run.optimizer,
+            run.epoch,
+            run.step,
+            state,
             run.generator,
-        )  # fmt: skip
+        )
     run.model.to(run.device)
 
 
