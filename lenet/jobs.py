@@ -463,3 +463,64 @@ class JobRunner:
         )
         for job in with_model[: max(0, len(with_model) - self.limits.models)]:
             self._jobs.pop(job.id, None)
+
+
+# --- Fetching MNIST on first use -------------------------------------------------------
+
+# Uncompressed sizes of the four files: the weights of their parts of the progress bar.
+_FILE_BYTES = {
+    "train-images-idx3-ubyte": 47_040_016,
+    "train-labels-idx1-ubyte": 60_008,
+    "t10k-images-idx3-ubyte": 7_840_016,
+    "t10k-labels-idx1-ubyte": 10_008,
+}
+
+
+@dataclass
+class DataFetch:
+    """The one download of MNIST a server process runs (``python -m lenet.data download``'s
+    function, in a thread), shared by every session that asks for it."""
+
+    state: str = "idle"  # idle | running | done | failed
+    parts: dict = field(default_factory=dict)  # file name -> fraction fetched
+    error: str | None = None
+
+    @property
+    def fraction(self) -> float:
+        total = sum(_FILE_BYTES.values())
+        return sum(_FILE_BYTES.get(n, 0) * f for n, f in list(self.parts.items())) / total
+
+    def on_bytes(self, name: str, done: int, total: int | None) -> None:
+        self.parts[name.removesuffix(".gz")] = min(1.0, done / total) if total else 0.0
+
+
+_FETCH = DataFetch()
+_FETCH_LOCK = threading.Lock()
+
+
+def fetch_status() -> DataFetch:
+    return _FETCH
+
+
+def start_fetch(root: Path | None = None, download: Callable | None = None) -> DataFetch:
+    """Start fetching MNIST into ``root`` unless a fetch is under way; returns its status.
+    ``download`` is lenet.data.download (tests pass their own sources through it)."""
+    global _FETCH
+    with _FETCH_LOCK:
+        if _FETCH.state == "running":
+            return _FETCH
+        _FETCH = status = DataFetch(state="running")
+    if download is None:
+        from lenet.data import download
+
+    def work() -> None:
+        try:
+            download(root or data_dir(), progress=False, on_bytes=status.on_bytes)
+        except Exception as e:  # noqa: BLE001 - DownloadError, a read-only folder...
+            status.error, status.state = f"{type(e).__name__}: {e}", "failed"
+            return
+        status.parts = dict.fromkeys(_FILE_BYTES, 1.0)
+        status.state = "done"
+
+    threading.Thread(target=work, name="lenet-mnist-download", daemon=True).start()
+    return status
