@@ -48,7 +48,7 @@ if "tr_preset" not in st.session_state:
 st.radio(
     t("train.preset"),
     list(train.PRESETS),
-    format_func=lambda p: t(f"train.preset_{p}"),
+    format_func={p: t(f"train.preset_{p}") for p in train.PRESETS}.get,
     key="tr_preset",
     on_change=apply_preset,
     horizontal=True,
@@ -67,7 +67,7 @@ for col, name, choices in (
         t(f"train.{name}"),
         choices,
         key=f"tr_{name}",
-        format_func=lambda v, n=name: t(f"train.{n}_{v}"),
+        format_func={v: t(f"train.{name}_{v}") for v in choices}.get,
     )
 right.select_slider(t("train.lr"), tv.LR_CHOICES, key="tr_lr", format_func=lambda v: f"{v:g}")
 left.select_slider(t("train.batch_size"), tv.BATCH_CHOICES, key="tr_batch_size")
