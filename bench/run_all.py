@@ -17,11 +17,12 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import accuracy, browser, latency, load, memory, rerun, train_speed
+from bench import accuracy, browser, latency, load, memory, rerun, train_load, train_speed
 from bench.common import ROOT, chromium_missing, machine, result, table
 
 ORDER = ("accuracy", "train_speed", "latency", "rerun", "browser", "memory", "load", "fault")
-BROWSER = {"browser", "memory", "load", "fault"}
+ORDER += ("train_load",)
+BROWSER = {"browser", "memory", "load", "fault", "train_load"}
 
 
 def plan(quick: bool, threads: int | None = None) -> dict:
@@ -38,6 +39,7 @@ def plan(quick: bool, threads: int | None = None) -> dict:
             "memory": lambda: memory.run(sessions=3),
             "load": lambda: load.run(sessions=3, seconds=15, ttl=5, margin=5),
             "fault": lambda: load.run_fault(),
+            "train_load": lambda: train_load.run(strokes=5, warmup=1),
         }
     return {
         "accuracy": lambda: accuracy.run(),
@@ -48,6 +50,7 @@ def plan(quick: bool, threads: int | None = None) -> dict:
         "memory": lambda: memory.run(sessions=10),
         "load": lambda: load.run(sessions=10, seconds=60),
         "fault": lambda: load.run_fault(),
+        "train_load": lambda: train_load.run(strokes=20),
     }
 
 

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 MODELS_PER_SESSION = 3
 ACTIVE_PER_SESSION = 2  # waiting or training: two settings to compare, one after the other
 GONE_GRACE_S = 120.0  # a session may reconnect within this (a network blip, a restart)
+REAP_EVERY_S = 15.0
 RESULT_TTL_S = 3600.0
 HELDOUT = 1000  # test digits for the live held-out curve (the final figure uses all)
 CURVE_POINTS = 200  # at most this many points a curve, whatever the run's length
@@ -230,7 +231,7 @@ class _Monitor:
 
     def snapshot(self, epochs: float) -> None:
         model = self.run.model
-        preds = predict_padded(model, self.heldout_x)
+        preds = predict_padded(model, self.heldout_x, batch_size=500)
         model.train()
         self.job.heldout_curve.append((epochs, float((preds == self.heldout_y).mean())))
         self.job.kernels = model.c1.weight.detach()[:, 0].cpu().numpy().copy()
@@ -269,6 +270,7 @@ class JobRunner:
         self._gone_since: dict[str, float] = {}
         self._ids = itertools.count(1)
         self._numbers: dict[str, int] = {}
+        self._reaper: threading.Thread | None = None
 
     # -- what a session asks for --
 
@@ -294,7 +296,19 @@ class JobRunner:
             self._jobs[job.id] = job
             self._queue.append(job)
             self._start_ready()
+            if self._reaper is None:
+                self._reaper = threading.Thread(target=self._reap_forever, daemon=True)
+                self._reaper.start()
         return job
+
+    def _reap_forever(self) -> None:
+        """Sessions end without telling anyone: look every REAP_EVERY_S seconds."""
+        while True:
+            time.sleep(REAP_EVERY_S)
+            try:
+                self.reap()
+            except Exception:  # noqa: BLE001 - keep reaping
+                log.exception("reaping training jobs failed")
 
     def position(self, job: Job) -> int:
         """1 for the next job to start, 2 after it...; 0 when not waiting."""
@@ -363,9 +377,10 @@ class JobRunner:
         for session in sessions:
             if self.is_alive(session):
                 self._gone_since.pop(session, None)
-            elif now - self._gone_since.setdefault(session, now) > GONE_GRACE_S:
-                self.end_session(session)
-                self._gone_since.pop(session, None)
+            elif now - self._gone_since.setdefault(session, now) >= GONE_GRACE_S:
+                self.end_session(session)  # again at each look while jobs still end
+        for session in set(self._gone_since) - sessions:
+            del self._gone_since[session]
 
     def running_count(self) -> int:
         with self._lock:

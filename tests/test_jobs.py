@@ -16,6 +16,7 @@ import torch
 from lenet import jobs, train
 from lenet.checkpoint import load_checkpoint, read_card, save_checkpoint
 from lenet.evaluate import evaluate
+from lenet.evaluate import main as evaluate_main
 from tests.conftest import MNIST_ROOT, have_mnist
 
 TINY = replace(train.PRESETS["quick"], train_size=1000, epochs=1)
@@ -75,6 +76,7 @@ def test_a_tiny_job_trains_a_real_model_end_to_end(mnist, tmp_path):
     assert read_card(path)["test_accuracy"] == job.result["test_accuracy"]
     assert read_card(path)["command"].startswith("python -m lenet.train --variant quick")
     assert load_checkpoint(path).config == job.model.config
+    assert evaluate_main([str(path), "--data", str(MNIST_ROOT)]) == 0  # card agrees
     assert r.models("s1") == [job]
 
 
@@ -216,6 +218,11 @@ def test_a_session_that_has_gone_loses_its_jobs(mnist, monkeypatch):
     alive["s1"] = False
     r.reap()  # gone, but within the grace period (a reconnect)
     assert r.models("s1") == [job]
+    alive["s1"] = True
+    r.reap()  # back: the grace period starts afresh next time
+    alive["s1"] = False
+    r.reap()
+    assert r.models("s1") == [job]
     monkeypatch.setattr(jobs, "GONE_GRACE_S", 0.0)
     time.sleep(0.01)
     r.reap()
@@ -238,3 +245,24 @@ def test_mnist_is_loaded_once_per_process_as_uint8(mnist):
     assert jobs.shared_mnist(MNIST_ROOT) is mnist
     images = mnist.arrays[0]
     assert images.dtype == np.uint8 and images.shape == (60000, 28, 28)
+
+
+def test_a_session_that_has_gone_cancels_its_running_and_waiting_jobs(mnist, monkeypatch):
+    gate = Gate(mnist)
+    monkeypatch.setattr(jobs, "GONE_GRACE_S", 0.0)
+    alive = {"s1": True, "s2": True}
+    r = jobs.JobRunner(gate, jobs.Limits(running=1), is_alive=lambda s: alive[s])
+    running = r.submit("s1", TINY, "quick")
+    assert gate.entered.acquire(timeout=30)
+    waiting = r.submit("s1", TINY, "quick")
+    other = r.submit("s2", TINY, "quick")
+    alive["s1"] = False
+    r.reap()  # first sight of the gone session
+    time.sleep(0.01)
+    r.reap()
+    assert waiting.state == jobs.CANCELLED
+    gate.open.set()
+    assert wait(running).state == jobs.CANCELLED and running.model is None
+    assert wait(other).state == jobs.DONE  # the next session's job goes ahead
+    r.reap()  # the next look (every REAP_EVERY_S s) forgets the gone session's jobs
+    assert r.jobs("s1") == [] and r.models("s2") == [other]
