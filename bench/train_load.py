@@ -73,37 +73,46 @@ def run(strokes: int = 20, warmup: int = 2) -> dict:
         busy_rss, peak = server.rss_mb(), server.hwm_mb()
         trainer.locator("[class*='st-key-tr_stop'] button").click()
         trainer.wait_for_selector(".st-key-train-result", timeout=120_000)
-    s_idle, s_busy = summary(idle["latencies"]), summary(busy["latencies"])
-    ratio = s_busy["p95_ms"] / s_idle["p95_ms"]
-    targets[0].measured, targets[1].measured = ratio, peak
+    data = {
+        "idle": idle,
+        "busy": busy,
+        "idle_rss": idle_rss,
+        "busy_rss": busy_rss,
+        "peak": peak,
+        "busy_seconds": busy_seconds,
+        "still_training": still_training,
+    }
+    return report(targets, data)
+
+
+def report(targets: list[Target], d: dict) -> dict:
+    s_idle, s_busy = summary(d["idle"]["latencies"]), summary(d["busy"]["latencies"])
+    targets[0].measured, targets[1].measured = s_busy["p95_ms"] / s_idle["p95_ms"], d["peak"]
     targets[0].note = f"idle p95 {s_idle['p95_ms']:.0f} ms, training p95 {s_busy['p95_ms']:.0f} ms"
+    rows = [
+        ["idle", d["idle"], s_idle, d["idle_rss"]],
+        ["one job training (classic)", d["busy"], s_busy, d["busy_rss"]],
+    ]
     body = table(
         ["server", "strokes", "errors", "median (ms)", "p95 (ms)", "RSS after (MB)"],
         [
             [
-                "idle",
-                len(idle["latencies"]),
-                len(idle["errors"]),
-                f"{s_idle['median_ms']:.0f}",
-                f"{s_idle['p95_ms']:.0f}",
-                f"{idle_rss:.0f}",
-            ],
-            [
-                "one job training (classic)",
-                len(busy["latencies"]),
-                len(busy["errors"]),
-                f"{s_busy['median_ms']:.0f}",
-                f"{s_busy['p95_ms']:.0f}",
-                f"{busy_rss:.0f}",
-            ],
+                name,
+                len(m["latencies"]),
+                len(m["errors"]),
+                f"{s['median_ms']:.0f}",
+                f"{s['p95_ms']:.0f}",
+                f"{rss:.0f}",
+            ]
+            for name, m, s, rss in rows
         ],
     )
+    still = "still training at its end" if d["still_training"] else "it ended before the series"
     body += (
         f"\n\nThe job trained in another browser session (the training page, Start on the "
-        f"classic preset) during all {busy_seconds:.0f} s of the second series "
-        f"({'still training at its end' if still_training else 'it had ended before the series did'}); "
-        f"peak RSS (VmHWM) {peak:.0f} MB. Headless Chromium, the server and the job share the "
-        "machine's cores; the worker thread runs at nice 10 with torch at one thread."
+        f"classic preset) during all {d['busy_seconds']:.0f} s of the second series ({still}); "
+        f"peak RSS (VmHWM) {d['peak']:.0f} MB. Headless Chromium, the server and the job share "
+        "the machine's cores; the worker thread runs at nice 10 with torch at one thread."
     )
     return result(
         "train_load",
@@ -112,8 +121,8 @@ def run(strokes: int = 20, warmup: int = 2) -> dict:
         targets,
         idle=s_idle,
         busy=s_busy,
-        peak_mb=peak,
-        still_training=still_training,
+        peak_mb=d["peak"],
+        still_training=d["still_training"],
     )
 
 

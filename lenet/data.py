@@ -609,6 +609,31 @@ def _fetch_one(root: Path, name: str, fetcher: Fetcher) -> None:
         raise
 
 
+def _fetch_all(
+    root: Path, needed: Sequence[str], chosen: Sequence[Fetcher], progress: bool
+) -> tuple[list[str], dict[str, list[str]]]:
+    """Each needed file from the first source that delivers it: (fetched, failures)."""
+    fetched: list[str] = []
+    failures: dict[str, list[str]] = {}
+    for name in needed:
+        attempts: list[str] = []
+        for fetcher in chosen:
+            try:
+                _fetch_one(root, name, fetcher)
+            except Exception as e:  # try the next source
+                attempt = f"{_describe(fetcher)}: {type(e).__name__}: {e}"
+                attempts.append(attempt)
+                if not isinstance(e, SourceUnavailable):  # already reported once
+                    _log(f"{name}: {attempt}", progress)
+                continue
+            _log(f"{name}: ok (from {_describe(fetcher)})", progress)
+            fetched.append(name)
+            break
+        else:
+            failures[name] = attempts
+    return fetched, failures
+
+
 def download(
     root: str | os.PathLike[str],
     fetchers: Sequence[Fetcher] | None = None,
@@ -643,25 +668,8 @@ def download(
     chosen = (
         list(default_fetchers(source, progress, **hook)) if fetchers is None else list(fetchers)
     )
-    fetched: list[str] = []
-    failures: dict[str, list[str]] = {}
     try:
-        for name in needed:
-            attempts: list[str] = []
-            for fetcher in chosen:
-                try:
-                    _fetch_one(root_path, name, fetcher)
-                except Exception as e:  # try the next source
-                    attempt = f"{_describe(fetcher)}: {type(e).__name__}: {e}"
-                    attempts.append(attempt)
-                    if not isinstance(e, SourceUnavailable):  # already reported once
-                        _log(f"{name}: {attempt}", progress)
-                    continue
-                _log(f"{name}: ok (from {_describe(fetcher)})", progress)
-                fetched.append(name)
-                break
-            else:
-                failures[name] = attempts
+        fetched, failures = _fetch_all(root_path, needed, chosen, progress)
     finally:
         if own_fetchers:
             for fetcher in chosen:
