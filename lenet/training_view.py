@@ -45,7 +45,8 @@ def kernels_image(kernels: np.ndarray, size: int = 60) -> np.ndarray:
     scale = float(np.abs(kernels).max()) or 1.0
     tiled, _ = viz.mosaic(kernels / scale, cols=len(kernels))
     grey = np.where(np.isnan(tiled), 1.0, (tiled + 1.0) / 2.0)  # gaps white
-    return viz.upscale(np.round(grey * 255).astype(np.uint8), size * len(kernels))
+    width = size * tiled.shape[1] // kernels.shape[-1]  # each 5-pixel kernel ~size px
+    return viz.upscale(np.round(grey * 255).astype(np.uint8), width)
 
 
 def curve_series(jobs_: list[Job], which: str, label) -> dict:

@@ -150,10 +150,16 @@ def charts(shown: list[jobs.Job], where: str) -> None:
         ),
         key=f"tr_acc_{where}",
     )
-    last = [j for j in shown if j.heldout_curve]
+    last = [j for j in shown if j.heldout_curve and j.train_curve]
     if last:
+        job = last[-1]
         st.caption(
-            t("train.curves_caption", label=label(last[-1]), accuracy=last[-1].heldout_curve[-1][1])
+            t(
+                "train.curves_caption",
+                label=label(job),
+                loss=job.train_curve[-1][1],
+                accuracy=job.heldout_curve[-1][1],
+            )
         )
 
 
