@@ -127,6 +127,9 @@ def show_progress(job: jobs.Job) -> None:
 
 
 def charts(shown: list[jobs.Job], where: str) -> None:
+    shown = [j for j in shown if j.train_curve]
+    if not shown:  # nothing measured yet: the data loads, the first batches run
+        return
     left, right = st.columns(2)
     left.plotly_chart(
         tv.curves_figure(
