@@ -222,7 +222,7 @@ BatchHook = Callable[[int, int, float], None]
 
 def train_one_epoch(
     model: LeNet5,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Optimizer,
     train_x: torch.Tensor,
     train_y: torch.Tensor,
     *,
@@ -269,7 +269,7 @@ class Run:
 
     settings: TrainSettings
     model: LeNet5
-    optimizer: torch.optim.Optimizer
+    optimizer: Optimizer
     generator: torch.Generator
     train_x: torch.Tensor  # uint8 (N, 28, 28) on the device: padded batch by batch
     train_y: torch.Tensor
@@ -298,16 +298,78 @@ class Run:
 _INIT_LOCK = threading.Lock()
 
 
-def make_optimizer(settings: TrainSettings, model: LeNet5) -> torch.optim.Optimizer:
-    if settings.optimizer == "sgd_momentum":
-        return torch.optim.SGD(
-            model.parameters(),
-            lr=settings.lr,
-            momentum=0.9,
-            nesterov=True,
-            weight_decay=settings.weight_decay,
-        )
-    return torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+class Optimizer:
+    """torch.optim's AdamW and SGD (Nesterov momentum) as they run on the CPU (their
+    single-tensor updates, bit for bit: tests/test_train.py compares them), without
+    torch.optim: building any torch.optim optimiser imports torch._dynamo, about 70 MB
+    of the app server's 600 MB (the training page trains inside the server).
+    ``param_groups``, ``state_dict`` and ``load_state_dict`` as torch.optim's."""
+
+    def __init__(self, params, kind: str, lr: float, weight_decay: float):
+        self.kind, self.params = kind, list(params)
+        group = {"lr": lr, "weight_decay": weight_decay}
+        if kind == "adamw":
+            group |= {"betas": (0.9, 0.999), "eps": 1e-8}
+        else:
+            group |= {"momentum": 0.9, "nesterov": True}
+        self.param_groups = [group]
+        self.state: dict[int, dict] = {}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        group = self.param_groups[0]
+        update = self._adamw if self.kind == "adamw" else self._sgd
+        for i, p in enumerate(self.params):
+            if p.grad is not None:
+                update(p, p.grad, self.state.setdefault(i, {}), group)
+
+    @staticmethod
+    def _adamw(p, grad, state: dict, group: dict) -> None:
+        (beta1, beta2), lr, eps = group["betas"], group["lr"], group["eps"]
+        if not state:
+            state["step"] = torch.tensor(0.0)
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        state["step"] += 1
+        if group["weight_decay"] != 0:
+            p.mul_(1 - lr * group["weight_decay"])  # decoupled weight decay
+        state["exp_avg"].lerp_(grad, 1 - beta1)
+        state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        step = state["step"].item()
+        step_size = lr / (1 - beta1**step)
+        denom = (state["exp_avg_sq"].sqrt() / (1 - beta2**step) ** 0.5).add_(eps)
+        p.addcdiv_(state["exp_avg"], denom, value=-step_size)
+
+    @staticmethod
+    def _sgd(p, grad, state: dict, group: dict) -> None:
+        if group["weight_decay"] != 0:
+            grad = grad.add(p, alpha=group["weight_decay"])
+        buf = state.get("momentum_buffer")
+        if buf is None:
+            state["momentum_buffer"] = buf = grad.detach().clone()
+        else:
+            buf.mul_(group["momentum"]).add_(grad)
+        p.add_(grad.add(buf, alpha=group["momentum"]), alpha=-group["lr"])
+
+    def state_dict(self) -> dict:
+        groups = [{**g, "params": list(range(len(self.params)))} for g in self.param_groups]
+        return {"state": self.state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        group = state_dict["param_groups"][0]
+        for key in self.param_groups[0]:
+            if key in group:
+                value = group[key]
+                self.param_groups[0][key] = tuple(value) if key == "betas" else value
+        self.state = {int(i): dict(s) for i, s in state_dict["state"].items()}
+
+
+def make_optimizer(settings: TrainSettings, model: LeNet5) -> Optimizer:
+    return Optimizer(model.parameters(), settings.optimizer, settings.lr, settings.weight_decay)
 
 
 def training_subset(images: np.ndarray, labels: np.ndarray, size: int | None, seed: int):

@@ -348,3 +348,40 @@ def test_other_switches_never_default_into_models():
     assert train.default_out("classic", mixed).parent.name == "runs"
     assert train.default_out("quick", train.PRESETS["quick"]).parent.name == "runs"
     assert mixed.model_config().pooling == "max"
+
+
+@pytest.mark.parametrize("kind", ["adamw", "sgd_momentum"])
+def test_our_optimisers_match_torch_optim_bit_for_bit(kind):
+    """lenet.train.Optimizer avoids importing torch._dynamo (torch.optim does, ~70 MB in
+    the app server) and must train exactly as torch.optim.AdamW / SGD on the CPU."""
+    from lenet.model import build_model
+
+    def train_steps(make):
+        torch.manual_seed(0)
+        model = build_model("lecun1998")  # trainable subsampling, sparse C3, RBF
+        optimizer = make(model)
+        gen = torch.Generator().manual_seed(1)
+        for step in range(25):
+            for group in optimizer.param_groups:
+                group["lr"] = train.one_cycle_lr(step, 25, 3e-2)
+            x = torch.rand(16, 1, 32, 32, generator=gen)
+            y = torch.randint(0, 10, (16,), generator=gen)
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        return model.state_dict()
+
+    if kind == "adamw":
+
+        def theirs(m):
+            return torch.optim.AdamW(m.parameters(), lr=3e-2, weight_decay=1e-4)
+    else:
+
+        def theirs(m):
+            return torch.optim.SGD(
+                m.parameters(), lr=3e-2, momentum=0.9, nesterov=True, weight_decay=1e-4
+            )
+
+    ours = train_steps(lambda m: train.Optimizer(m.parameters(), kind, 3e-2, 1e-4))
+    assert same_weights(ours, train_steps(theirs))
