@@ -13,6 +13,16 @@
 #                 TLS-intercepting proxy); they are not kept in the final image.
 # wheels/ (optional, in the build context): wheels pip prefers over any index
 # (--find-links), e.g. the torch CPU wheel; only the installed result reaches the image.
+# data/mnist/ (in the build context when the repository has it; docker/build.sh stages it):
+# the four MNIST files, so that the image trains offline (the training page). Without
+# them the build fetches them (`python -m lenet.data download`: the public mirrors).
+#
+# Runtime environment (the training page, see lenet/jobs.py):
+#   LENET_TRAIN_JOBS        jobs that train at once (default 1; the rest wait in a queue)
+#   LENET_TRAIN_QUEUE       jobs that may wait (default 20)
+#   LENET_TRAIN_TIME_LIMIT  seconds a job may train (default 300)
+#   LENET_TRAIN_MAX_MODELS  students' models kept server-wide (default 30; 3 a session)
+#   LENET_DATA_DIR          the MNIST files (set to /opt/mnist below)
 
 ARG BASE=python:3.11-slim
 
@@ -47,7 +57,16 @@ RUN set -eu; \
     find "$site" -depth -type d -name tests -exec rm -rf {} +; \
     /opt/venv/bin/python -c "import torch, streamlit, pandas, pyarrow, plotly, safetensors, PIL; torch.nn.functional.conv2d(torch.zeros(1, 1, 32, 32), torch.zeros(6, 1, 5, 5))"
 
-# ---- stage 2: runtime ---------------------------------------------------------------
+# ---- stage 2: the MNIST files, checked against their SHA-256 ------------------------
+FROM deps AS mnist
+# requirements.txt keeps the COPY valid when the context has no data/mnist.
+COPY requirements.txt data/mnis[t]* /opt/mnist/
+COPY lenet/ /src/lenet/
+# (a stub app for pipeline tests, docker/build.sh --stub-app, has no lenet/data.py)
+RUN rm /opt/mnist/requirements.txt; [ ! -f /src/lenet/data.py ] \
+ || (cd /src && /opt/venv/bin/python -m lenet.data download --root /opt/mnist --quiet)
+
+# ---- stage 3: runtime ---------------------------------------------------------------
 FROM ${BASE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -56,6 +75,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
     VIRTUAL_ENV=/opt/venv \
     HOME=/home/app \
+    LENET_DATA_DIR=/opt/mnist \
     STREAMLIT_BROWSER_GATHER_USAGE_STATS=false
 # Everything else (headless, file watcher off, XSRF, upload limit...) comes from the same
 # .streamlit/config.toml that local runs use; it is read from the working directory.
@@ -67,6 +87,7 @@ RUN groupadd --system --gid 10001 app \
 
 # Dependencies first (changes rarely), code last (changes often).
 COPY --from=deps /opt/venv /opt/venv
+COPY --from=mnist /opt/mnist/ /opt/mnist/
 
 WORKDIR /app
 COPY .streamlit/ ./.streamlit/

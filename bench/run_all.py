@@ -28,15 +28,16 @@ from bench import (
     memory,
     reading,
     rerun,
+    train_load,
     train_speed,
 )
 from bench.common import ROOT, chromium_missing, machine, result, table
 
 ORDER = (
     "accuracy", "train_speed", "latency", "rerun", "invariance", "explain", "reading", "browser",
-    "browser_cost", "memory", "load", "fault",
+    "browser_cost", "memory", "load", "fault", "train_load",
 )  # fmt: skip
-BROWSER = {"browser", "browser_cost", "memory", "load", "fault"}
+BROWSER = {"browser", "browser_cost", "memory", "load", "fault", "train_load"}
 # The commit before the draw page's maps became images (issue 14): browser_cost measures it
 # side by side with this checkout, in a temporary git worktree.
 BASELINE = "6d8afb0"
@@ -60,6 +61,7 @@ def plan(quick: bool, threads: int | None = None) -> dict:
             "memory": lambda: memory.run(sessions=3),
             "load": lambda: load.run(sessions=3, seconds=15, ttl=5, margin=5),
             "fault": lambda: load.run_fault(),
+            "train_load": lambda: train_load.run(strokes=5, warmup=1),
         }
     return {
         "accuracy": lambda: accuracy.run(),
@@ -74,6 +76,7 @@ def plan(quick: bool, threads: int | None = None) -> dict:
         "memory": lambda: memory.run(sessions=10),
         "load": lambda: load.run(sessions=10, seconds=60),
         "fault": lambda: load.run_fault(),
+        "train_load": lambda: train_load.run(strokes=20),
     }
 
 

@@ -29,7 +29,7 @@ from bench.common import DATA_DIR, Target, fmt, median, result, table
 from lenet.evaluate import predict_padded as test_predictions
 from lenet.model import LeNet5, LeNetConfig
 from lenet.preprocess import PAD, pad_unit
-from lenet.train import RECIPES, Progress, augment, one_cycle_lr, train_one_epoch
+from lenet.train import RECIPES, augment, one_cycle_lr, train_one_epoch
 
 TITLE = "Training speed"
 TARGET_SECONDS_TO_99 = 30.0
@@ -141,7 +141,6 @@ class OurLoop:
             augment_batches=True,
             label_smoothing=self.s.label_smoothing,
             generator=self.generator,
-            progress=Progress(1, "", enabled=False),
         )
         return len(idx)
 
@@ -333,7 +332,7 @@ def _run(variant, data, device, batches, repeats, race_epochs, eval_every, race_
             total_steps=max(1, int(race_epochs * steps_per_epoch)),
             device=dev,
         )
-        train_x = pad_unit(train_images)
+        train_x = torch.as_tensor(train_images)  # uint8: the loop pads batch by batch
         train_y = torch.as_tensor(train_labels, dtype=torch.long)
         test_x = pad_unit(test_images).to(dev)
 

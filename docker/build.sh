@@ -102,6 +102,12 @@ trap 'rm -rf "$CTX"' EXIT
 for p in Dockerfile requirements.txt; do
   [[ -e $CTX/$p ]] || { echo "missing $REPO/$p" >&2; exit 1; }
 done
+# the MNIST files for the training page: the repository's, else fetched here (the host has
+# the npm fallback the build may lack); the image's build checks them against their SHA-256
+mkdir -p "$CTX/data/mnist"
+cp "$REPO"/data/mnist/*-ubyte "$CTX/data/mnist/" 2>/dev/null \
+  || (cd "$REPO" && "${PYTHON:-python3}" -m lenet.data download --root "$CTX/data/mnist" --quiet) \
+  || log "no MNIST files staged: the build will try the mirrors itself"
 missing=()
 for p in app.py lenet pages models .streamlit; do [[ -e $CTX/$p ]] || missing+=("$p"); done
 if [[ ${#missing[@]} -gt 0 ]]; then

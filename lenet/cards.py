@@ -40,6 +40,7 @@ HYPERPARAMETERS = (
 # RBF prototypes: structured fields (a kind and its settings), which the model-card page
 # shows through its catalogue (model_card.text.*) in the reader's language.
 OPTIMIZER = {"kind": "adamw", "schedule": "one-cycle"}
+OPTIMIZER_SGD = {"kind": "sgd-nesterov", "momentum": 0.9, "schedule": "one-cycle"}
 LOSS_SOFTMAX = {"kind": "softmax-cross-entropy"}
 PROTOTYPES = {"kind": "seeded-pm1", "seed": 1998}
 
@@ -61,6 +62,7 @@ LEGACY_TEXT = {
 }
 _CATALOGUE = {
     "adamw": "model_card.text.optimizer",
+    "sgd-nesterov": "model_card.text.optimizer_sgd",
     "softmax-cross-entropy": "model_card.text.loss_softmax",
     "rbf-cross-entropy": "model_card.text.loss_rbf",
     "seeded-pm1": "model_card.text.prototypes",

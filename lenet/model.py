@@ -52,7 +52,7 @@ class LeNetConfig:
 
     variant: str = "classic"  # one of VARIANTS
     activation: str = (
-        "tanh"  # after C1, C3, C5 (and S2/S4 when trainable): tanh | relu | scaled_tanh
+        "tanh"  # after C1, C3, C5 (and S2/S4 when trainable): tanh | relu | scaled_tanh | sigmoid
     )
     f6_activation: str = "sigmoid"  # after F6: sigmoid | relu | scaled_tanh
     pooling: str = "avg"  # S2/S4: avg | max | trainable (sum x coefficient + bias)
@@ -103,7 +103,7 @@ class LeNetConfig:
     def validate(self) -> None:
         choices = {
             "variant": VARIANTS,
-            "activation": ("tanh", "relu", "scaled_tanh"),
+            "activation": ("tanh", "relu", "scaled_tanh", "sigmoid"),
             "f6_activation": ("sigmoid", "relu", "scaled_tanh", "tanh"),
             "pooling": ("avg", "max", "trainable"),
             "c3_table": ("full", "lecun"),

@@ -30,6 +30,10 @@ starts an editor drawn again from the student's last edited table; an uploader t
 ``ui.kept_upload(label, key=...)``; the draw page's canvas through ``ui.kept_canvas``.
 A widget given a default (``value=``, ``index=``, ``default=``) keeps working: the kept
 value wins, and Streamlit only notes it once in the server log, never on the page.
+
+A model the student trained on the training page joins the checkpoint list of that
+session only, as ``own:<job id>`` (``OWN_PREFIX``); it lives in ``training_jobs()``,
+never in models/.
 """
 
 from __future__ import annotations
@@ -62,10 +66,12 @@ PAGES = {
     "invariance": ":material/open_with:",
     "explain": ":material/troubleshoot:",
     "model_card": ":material/analytics:",
+    "train": ":material/model_training:",
     "exercises": ":material/quiz:",
     "read_number": ":material/pin:",
 }
 DEFAULT_CHECKPOINT = "lenet5-classic.safetensors"
+OWN_PREFIX = "own:"
 
 
 # Deep links and reconnecting browsers go through app.py (lenet.server explains why; it
@@ -155,6 +161,11 @@ def variant_of(name: str) -> str:
 
 
 def checkpoint_label(name: str) -> str:
+    if name.startswith(OWN_PREFIX):
+        job = own_job(name)
+        if job is None or job.result is None:
+            return t("common.own_gone")
+        return t("common.own_option", number=job.number, accuracy=job.result["test_accuracy"])
     card = card_for(name)
     variant = variant_of(name)
     if not card or "test_accuracy" not in card:
@@ -163,7 +174,7 @@ def checkpoint_label(name: str) -> str:
 
 
 def checkpoint_picker() -> None:
-    names = checkpoints()
+    names = checkpoints() + own_checkpoints()
     if not names:
         st.sidebar.warning(t("common.no_checkpoints"))
         return
@@ -190,6 +201,10 @@ def current_model() -> LeNet5 | None:
     """The chosen checkpoint's model (shared by every session: never mutate it), or None
     after showing why it cannot be loaded."""
     name = st.session_state.get(CHECKPOINT_KEY) or DEFAULT_CHECKPOINT
+    if name.startswith(OWN_PREFIX):
+        if (job := own_job(name)) is not None:
+            return job.model
+        st.session_state[CHECKPOINT_KEY] = name = DEFAULT_CHECKPOINT  # dropped: back to classic
     try:
         return _load(name, _mtime(name), str(models_dir()))
     except CheckpointError as e:
@@ -478,3 +493,42 @@ def model_for(name: str) -> LeNet5 | None:
         return _load(name, _mtime(name), str(models_dir()))
     except CheckpointError:
         return None
+
+
+# --- The student's own models (the training page) ---------------------------------------
+
+
+def session_id() -> str:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "no-session"
+
+
+def _session_alive(session: str) -> bool:
+    from streamlit.runtime import Runtime
+
+    return not Runtime.exists() or Runtime.instance().is_active_session(session)
+
+
+@st.cache_resource(show_spinner=False)
+def training_jobs():
+    """The server's one JobRunner (lenet.jobs): shared by every session."""
+    from lenet.jobs import JobRunner
+
+    return JobRunner(is_alive=_session_alive)
+
+
+def own_checkpoints() -> list[str]:
+    """This session's trained models, as checkpoint-list names (oldest first)."""
+    return [OWN_PREFIX + job.id for job in training_jobs().models(session_id())]
+
+
+def own_job(name: str):
+    """This session's job behind an ``own:`` name, or None (another session's, dropped)."""
+    return training_jobs().model(session_id(), name.removeprefix(OWN_PREFIX))
+
+
+def choose_checkpoint(name: str) -> None:
+    """Make ``name`` the sidebar's checkpoint (the training page offers its new model)."""
+    st.session_state[CHECKPOINT_KEY] = name

@@ -502,14 +502,44 @@ def curves(
     y_label: str,
     percent: bool = False,
 ) -> go.Figure:
+    fig = curves_xy(
+        {name: (epochs, values) for name, values in series.items()},
+        title=title,
+        x_label=x_label,
+        y_label=y_label,
+        percent=percent,
+    )
+    fig.update_xaxes(dtick=1 if len(epochs) <= 20 else None)
+    return fig
+
+
+def curves_xy(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    percent: bool = False,
+    markers: bool = True,
+) -> go.Figure:
+    """Line charts whose series each have their own x values (two training runs of
+    different lengths on one chart); line styles differ too, not only colours."""
     fig = go.Figure()
-    for name, values in series.items():
-        fig.add_trace(go.Scatter(x=list(epochs), y=list(values), mode="lines+markers", name=name))
+    for i, (name, (xs, ys)) in enumerate(series.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=list(xs),
+                y=list(ys),
+                mode="lines+markers" if markers else "lines",
+                name=name,
+                line={"dash": ("solid", "dash", "dot", "dashdot")[i % 4]},
+            )
+        )
     fig.update_layout(
         title={"text": title, "font": {"size": 14}},
         margin=MARGIN,
         height=280,
-        xaxis={"title": x_label, "dtick": 1 if len(epochs) <= 20 else None},
+        xaxis={"title": x_label},
         yaxis={"title": y_label, "tickformat": ".2%" if percent else None},
         legend={"orientation": "h", "y": -0.25},
     )

@@ -319,9 +319,26 @@ def test_only_the_app_is_in_the_image(docker_image: Image, docker_container: Con
     assert torch[1] == "None", f"CUDA build of torch in the image: {torch}"
 
 
+def test_the_image_holds_mnist_for_the_training_page(docker_image: Image, docker_container):
+    """The training page trains offline: the four MNIST files, verified, where
+    LENET_DATA_DIR points."""
+    if docker_image.stub_app:
+        pytest.skip("a stub app has no lenet.data")
+    verify = docker_container.exec("python", "-m", "lenet.data", "verify", "--root", "/opt/mnist")
+    assert verify.returncode == 0, verify.stdout
+    found = docker_container.exec(
+        "python",
+        "-c",
+        "from lenet import jobs; print(jobs.data_dir(), jobs.data_present())",
+        check=True,
+    ).stdout.split()
+    assert found == ["/opt/mnist", "True"], found
+
+
 def test_dockerignore_keeps_the_context_small(docker_image: Image, tmp_path):
     """Build a throwaway image from the repository itself (as `docker compose` does) and
-    list what the context delivered: no .venv, data, .git, tests, caches or resume files."""
+    list what the context delivered: no .venv, .git, tests, caches or resume files, and of
+    data/ only the MNIST files (the training page trains offline in the image)."""
     tag = f"lenet5-context-probe:{uuid.uuid4().hex[:8]}"
     dockerfile = tmp_path / "Dockerfile.context"
     dockerfile.write_text(f"FROM {docker_image.tag}\nCOPY . /ctx/\n")
@@ -333,7 +350,9 @@ def test_dockerignore_keeps_the_context_small(docker_image: Image, tmp_path):
     finally:
         docker("rmi", "-f", tag, check=False)
     top = {path.split("/")[2] for path in files}
-    assert top <= EXPECTED_APP_FILES | {"requirements.txt", "wheels"}, sorted(top)
+    assert top <= EXPECTED_APP_FILES | {"requirements.txt", "wheels", "data"}, sorted(top)
+    data = [p for p in files if p.startswith("/ctx/data/")]
+    assert all(p == "/ctx/data/mnist" or p.endswith("-ubyte") for p in data), data
     assert not [p for p in files if "__pycache__" in p or p.endswith(".resume.safetensors")]
 
 

@@ -26,5 +26,6 @@ def test_every_chart_is_shown_without_plotlys_toolbar(monkeypatch, page):
         name for name, config in configs.items() if config.get("displayModeBar") is not False
     ]
     assert toolbars == [], f"charts shown with Plotly's toolbar on {page}"
-    if "ui.chart(" in (ROOT / page).read_text():
+    # The training page's charts appear once a job runs (tests/test_page_train.py).
+    if "ui.chart(" in (ROOT / page).read_text() and page != "pages/train.py":
         assert configs, f"{page} has charts, but none was shown"

@@ -247,3 +247,141 @@ def test_one_cycle_lr_peaks_at_the_given_lr():
     assert lrs[0] < 0.2 * peak
     assert lrs[-1] < 0.01 * peak
     assert lrs.min() > 0
+
+
+def test_a_loss_that_is_not_finite_stops_before_it_reaches_the_weights(small_data):
+    from dataclasses import replace
+
+    from lenet.data import load_mnist
+
+    arrays = (*load_mnist(small_data, "train"), *load_mnist(small_data, "test"))
+    run = train.setup(replace(train.PRESETS["classic"], epochs=1), arrays, sha256="-")
+    with torch.no_grad():
+        run.model.output.bias[3] = float("nan")
+    before = {k: v.clone() for k, v in run.model.state_dict().items()}
+    with pytest.raises(train.LossNotFinite, match="lower the learning rate"):
+        train.train_epochs(run)
+    after = run.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) or k == "output.bias" for k in before)
+    assert torch.isnan(after["output.bias"][3])
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--variant", "classic"], train.PRESETS["classic"]),
+        (
+            ["--variant", "quick", "--pooling", "avg", "--activation", "sigmoid", "--lr", "0.01"],
+            train.TrainSettings(
+                activation="sigmoid",
+                pooling="avg",
+                lr=0.01,
+                epochs=1,
+                train_size=30000,
+                augment=False,
+            ),
+        ),
+        (
+            [
+                "--variant",
+                "modern",
+                "--optimizer",
+                "sgd_momentum",
+                "--no-augment",
+                "--train-size",
+                "5000",
+                "--batch-size",
+                "64",
+                "--epochs",
+                "3",
+                "--seed",
+                "7",
+                "--c3-table",
+                "lecun",
+                "--output",
+                "rbf",
+            ],
+            train.TrainSettings(
+                activation="relu",
+                pooling="max",
+                c3_table="lecun",
+                output="rbf",
+                optimizer="sgd_momentum",
+                batch_size=64,
+                epochs=3,
+                train_size=5000,
+                augment=False,
+                seed=7,
+                label_smoothing=0.1,
+            ),
+        ),
+    ],
+)
+def test_the_command_line_has_the_pages_switches(argv, expected):
+    assert train.parse_args(argv).settings == expected
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [["--lr", "0"], ["--lr", "1e9"], ["--lr", "nan"], ["--train-size", "0"], ["--batch-size", "0"]],
+)
+def test_the_command_line_refuses_bad_settings(bad, capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(bad)
+    assert "must be between" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_presets_switches_build_exactly_its_shipped_network(variant):
+    from lenet.model import LeNetConfig
+
+    assert train.PRESETS[variant].model_config() == LeNetConfig.for_variant(variant)
+    assert (
+        train.default_out(variant, train.PRESETS[variant]).name == f"lenet5-{variant}.safetensors"
+    )
+
+
+def test_other_switches_never_default_into_models():
+    from dataclasses import replace
+
+    mixed = replace(train.PRESETS["classic"], pooling="max")
+    assert train.default_out("classic", mixed).parent.name == "runs"
+    assert train.default_out("quick", train.PRESETS["quick"]).parent.name == "runs"
+    assert mixed.model_config().pooling == "max"
+
+
+@pytest.mark.parametrize("kind", ["adamw", "sgd_momentum"])
+def test_our_optimisers_match_torch_optim_bit_for_bit(kind):
+    """lenet.train.Optimizer avoids importing torch._dynamo (torch.optim does, ~70 MB in
+    the app server) and must train exactly as torch.optim.AdamW / SGD on the CPU."""
+    from lenet.model import build_model
+
+    def train_steps(make):
+        torch.manual_seed(0)
+        model = build_model("lecun1998")  # trainable subsampling, sparse C3, RBF
+        optimizer = make(model)
+        gen = torch.Generator().manual_seed(1)
+        for step in range(25):
+            for group in optimizer.param_groups:
+                group["lr"] = train.one_cycle_lr(step, 25, 3e-2)
+            x = torch.rand(16, 1, 32, 32, generator=gen)
+            y = torch.randint(0, 10, (16,), generator=gen)
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        return model.state_dict()
+
+    if kind == "adamw":
+
+        def theirs(m):
+            return torch.optim.AdamW(m.parameters(), lr=3e-2, weight_decay=1e-4)
+    else:
+
+        def theirs(m):
+            return torch.optim.SGD(
+                m.parameters(), lr=3e-2, momentum=0.9, nesterov=True, weight_decay=1e-4
+            )
+
+    ours = train_steps(lambda m: train.Optimizer(m.parameters(), kind, 3e-2, 1e-4))
+    assert same_weights(ours, train_steps(theirs))
