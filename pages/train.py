@@ -42,6 +42,8 @@ def apply_preset() -> None:
         st.session_state[f"tr_{name}"] = value
 
 
+# The student's switches survive a visit to another page (lenet.ui.keep).
+ui.keep("tr_preset", *(f"tr_{name}" for name in tv.widget_values(tv.DEFAULT_PRESET)))
 if "tr_preset" not in st.session_state:
     st.session_state["tr_preset"] = tv.DEFAULT_PRESET
     apply_preset()

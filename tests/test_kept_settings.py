@@ -256,6 +256,7 @@ def test_an_upload_without_a_digit_or_with_too_many_pixels_leaves_no_digit(monke
         ("invariance", {"inv_input": "sample", "inv_rotate": 30.0, "inv_sweep": "scale"}),
         ("explain", {"ex_input": "sample", "ex_patch": 6, "ex_target": 3}),
         ("read_number", {"rn_source": "upload", "rn_stroke_width": 12}),
+        ("train", {"tr_preset": "modern", "tr_pooling": "avg", "tr_seed": 7}),
     ],
 )
 def test_the_new_pages_keep_their_settings(page, settings):
