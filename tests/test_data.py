@@ -113,25 +113,23 @@ def test_raw_preferred_over_gz(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
+def test_read_idx_of_unsigned_bytes(tmp_path: Path, gz: bool) -> None:
+    arr = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    out = data.read_idx(write(tmp_path / "x.idx", idx_bytes(arr), gz))
+    assert out.shape == arr.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, arr)
+
+
 @pytest.mark.parametrize(
     "arr",
-    [
-        np.arange(24, dtype=np.uint8).reshape(2, 3, 4),
-        np.array([-3, 0, 7], dtype=np.int8),
-        np.arange(-6, 6, dtype=np.int16).reshape(3, 4),
-        np.array([[1, -2], [70000, -(2**31)]], dtype=np.int32),
-        np.linspace(-1, 1, 10, dtype=np.float32),
-        np.array([np.pi, -np.e], dtype=np.float64),
-    ],
+    [np.array([-3, 0, 7], dtype=np.int8), np.linspace(-1, 1, 10, dtype=np.float32)],
     ids=lambda a: str(a.dtype),
 )
-@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
-def test_read_idx_generic(tmp_path: Path, arr: np.ndarray, gz: bool) -> None:
-    path = write(tmp_path / "x.idx", idx_bytes(arr), gz)
-    out = data.read_idx(path)
-    assert out.shape == arr.shape
-    assert out.dtype == arr.dtype and out.dtype.isnative
-    np.testing.assert_array_equal(out, arr)
+def test_other_idx_types_are_refused_by_name(tmp_path: Path, arr: np.ndarray) -> None:
+    """MNIST is unsigned bytes only; another IDX type is named, not misread."""
+    with pytest.raises(data.MnistError, match="not of unsigned bytes"):
+        data.read_idx(write(tmp_path / "x.idx", idx_bytes(arr), False))
 
 
 def test_read_idx_magic_values(tmp_path: Path) -> None:
