@@ -39,6 +39,7 @@ never in models/.
 from __future__ import annotations
 
 import functools
+import re
 
 import numpy as np
 import streamlit as st
@@ -333,8 +334,12 @@ def sample():
 # toolbar. A student needs none of it: the page's Clear button starts over, a digit is a
 # stroke or two, its Edit mode only confuses, its labels are English only (issue 21).
 # Upstreamable fix: no pointer events on the toolbar while it is hidden.
+# The wide canvas of the reading page is wider than a phone: its container clips it rather
+# than scrolling (a scrolling region would have to be reachable by keyboard, WCAG 2.1.1).
 CANVAS_HTML = (
-    '<style>.dc-toolbar { display: none !important; }</style><div class="canvas-root"></div>'
+    "<style>.dc-toolbar { display: none !important; }"
+    " .dc-scroll { overflow: hidden !important; }</style>"
+    '<div class="canvas-root"></div>'
 )
 
 
@@ -394,6 +399,12 @@ CHART_CONFIG = {"displayModeBar": False}
 def chart(where, figure, key: str) -> None:
     """Show a plotly ``figure`` in ``where`` (st, a column, a tab) without Plotly's toolbar."""
     where.plotly_chart(figure, key=key, config=CHART_CONFIG)
+
+
+def image(where, images, caption, **kwargs) -> None:
+    """``where.image`` whose caption (a sentence, or one per image) is also the images'
+    text alternative: what a screen reader says is what a sighted student reads."""
+    where.image(images, caption=caption, alt=caption, **kwargs)
 
 
 def probabilities(where, probs, key: str, true_label: int | None = None) -> None:
@@ -475,7 +486,9 @@ def kept_upload(label: str, key: str, **kwargs) -> tuple[str, bytes] | None:
     alive = key in state  # drawn on the last run: an empty value is a removal
     upload = st.file_uploader(label, key=key, **kwargs)
     if upload is not None:  # the name is shown in a code span: no backtick, not too long
-        state[KEPT_UPLOAD] = (upload.name.replace("`", "'")[:80], upload.getvalue())
+        # the name is shown in a sentence: plain letters, digits, dots, dashes only
+        name = re.sub(r"[^\w.\- ]", "_", upload.name)[:80]
+        state[KEPT_UPLOAD] = (name, upload.getvalue())
     elif alive:
         state[KEPT_UPLOAD] = None
     return state.get(KEPT_UPLOAD)

@@ -54,7 +54,8 @@ def saliency_section(model, digit, pred) -> None:
     if any(g is None for g in grads.values()):
         return
     gxi = ex.gradient_x_input(grads[pick], digit)
-    st.image(
+    ui.image(
+        st,
         [viz.signed_image(grads[pred.digit], digit, size=SIZE),
          viz.signed_image(grads[pick], digit, size=SIZE), viz.signed_image(gxi, digit, size=SIZE)],
         caption=[t("explain.saliency_image", digit=pred.digit),
@@ -101,7 +102,8 @@ def occlusion_section(model, digit, pred) -> None:
     ui.chart(left, fig, key="ex_occlusion")
     e = ex.extremes(probs[..., pred.digit])
     corner = ex.patch_corner(e.low_at, stride)
-    right.image(
+    ui.image(
+        right,
         viz.thumbnail(ex.occluded(digit, corner, patch), SIZE), width=SIZE,
         caption=t("explain.worst_patch", digit=pred.digit, low=e.low),
     )  # fmt: skip
@@ -132,7 +134,8 @@ def fool_section(model, digit, pred) -> None:
     fooled = shown(ex.fool, model, digit, target, epsilon, steps)
     if fooled is None:
         return
-    st.image(
+    ui.image(
+        st,
         [viz.thumbnail(digit, SIZE),
          viz.signed_image(ex.change(digit, fooled.image), bound=epsilon, size=SIZE),
          viz.thumbnail(to_u8(fooled.image), SIZE)],

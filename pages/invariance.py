@@ -65,7 +65,8 @@ def controls() -> dict:
 
 def maps_image(where, maps: np.ndarray, layer: str, cols: int, scale: int) -> None:
     k = viz.most_active_map(maps)
-    where.image(
+    ui.image(
+        where,
         viz.maps_png(maps, cols=cols, scale=scale),
         output_format="PNG",
         caption=t(
@@ -91,8 +92,8 @@ def live(digit: np.ndarray, model) -> None:
     result = predict(model, moved)
     with view_col:
         before, after, answer = st.columns(3)
-        before.image(viz.thumbnail(digit, 140), width=140, caption=t("invariance.before"))
-        after.image(viz.thumbnail(moved, 140), width=140, caption=t("invariance.after"))
+        ui.image(before, viz.thumbnail(digit, 140), t("invariance.before"), width=140)
+        ui.image(after, viz.thumbnail(moved, 140), t("invariance.after"), width=140)
         with answer, st.container(key="inv_prediction"):
             st.metric(t("invariance.predicted", confidence=result.confidence), str(result.digit))
         ui.probabilities(st, result.probabilities, key="inv_probs")

@@ -71,7 +71,8 @@ def show_inputs(reading) -> None:
             strict=False,
         ):
             key = "read_number.input_caption_unsure" if unsure else "read_number.input_caption"
-            col.image(
+            ui.image(
+                col,
                 viz.thumbnail(image, THUMBNAIL),
                 width=THUMBNAIL,
                 caption=t(key, digit=d, confidence=c),

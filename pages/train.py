@@ -125,7 +125,7 @@ def show_progress(job: jobs.Job) -> None:
     if st.button(t("train.stop"), key=f"tr_stop_{job.id}", icon=":material/stop:"):
         runner.stop(job)
     if job.kernels is not None:
-        st.image(tv.kernels_image(job.kernels), caption=t("train.kernels_caption"))
+        ui.image(st, tv.kernels_image(job.kernels), t("train.kernels_caption"))
 
 
 def charts(shown: list[jobs.Job], where: str) -> None:
