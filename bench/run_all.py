@@ -21,6 +21,7 @@ from bench import (
     accuracy,
     browser,
     browser_cost,
+    drawn,
     explain,
     invariance,
     latency,
@@ -34,7 +35,7 @@ from bench import (
 from bench.common import ROOT, chromium_missing, machine, result, table
 
 ORDER = (
-    "accuracy", "train_speed", "latency", "rerun", "invariance", "explain", "reading", "browser",
+    "accuracy", "drawn", "train_speed", "latency", "rerun", "invariance", "explain", "reading", "browser",
     "browser_cost", "memory", "load", "fault", "train_load",
 )  # fmt: skip
 BROWSER = {"browser", "browser_cost", "memory", "load", "fault", "train_load"}
@@ -48,6 +49,7 @@ def plan(quick: bool, threads: int | None = None) -> dict:
     if quick:
         return {
             "accuracy": lambda: accuracy.run(),
+            "drawn": lambda: drawn.run(per_glyph=1),
             "train_speed": lambda: train_speed.run(
                 device="all", batches=10, repeats=3, skip_race=True, threads=threads
             ),
@@ -65,6 +67,7 @@ def plan(quick: bool, threads: int | None = None) -> dict:
         }
     return {
         "accuracy": lambda: accuracy.run(),
+        "drawn": lambda: drawn.run(),
         "train_speed": lambda: train_speed.run(device="all", threads=threads),
         "latency": lambda: latency.run(calls=1000),
         "rerun": lambda: rerun.run(reruns=40, fragment_calls=40),

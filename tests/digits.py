@@ -4,18 +4,10 @@ mouse strokes by the browser tests."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from PIL import Image, ImageDraw
 
-
-def _arc(cx, cy, rx, ry, start_deg, end_deg, n=24):
-    return [
-        (cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a)))
-        for a in np.linspace(start_deg, end_deg, n)
-    ]
-
+from lenet.drawn import arc as _arc
+from lenet.drawn import rasterise
 
 # Each digit is a list of strokes; each stroke a list of (x, y) points.
 STROKES: dict[int, list[list[tuple[float, float]]]] = {
@@ -46,15 +38,8 @@ def render(digit: int, size: int = 280, width: int = 22) -> np.ndarray:
 
 def render_strokes(strokes, size: int = 280, width: int = 22) -> np.ndarray:
     """An RGBA canvas (size, size, 4) uint8 with these strokes drawn in white on black."""
-    image = Image.new("RGBA", (size, size), (0, 0, 0, 255))
-    draw = ImageDraw.Draw(image)
-    for stroke in strokes:
-        points = [(x * size, y * size) for x, y in stroke]
-        draw.line(points, fill=(255, 255, 255, 255), width=width, joint="curve")
-        r = width / 2
-        for x, y in (points[0], points[-1]):
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=(255, 255, 255, 255))
-    return np.asarray(image).copy()
+    points = [[(x * size, y * size) for x, y in stroke] for stroke in strokes]
+    return rasterise(points, width, size)
 
 
 def strip(glyphs, size: int = 200, width: int = 18, gap: int = 30):

@@ -164,3 +164,20 @@ def test_results_page(models_dir, arrays):
     text = run_all.render([out], info, "python -m bench.run_all --quick", True, 1.0)
     assert "test CPU" in text and "## Targets" in text and "quick settings" in text
     assert "classic test error" in text
+
+
+def test_drawn(models_dir):
+    """The drawn-digit bench on untrained checkpoints (no modern): its numbers add up."""
+    from bench import drawn
+
+    paths = {v: models_dir / f"lenet5-{v}.safetensors" for v in ("classic", "modern", "lecun1998")}
+    out = drawn.run(per_glyph=1, checkpoints=paths, shown_errors=3)
+    check_targets(out)
+    assert set(out["variants"]) == {"classic", "lecun1998"}
+    statuses = {t["name"].split()[0]: t["status"] for t in out["targets"]}
+    assert statuses["modern"] == "missing"
+    for r in out["variants"].values():
+        wrong = len(r["errors"])
+        assert r["accuracy_pct"] == pytest.approx(100 * (1 - wrong / out["samples"]))
+        assert set(r["by_pen"]) == {"thin", "default", "thick"}
+        assert all(e["predicted"] != e["digit"] for e in r["errors"])
