@@ -101,7 +101,7 @@ def run(
     body = "\n\n".join([
         f"{len(meta)} drawn digits ({split} split; sources: {', '.join(sources)}; pen widths "
         "thin 7–11 px, default 17–23 px, thick 30–40 px on the 280 px canvas; slant ±0.35, "
-        "height 40–85% of the canvas, anywhere on it, ±10° rotation).",
+        "width ×0.75–1.3, height 30–85% of the canvas, anywhere on it, ±10° rotation).",
         table(["checkpoint", "accuracy", *(f"{p} pen" for p in pens), "errors"], rows),
         table(["checkpoint", *sources], by_source),
         "Most frequent confusions (true→read): " + "; ".join(

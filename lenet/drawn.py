@@ -107,7 +107,8 @@ def _pose(rng: np.random.Generator) -> dict:
     return {
         "slant": float(rng.uniform(-0.35, 0.35)),
         "angle": float(rng.uniform(-10.0, 10.0)),
-        "height": float(rng.uniform(0.4, 0.85)),  # of the canvas
+        "height": float(rng.uniform(0.3, 0.85)),  # of the canvas
+        "stretch": float(rng.uniform(0.75, 1.3)),  # width x this: narrow and wide hands
         "centre": tuple(rng.uniform(0.35, 0.65, 2)),  # kept inside the canvas below
     }
 
@@ -115,7 +116,14 @@ def _pose(rng: np.random.Generator) -> dict:
 def _place(strokes: list[Stroke], pose: dict, width: int, rng: np.random.Generator) -> list[Stroke]:
     """Unit-coordinate strokes slanted, turned, scaled and moved onto the canvas (the pen
     of ``width`` px stays inside it), with a little tremor."""
-    points = np.concatenate([np.asarray(s, dtype=np.float64) for s in strokes]) - 0.5
+    # each stroke a little off where it should join the others, as a hand puts it down
+    points = (
+        np.concatenate(
+            [np.asarray(s, dtype=np.float64) + rng.normal(0.0, 0.012, 2) for s in strokes]
+        )
+        - 0.5
+    )
+    points[:, 0] *= pose["stretch"]
     a = math.radians(pose["angle"])
     shear = np.array([[1.0, -pose["slant"]], [0.0, 1.0]])
     turn = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
@@ -139,10 +147,14 @@ def _place(strokes: list[Stroke], pose: dict, width: int, rng: np.random.Generat
 def _font_glyph(path: str, digit: int, width: int, pose: dict) -> np.ndarray:
     """A font's digit as a filled outline, thickened by ``width`` (the pen's), then slanted,
     turned, scaled and moved like the strokes."""
-    big = 4 * CANVAS
-    font = ImageFont.truetype(path, size=int(big * 0.6))
+    big, size = 4 * CANVAS, int(4 * CANVAS * 0.6)
+    font = ImageFont.truetype(path, size=size)
     glyph = Image.new("L", (big, big), 0)
-    stroke = max(0, round((width - 12) * 2))  # the thin pen draws the face as it is
+    # Thickened so that its strokes are about the pen's width once the glyph is scaled to
+    # the sample's height (a digit is ~0.73 of the font size tall; a regular face's stem
+    # ~0.09 of it): the thin pen draws the face as it is.
+    pen = width * 0.73 * size / (pose["height"] * CANVAS)
+    stroke = max(0, round((pen - 0.09 * size) / 2))
     ImageDraw.Draw(glyph).text(
         (big / 2, big / 2), str(digit), fill=255, font=font, anchor="mm",
         stroke_width=stroke, stroke_fill=255,
@@ -150,7 +162,8 @@ def _font_glyph(path: str, digit: int, width: int, pose: dict) -> np.ndarray:
     glyph = glyph.transform(glyph.size, Image.Transform.AFFINE,
                             (1, pose["slant"], -pose["slant"] * big / 2, 0, 1, 0),
                             Image.Resampling.BILINEAR)  # fmt: skip
-    glyph = glyph.rotate(pose["angle"], Image.Resampling.BILINEAR)
+    glyph = glyph.resize((round(big * pose["stretch"]), big), Image.Resampling.BILINEAR)
+    glyph = glyph.rotate(pose["angle"], Image.Resampling.BILINEAR, expand=True)
     glyph = glyph.crop(glyph.getbbox())
     h = pose["height"] * CANVAS
     w = min(glyph.width * h / glyph.height, 0.9 * CANVAS)
