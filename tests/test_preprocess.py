@@ -471,3 +471,32 @@ def test_a_digit_on_uneven_paper_is_still_read(digit, reflectance):
         result = photo_mnist(uneven_paper_photo(digit, seed, reflectance))
         assert_mnist_like(result)
         assert best_corr(result, reference) > 0.85, seed
+
+
+def test_thick_strokes_are_thinned_to_mnists_width_and_keep_their_holes(monkeypatch):
+    """A 0 drawn small with a thick pen: after pen-width normalisation its 28x28 image has
+    an open hole and strokes about as wide as MNIST's; without it the hole is filled in.
+    A thin drawing is left as it is."""
+    import lenet.preprocess
+    from lenet.drawn import arc, rasterise
+    from lenet.preprocess import FIT_SIZE, STROKE_WIDTH, stroke_width, thin_strokes
+
+    ring = [[(140 + 24 * x, 140 + 40 * y) for x, y in arc(0, 0, 1, 1, 0, 360, 48)]]
+    canvas = rasterise(ring, 36)
+    thinned = canvas_steps(canvas)
+    width20 = stroke_width(thinned.crop > 25) * FIT_SIZE / max(thinned.crop.shape)
+    assert width20 < STROKE_WIDTH + 1
+
+    def hole(steps) -> int:  # background pixels inside the ring, rows 11-17
+        middle = steps.centred28[11:18]
+        inside = [np.flatnonzero(row > 128) for row in middle]
+        return sum(
+            int((row[r[0] : r[-1]] < 128).sum()) for row, r in zip(middle, inside, strict=True)
+        )
+
+    monkeypatch.setattr(lenet.preprocess, "thin_strokes", lambda crop: crop)
+    plain = canvas_steps(canvas)
+    assert stroke_width(plain.crop > 25) * FIT_SIZE / max(plain.crop.shape) > STROKE_WIDTH + 1
+    assert hole(thinned) >= hole(plain) + 5  # a wider hole: the 0 reads more like MNIST's
+    thin = (rasterise(ring, 6)[..., 0] / 255).astype(np.float32)
+    assert thin_strokes(thin) is thin
