@@ -66,10 +66,10 @@ PAGES = {
     "kernel_gradient": ":material/functions:",
     "invariance": ":material/open_with:",
     "explain": ":material/troubleshoot:",
-    "model_card": ":material/analytics:",
-    "train": ":material/model_training:",
-    "exercises": ":material/quiz:",
     "read_number": ":material/pin:",
+    "train": ":material/model_training:",
+    "model_card": ":material/analytics:",
+    "exercises": ":material/quiz:",
 }
 DEFAULT_CHECKPOINT = "lenet5-classic.safetensors"
 OWN_PREFIX = "own:"
