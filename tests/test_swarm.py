@@ -92,7 +92,7 @@ def test_swarm_stack_file_policy():
 
 
 @pytest.fixture(scope="module")
-def swarm(docker_image: Image) -> Iterator[bool]:
+def swarm(docker_image: Image) -> Iterator[bool]:  # noqa: F811
     """A swarm this engine manages; True when this fixture created it (and leaves it)."""
     info = json.loads(docker("info", "--format", "{{json .Swarm}}").stdout)
     state = info.get("LocalNodeState")
