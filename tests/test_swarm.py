@@ -41,6 +41,8 @@ STACK_DIR = ROOT / "deploy" / "swarm"
 STACK_FILE = STACK_DIR / "stack.yaml"
 ROUTE_COOKIE = "lenet_route"
 DIGITS = (0, 1, 2, 3, 7)  # single-stroke digits (bench.common.STROKE_DIGITS)
+STACK_PREFIX = "lenet5test"
+SWARM_LABEL = "org.lenet5.test=1"
 CONVERGE_TIMEOUT_S = float(os.environ.get("LENET_SWARM_TIMEOUT", 240))
 # Counts the page's websockets (Streamlit's /_stcore/stream): opened, closed, open now.
 WS_TRACKER = """(() => {
@@ -99,8 +101,16 @@ def swarm(docker_image: Image) -> Iterator[bool]:  # noqa: F811
     created = False
     if state == "inactive":
         docker("swarm", "init", "--advertise-addr", "127.0.0.1", timeout=60)
+        # marked as ours: a run killed before leaving it is recognised by the next one
+        docker("node", "update", "--label-add", SWARM_LABEL, "self")
         created = True
-    elif state != "active" or not info.get("ControlAvailable"):
+    elif state == "active" and info.get("ControlAvailable"):
+        labels = docker("node", "inspect", "-f", "{{json .Spec.Labels}}", "self").stdout
+        created = SWARM_LABEL.split("=")[0] in (json.loads(labels or "null") or {})
+        for name in docker("stack", "ls", "--format", "{{.Name}}").stdout.split():
+            if name.startswith(STACK_PREFIX):  # left by a killed run
+                _stack_gone(name)
+    else:
         why = f"the engine's swarm is {state!r} (manager: {info.get('ControlAvailable')})"
         if IN_CI:
             pytest.fail(why)
@@ -189,7 +199,7 @@ def _stack_gone(name: str) -> None:
 @pytest.fixture(scope="module")
 def stack(swarm: bool, docker_image: Image, balancer_image: str) -> Iterator[Stack]:  # noqa: F811
     """The stack deployed with 3 replicas on a free port (host-mode publishing), settled."""
-    name = f"lenet5test{uuid.uuid4().hex[:6]}"
+    name = f"{STACK_PREFIX}{uuid.uuid4().hex[:6]}"
     port = free_port()
     env = {
         "IMAGE": docker_image.tag,
