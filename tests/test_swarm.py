@@ -101,8 +101,9 @@ def swarm(docker_image: Image) -> Iterator[bool]:  # noqa: F811
     created = False
     if state == "inactive":
         docker("swarm", "init", "--advertise-addr", "127.0.0.1", timeout=60)
+        node = docker("info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
         # marked as ours: a run killed before leaving it is recognised by the next one
-        docker("node", "update", "--label-add", SWARM_LABEL, "self")
+        docker("node", "update", "--label-add", SWARM_LABEL, node, check=False)
         created = True
     elif state == "active" and info.get("ControlAvailable"):
         labels = docker("node", "inspect", "-f", "{{json .Spec.Labels}}", "self").stdout
