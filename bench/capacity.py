@@ -158,8 +158,18 @@ def _share_rows(phases: list[dict], share: float, cpu_per_stroke: float, overhea
     measured = (
         f"p95 ≤ 1.5 s up to {max(below):.2f} /s" if below else "p95 > 1.5 s at every rate"
     ) + (f"; > 1.5 s from {min(above):.2f} /s" if above else "; never passed 1.5 s")
+    s_wall = cpu_per_stroke / share
+
+    def model_p95(rate: float) -> str:
+        rho = rate * s_wall
+        return f"{1000 * (overhead + P95_FACTOR * s_wall / (1 - rho)):.0f}" if rho < 1 else "∞"
+
     return [
         ["server held to (CFS quota) of its core", f"{100 * share:.0f}%"],
+        [
+            "p95 (ms) at each phase's rate: measured / model",
+            "; ".join(f"{r:.2f}/s: {p:.0f} / {model_p95(r)}" for r, p in rates),
+        ],  # fmt: skip
         ["model knee at that share", f"{knee(cpu_per_stroke / share, overhead):.2f} strokes/s"],
         ["measured at that share", measured],
     ]

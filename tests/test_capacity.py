@@ -50,3 +50,15 @@ def test_report_sizes_classes_from_the_knee():
     for n in capacity.CLASS_SIZES:
         assert f"| {n:,} | {n * 0.12:.1f} | {math.ceil(n * 0.12 / per_core)} |" in out["markdown"]
     assert out["targets"][0]["status"] == "met"
+
+
+def test_share_rows_put_the_model_beside_the_measurement():
+    """With the server held to a share of its core, the model's p95 at the knee's own
+    rate is the target, and the measured side is read from the phases."""
+    share, cpu, overhead = 0.25, 0.075, 0.17
+    rate = capacity.knee(cpu / share, overhead)
+    phase = {"look_s": 1.0, "latencies": [0.5] * 19 + [2.5], "elapsed_s": 20 / rate}
+    rows = dict(capacity._share_rows([{**phase, "server_cpu_s": 0}], share, cpu, overhead))
+    assert rows["model knee at that share"] == f"{rate:.2f} strokes/s"
+    assert rows["p95 (ms) at each phase's rate: measured / model"] == f"{rate:.2f}/s: 500 / 1500"
+    assert rows["measured at that share"].startswith(f"p95 ≤ 1.5 s up to {rate:.2f} /s")

@@ -64,8 +64,7 @@ WS_TRACKER = """(() => {
 def test_swarm_stack_file_policy():
     """What the stack promises: start-first rolling updates with a failure action, limits,
     restart policy, the image's health check untouched, the balancer's configs."""
-    import yaml
-
+    yaml = pytest.importorskip("yaml", reason="PyYAML is in requirements-dev.txt")
     stack = yaml.safe_load(STACK_FILE.read_text())
     app, lb = stack["services"]["app"], stack["services"]["balancer"]
     deploy = app["deploy"]
