@@ -430,6 +430,36 @@ def sweep_lines(
     return _fast_figure(data, layout)
 
 
+def _matrix_heatmap(values, labels, colorscale, zmin, zmax, x_labels, y_labels) -> go.Heatmap:
+    """matrix's heatmap trace: the cells' colours span the finite values unless zmin and
+    zmax are given."""
+    finite = values[np.isfinite(values)]
+    return go.Heatmap(
+        z=values,
+        text=labels,
+        texttemplate="%{text}",
+        colorscale=colorscale,
+        zmin=zmin if zmin is not None else (float(finite.min()) if finite.size else 0),
+        zmax=zmax if zmax is not None else (float(finite.max()) if finite.size else 1),
+        showscale=False,
+        hovertemplate="(%{y}, %{x}): %{z:.4g}<extra></extra>",
+        x=list(x_labels) if x_labels is not None else None,
+        y=list(y_labels) if y_labels is not None else None,
+    )
+
+
+def _outline_cells(fig: go.Figure, highlight: Sequence[tuple[int, int]]) -> None:
+    """Outline the chosen cells (row, column) of matrix's heatmap. The outline is orange
+    dots on black: it stands out on light and dark cells alike, and by its shape, not only
+    its colour."""
+    for i, j in highlight:
+        for line in (
+            {"color": "black", "width": 6},
+            {"color": HIGHLIGHT, "width": 3, "dash": "dot"},
+        ):
+            fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, line=line)
+
+
 def matrix(
     values: np.ndarray,
     *,
@@ -455,29 +485,8 @@ def matrix(
     h, w = values.shape
     if labels is None:
         labels = np.vectorize(lambda v: f"{v:.4g}")(values) if values.size else values
-    finite = values[np.isfinite(values)]
-    fig = go.Figure(
-        go.Heatmap(
-            z=values,
-            text=labels,
-            texttemplate="%{text}",
-            colorscale=colorscale,
-            zmin=zmin if zmin is not None else (float(finite.min()) if finite.size else 0),
-            zmax=zmax if zmax is not None else (float(finite.max()) if finite.size else 1),
-            showscale=False,
-            hovertemplate="(%{y}, %{x}): %{z:.4g}<extra></extra>",
-            x=list(x_labels) if x_labels is not None else None,
-            y=list(y_labels) if y_labels is not None else None,
-        )
-    )
-    # The outline is orange dots on black: it stands out on light and dark cells alike,
-    # and by its shape, not only its colour.
-    for i, j in highlight:
-        for line in (
-            {"color": "black", "width": 6},
-            {"color": HIGHLIGHT, "width": 3, "dash": "dot"},
-        ):
-            fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, line=line)
+    fig = go.Figure(_matrix_heatmap(values, labels, colorscale, zmin, zmax, x_labels, y_labels))
+    _outline_cells(fig, highlight)
     cell = 46 if max(h, w) <= 8 else 30
     fig.update_layout(
         title={"text": title, "font": {"size": 14}},
@@ -792,20 +801,13 @@ def ink_png(ink: np.ndarray, max_width: int = 640) -> tuple[str, float]:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(), factor
 
 
-def reading_figure(
-    ink: np.ndarray,
-    reading,
-    positions: np.ndarray,
-    probabilities: np.ndarray,
-    text: Callable[..., str],
-) -> go.Figure:
-    """The writing with a box and a label per digit read (unsure ones dashed and marked
-    "?"), and below it, on the same horizontal axis, the sliding view: the ten outputs of
-    the network against position. ``reading`` is a lenet.reading.Reading; ``text``
-    translates the read_number catalogue's keys."""
-    h, w = ink.shape
+def _reading_traces(
+    ink: np.ndarray, positions: np.ndarray, probabilities: np.ndarray, text: Callable[..., str]
+) -> list[dict]:
+    """reading_figure's traces: the writing as a small PNG (top) and the sliding view, the
+    ten outputs of the network against position (bottom)."""
     source, factor = ink_png(ink)
-    data = [
+    return [
         {
             "type": "image",
             "source": source,
@@ -833,6 +835,12 @@ def reading_figure(
             "%{z:.1%}<extra></extra>",
         },
     ]
+
+
+def _reading_marks(reading) -> tuple[list[dict], list[dict]]:
+    """reading_figure's shapes and annotations: per digit read, a box on the writing
+    (dashed when unsure), dotted lines at its edges across the sliding view, and a label
+    with its digit ("?" when unsure) and confidence."""
     shapes, annotations = [], []
     for (x0, y0, x1, y1), digit, confidence, unsure in zip(
         reading.boxes, reading.digits, reading.confidences, reading.unsure, strict=True
@@ -876,6 +884,23 @@ def reading_figure(
                 "font": {"color": HIGHLIGHT, "size": 13},
             }
         )
+    return shapes, annotations
+
+
+def reading_figure(
+    ink: np.ndarray,
+    reading,
+    positions: np.ndarray,
+    probabilities: np.ndarray,
+    text: Callable[..., str],
+) -> go.Figure:
+    """The writing with a box and a label per digit read (unsure ones dashed and marked
+    "?"), and below it, on the same horizontal axis, the sliding view: the ten outputs of
+    the network against position. ``reading`` is a lenet.reading.Reading; ``text``
+    translates the read_number catalogue's keys."""
+    h, w = ink.shape
+    data = _reading_traces(ink, positions, probabilities, text)
+    shapes, annotations = _reading_marks(reading)
     layout = {
         "title": {"text": text("read_number.figure_title"), "font": {"size": 14}},
         "margin": MARGIN,
@@ -887,6 +912,48 @@ def reading_figure(
         "annotations": annotations,
     }
     return _fast_figure(data, layout)
+
+
+def _candidate_traces(candidate, x0: float, x1: float, win: bool, text: Callable[..., str]):
+    """segmentation_graph's two traces for one candidate: its arc from gap x0 to gap x1
+    (as high as the pieces it spans; thick and solid when on the winning path, thin and
+    dotted otherwise) and its label, digit and score, at the top of the arc."""
+    c = candidate
+    height = c.stop - c.start
+    xs = np.linspace(x0, x1, 9)
+    ys = height * np.sin(np.linspace(0, np.pi, 9))
+    hover = text(
+        "read_number.graph_hover",
+        digit=c.digit,
+        confidence=c.confidence,
+        score=c.score,
+        pieces=c.stop - c.start,
+    )
+    arc = {
+        "type": "scatter",
+        "x": np.round(xs, 1),
+        "y": np.round(ys, 3),
+        "mode": "lines",
+        "line": {
+            "color": HIGHLIGHT if win else "#888888",
+            "width": 4 if win else 1,
+            "dash": "solid" if win else "dot",
+        },
+        "hovertemplate": hover + "<extra></extra>",
+        "showlegend": False,
+    }
+    label = {
+        "type": "scatter",
+        "x": [xs[4]],
+        "y": [ys[4]],
+        "mode": "text",
+        "text": [f"{c.digit} {c.score:.2f}"],
+        "textposition": "top center",
+        "textfont": {"size": 11 if win else 9},
+        "hoverinfo": "skip",
+        "showlegend": False,
+    }
+    return arc, label
 
 
 def segmentation_graph(reading, text: Callable[..., str]) -> go.Figure:
@@ -901,46 +968,7 @@ def segmentation_graph(reading, text: Callable[..., str]) -> go.Figure:
     )
     data, chosen = [], set(reading.path)
     for i, c in enumerate(reading.candidates):
-        x0, x1 = nodes[c.start], nodes[c.stop]
-        height = c.stop - c.start
-        xs = np.linspace(x0, x1, 9)
-        ys = height * np.sin(np.linspace(0, np.pi, 9))
-        win = i in chosen
-        hover = text(
-            "read_number.graph_hover",
-            digit=c.digit,
-            confidence=c.confidence,
-            score=c.score,
-            pieces=c.stop - c.start,
-        )
-        data.append(
-            {
-                "type": "scatter",
-                "x": np.round(xs, 1),
-                "y": np.round(ys, 3),
-                "mode": "lines",
-                "line": {
-                    "color": HIGHLIGHT if win else "#888888",
-                    "width": 4 if win else 1,
-                    "dash": "solid" if win else "dot",
-                },
-                "hovertemplate": hover + "<extra></extra>",
-                "showlegend": False,
-            }
-        )
-        data.append(
-            {
-                "type": "scatter",
-                "x": [xs[4]],
-                "y": [ys[4]],
-                "mode": "text",
-                "text": [f"{c.digit} {c.score:.2f}"],
-                "textposition": "top center",
-                "textfont": {"size": 11 if win else 9},
-                "hoverinfo": "skip",
-                "showlegend": False,
-            }
-        )
+        data.extend(_candidate_traces(c, nodes[c.start], nodes[c.stop], i in chosen, text))
     data.append(
         {
             "type": "scatter",
