@@ -260,16 +260,24 @@ def layer_figure(
         raise ValueError(f"unknown layer figure {name!r}; choose one of {', '.join(LAYER_FIGURES)}")
     if name == "kernels":
         return feature_maps(
-            kernels, cols=2, title=text("draw.kernels_title"), colorscale=DIVERGING,
-            symmetric=True, map_label=text("draw.kernel"), value_label=text("draw.weight"),
+            kernels,
+            cols=2,
+            title=text("draw.kernels_title"),
+            colorscale=DIVERGING,
+            symmetric=True,
+            map_label=text("draw.kernel"),
+            value_label=text("draw.weight"),
             height=420,
-        )  # fmt: skip
+        )
     title, value_label = text(f"draw.{name}_title"), text("draw.value")
     if name in _MAP_COLS:
         return feature_maps(
-            activations[name], cols=_MAP_COLS[name], title=title,
-            map_label=text("draw.map"), value_label=value_label,
-        )  # fmt: skip
+            activations[name],
+            cols=_MAP_COLS[name],
+            title=title,
+            map_label=text("draw.map"),
+            value_label=value_label,
+        )
     return vector(activations[name], cols=12, title=title, value_label=value_label)
 
 
@@ -392,27 +400,46 @@ def sweep_lines(
     for k, (name, values) in enumerate(series.items()):
         color, dash, symbol = LINE_STYLES[k % len(LINE_STYLES)]
         text = list(hover[name]) if hover and name in hover else None
-        data.append({
-            "type": "scatter", "x": list(x), "y": np.round(np.asarray(values, float), 4),
-            "name": name, "mode": "lines+markers", "text": text,
-            "line": {"color": color, "dash": dash, "width": 2},
-            "marker": {"symbol": symbol, "size": 6, "color": color},
-            "hovertemplate": f"{name}<br>{x_label} %{{x}}<br>{y_label} %{{y:.1%}}"
-            + ("<br>%{text}" if text else "") + "<extra></extra>",
-        })  # fmt: skip
+        data.append(
+            {
+                "type": "scatter",
+                "x": list(x),
+                "y": np.round(np.asarray(values, float), 4),
+                "name": name,
+                "mode": "lines+markers",
+                "text": text,
+                "line": {"color": color, "dash": dash, "width": 2},
+                "marker": {"symbol": symbol, "size": 6, "color": color},
+                "hovertemplate": f"{name}<br>{x_label} %{{x}}<br>{y_label} %{{y:.1%}}"
+                + ("<br>%{text}" if text else "")
+                + "<extra></extra>",
+            }
+        )
         if name in kept:
             low, high, label = kept[name]
             y = 1.08 + 0.1 * len(labels)
-            data.append({
-                "type": "scatter", "x": [low, high], "y": [y, y], "mode": "lines+markers",
-                "line": {"color": color, "width": 5, "dash": dash},
-                "marker": {"symbol": "line-ns-open", "size": 12, "color": color},
-                "showlegend": False, "hoverinfo": "skip",
-            })  # fmt: skip
-            labels.append({
-                "x": (low + high) / 2, "y": y, "text": label, "showarrow": False,
-                "bgcolor": "rgba(255,255,255,0.85)", "font": {"size": 11},
-            })  # fmt: skip
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": [low, high],
+                    "y": [y, y],
+                    "mode": "lines+markers",
+                    "line": {"color": color, "width": 5, "dash": dash},
+                    "marker": {"symbol": "line-ns-open", "size": 12, "color": color},
+                    "showlegend": False,
+                    "hoverinfo": "skip",
+                }
+            )
+            labels.append(
+                {
+                    "x": (low + high) / 2,
+                    "y": y,
+                    "text": label,
+                    "showarrow": False,
+                    "bgcolor": "rgba(255,255,255,0.85)",
+                    "font": {"size": 11},
+                }
+            )
     layout = {
         "title": {"text": title, "font": {"size": 14}},
         "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
@@ -423,7 +450,7 @@ def sweep_lines(
             "range": [0, 1.06 + 0.1 * len(labels)],
             "tickformat": ".0%",
             "tickvals": [0, 0.25, 0.5, 0.75, 1],
-        },  # fmt: skip
+        },
         "annotations": labels,
         "legend": {"orientation": "h", "y": -0.2},
     }
@@ -659,9 +686,12 @@ DIVERGING_RGB = _diverging_lut()
 
 
 def signed_image(
-    values: np.ndarray, digit: np.ndarray | None = None, *, bound: float | None = None,
+    values: np.ndarray,
+    digit: np.ndarray | None = None,
+    *,
+    bound: float | None = None,
     size: int = 168,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """A signed map (H, W) as a small RGB image (uint8, about ``size`` pixels wide) on the
     DIVERGING scale: blue below 0, red above, white at 0, full colour at ±``bound``
     (default: the largest magnitude). With ``digit`` (uint8, same shape), the colour is laid
@@ -687,18 +717,32 @@ def _changed_places(centres, changed, answers, changed_label: str, answer_label:
         return []
     rows, cols = np.nonzero(changed)
     outline = {
-        "type": "contour", "x": centres, "y": centres, "z": np.asarray(changed, dtype=np.int8),
-        "showscale": False, "contours": {"start": 0.5, "end": 0.5, "coloring": "none"},
-        "line": {"color": HIGHLIGHT, "width": 3}, "hoverinfo": "skip", "showlegend": False,
-    }  # fmt: skip
+        "type": "contour",
+        "x": centres,
+        "y": centres,
+        "z": np.asarray(changed, dtype=np.int8),
+        "showscale": False,
+        "contours": {"start": 0.5, "end": 0.5, "coloring": "none"},
+        "line": {"color": HIGHLIGHT, "width": 3},
+        "hoverinfo": "skip",
+        "showlegend": False,
+    }
     crosses = {
-        "type": "scatter", "mode": "markers", "name": changed_label, "showlegend": True,
-        "x": centres[cols], "y": centres[rows],
+        "type": "scatter",
+        "mode": "markers",
+        "name": changed_label,
+        "showlegend": True,
+        "x": centres[cols],
+        "y": centres[rows],
         "customdata": np.asarray(answers)[rows, cols].astype(np.int8),
-        "marker": {"symbol": "x", "size": 7, "color": HIGHLIGHT,
-                   "line": {"color": "black", "width": 1}},
+        "marker": {
+            "symbol": "x",
+            "size": 7,
+            "color": HIGHLIGHT,
+            "line": {"color": "black", "width": 1},
+        },
         "hovertemplate": f"(%{{y}}, %{{x}})<br>{answer_label} %{{customdata}}<extra></extra>",
-    }  # fmt: skip
+    }
     return [outline, crosses]
 
 
@@ -722,13 +766,18 @@ def occlusion_map(
     n = probabilities.shape[0]
     centres = np.arange(n) * stride + (patch - 1) / 2
     heatmap = {
-        "type": "heatmap", "x": centres, "y": centres, "z": np.round(probabilities, 3),
-        "zmin": 0.0, "zmax": 1.0, "colorscale": _colorscale(SEQUENTIAL),
+        "type": "heatmap",
+        "x": centres,
+        "y": centres,
+        "z": np.round(probabilities, 3),
+        "zmin": 0.0,
+        "zmax": 1.0,
+        "colorscale": _colorscale(SEQUENTIAL),
         "customdata": np.asarray(answers, dtype=np.int8),
         "hovertemplate": f"(%{{y}}, %{{x}})<br>{value_label} %{{z:.1%}}<br>{answer_label} "
         "%{customdata}<extra></extra>",
         "colorbar": {"thickness": 10, "tickformat": ".0%"},
-    }  # fmt: skip
+    }
     data = [heatmap, *_changed_places(centres, changed, answers, changed_label, answer_label)]
     layout = {
         "title": {"text": title, "font": {"size": 14}},
@@ -743,9 +792,14 @@ def occlusion_map(
 
 
 def probability_path(
-    probabilities: np.ndarray, *, original: int, target: int, title: str, x_label: str,
+    probabilities: np.ndarray,
+    *,
+    original: int,
+    target: int,
+    title: str,
+    x_label: str,
     y_label: str,
-) -> go.Figure:  # fmt: skip
+) -> go.Figure:
     """The ten probabilities after each step of an attack, (steps + 1, 10): the original
     answer and the target drawn thick (solid and dashed), the other eight thin and grey;
     every line is labelled with its digit at its end, so no line is told by colour alone."""
@@ -760,12 +814,18 @@ def probability_path(
             style = {"color": HIGHLIGHT, "width": 3, "dash": "dash"}
         data.append(
             {
-                "type": "scatter", "x": steps, "y": np.round(probabilities[:, d], 4),
-                "mode": "lines+text", "name": str(d), "line": style,
-                "text": [""] * (len(steps) - 1) + [str(d)], "textposition": "middle right",
-                "hovertemplate": f"{d}: %{{y:.1%}}<extra></extra>", "showlegend": False,
+                "type": "scatter",
+                "x": steps,
+                "y": np.round(probabilities[:, d], 4),
+                "mode": "lines+text",
+                "name": str(d),
+                "line": style,
+                "text": [""] * (len(steps) - 1) + [str(d)],
+                "textposition": "middle right",
+                "hovertemplate": f"{d}: %{{y:.1%}}<extra></extra>",
+                "showlegend": False,
             }
-        )  # fmt: skip
+        )
     layout = {
         "title": {"text": title, "font": {"size": 14}},
         "margin": {**MARGIN, "b": 40},

@@ -45,9 +45,16 @@ def heat(col, values, title: str, key: str, height: int = 260, **labels) -> None
 
 def signed_maps(col, maps, title: str, key: str) -> None:
     """Maps (C, H, W) side by side on one colour scale centred on 0."""
-    fig = viz.feature_maps(maps, cols=len(maps), title=title, height=260, colorscale=viz.DIVERGING,
-                           symmetric=True, map_label=t("kernel_gradient.channel"),
-                           value_label=t("kernel_gradient.value"))  # fmt: skip
+    fig = viz.feature_maps(
+        maps,
+        cols=len(maps),
+        title=title,
+        height=260,
+        colorscale=viz.DIVERGING,
+        symmetric=True,
+        map_label=t("kernel_gradient.channel"),
+        value_label=t("kernel_gradient.value"),
+    )
     ui.chart(col, fig, key=key)
 
 
@@ -107,12 +114,30 @@ def seed_section() -> None:
     )
     view = lab.weight_view(x, w.shape, delta, k)
     x_col, w_col, d_col = st.columns([3, 2, 2])
-    heat(x_col, x, t("kernel_gradient.input_title", k=k + 1), "kg_input", height=360,
-         labels=view.labels, highlight=view.highlight)  # fmt: skip
-    heat(w_col, w, t("kernel_gradient.kernel_title"), "kg_kernel",
-         labels=lab.indexed_labels(w, "ω"), highlight=[view.kernel_rc])  # fmt: skip
-    heat(d_col, delta, t("kernel_gradient.delta_title"), "kg_delta",
-         labels=lab.indexed_labels(delta, "δ"))  # fmt: skip
+    heat(
+        x_col,
+        x,
+        t("kernel_gradient.input_title", k=k + 1),
+        "kg_input",
+        height=360,
+        labels=view.labels,
+        highlight=view.highlight,
+    )
+    heat(
+        w_col,
+        w,
+        t("kernel_gradient.kernel_title"),
+        "kg_kernel",
+        labels=lab.indexed_labels(w, "ω"),
+        highlight=[view.kernel_rc],
+    )
+    heat(
+        d_col,
+        delta,
+        t("kernel_gradient.delta_title"),
+        "kg_delta",
+        labels=lab.indexed_labels(delta, "δ"),
+    )
     pairs = (t("kernel_gradient.use_pair", output=u.output, input=u.input) for u in view.uses)
     st.markdown(t("kernel_gradient.uses", k=k + 1, count=len(view.uses), pairs=", ".join(pairs)))
     formula(view.formula)
@@ -177,9 +202,16 @@ def network_section() -> None:
     grads, exponent = lab.decimal_scale(c1_kernel_gradients(model, digit, target))
     title = t("kernel_gradient.c1_title", exponent=exponent)
     value_label = t("kernel_gradient.gradient", exponent=exponent)
-    fig = viz.feature_maps(grads, cols=6, title=title, height=260, colorscale=viz.DIVERGING,
-                           symmetric=True, map_label=t("kernel_gradient.kernel_label"),
-                           value_label=value_label)  # fmt: skip
+    fig = viz.feature_maps(
+        grads,
+        cols=6,
+        title=title,
+        height=260,
+        colorscale=viz.DIVERGING,
+        symmetric=True,
+        map_label=t("kernel_gradient.kernel_label"),
+        value_label=value_label,
+    )
     ui.chart(right, fig, key="kg_c1_grads")
     loss = lab.target_loss(model, digit, target)
     st.markdown(t("kernel_gradient.meaning", target=target, loss=loss))

@@ -26,8 +26,11 @@ SHOTS = os.environ.get("SCREENSHOTS_DIR")
 ROW = 35  # st.data_editor's header and row height, in CSS pixels
 
 # The example: the lesson's kernel, X and delta at the size of the allowed limits.
-BIG_X = [["999999.7", "123456.789", "-987654.3"], ["555555.55", "-333333.3", "777777.7"],
-         ["111111.1", "-999999.9", "444444.4"]]  # fmt: skip
+BIG_X = [
+    ["999999.7", "123456.789", "-987654.3"],
+    ["555555.55", "-333333.3", "777777.7"],
+    ["111111.1", "-999999.9", "444444.4"],
+]
 BIG_DELTA = [["999999.9", "-777777.7"], ["123456.7", "654321.1"]]
 
 
