@@ -383,6 +383,32 @@ LINE_STYLES = (
 )
 
 
+def _kept_bar(
+    low: float, high: float, label: str, y: float, color: str, dash: str
+) -> tuple[dict, dict]:
+    """sweep_lines' mark of a kept range: a bar from low to high at height y, in the
+    network's colour and dash, and its label above the middle of it."""
+    bar = {
+        "type": "scatter",
+        "x": [low, high],
+        "y": [y, y],
+        "mode": "lines+markers",
+        "line": {"color": color, "width": 5, "dash": dash},
+        "marker": {"symbol": "line-ns-open", "size": 12, "color": color},
+        "showlegend": False,
+        "hoverinfo": "skip",
+    }
+    annotation = {
+        "x": (low + high) / 2,
+        "y": y,
+        "text": label,
+        "showarrow": False,
+        "bgcolor": "rgba(255,255,255,0.85)",
+        "font": {"size": 11},
+    }
+    return bar, annotation
+
+
 def sweep_lines(
     x: Sequence[float],
     series: dict[str, Sequence[float]],
@@ -416,30 +442,9 @@ def sweep_lines(
             }
         )
         if name in kept:
-            low, high, label = kept[name]
-            y = 1.08 + 0.1 * len(labels)
-            data.append(
-                {
-                    "type": "scatter",
-                    "x": [low, high],
-                    "y": [y, y],
-                    "mode": "lines+markers",
-                    "line": {"color": color, "width": 5, "dash": dash},
-                    "marker": {"symbol": "line-ns-open", "size": 12, "color": color},
-                    "showlegend": False,
-                    "hoverinfo": "skip",
-                }
-            )
-            labels.append(
-                {
-                    "x": (low + high) / 2,
-                    "y": y,
-                    "text": label,
-                    "showarrow": False,
-                    "bgcolor": "rgba(255,255,255,0.85)",
-                    "font": {"size": 11},
-                }
-            )
+            bar, annotation = _kept_bar(*kept[name], 1.08 + 0.1 * len(labels), color, dash)
+            data.append(bar)
+            labels.append(annotation)
     layout = {
         "title": {"text": title, "font": {"size": 14}},
         "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
