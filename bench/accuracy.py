@@ -101,7 +101,7 @@ def run(
                     "per-class error % (digit:error)",
                 ],
                 rows,
-            ),  # fmt: skip
+            ),
             PAPER,
             f"Measured on {len(labels):,} test images.",
         ]

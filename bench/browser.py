@@ -99,12 +99,27 @@ def run(strokes: int = 30, warmup: int = 2) -> dict:
     target.note = f"p95 {s['p95_ms']:.0f} ms" if s else "no stroke was predicted"
     errors = Target("strokes without a prediction", len(m["errors"]), 0, "")
     body = table(
-        ["strokes", "predicted", "errors", "median (ms)", "p95 (ms)", "min (ms)",
-         "shown digit = drawn digit"],
-        [[strokes, len(m["latencies"]), len(m["errors"]),
-          f"{s['median_ms']:.0f}" if s else "—", f"{s['p95_ms']:.0f}" if s else "—",
-          f"{s['min_ms']:.0f}" if s else "—", f"{m['correct']} / {len(m['latencies'])}"]],
-    )  # fmt: skip
+        [
+            "strokes",
+            "predicted",
+            "errors",
+            "median (ms)",
+            "p95 (ms)",
+            "min (ms)",
+            "shown digit = drawn digit",
+        ],
+        [
+            [
+                strokes,
+                len(m["latencies"]),
+                len(m["errors"]),
+                f"{s['median_ms']:.0f}" if s else "—",
+                f"{s['p95_ms']:.0f}" if s else "—",
+                f"{s['min_ms']:.0f}" if s else "—",
+                f"{m['correct']} / {len(m['latencies'])}",
+            ]
+        ],
+    )
     body += (
         f"\n\nSingle-stroke digits {', '.join(map(str, STROKE_DIGITS))} in turn, canvas "
         f"cleared between strokes, {warmup} warm-up strokes not counted; headless Chromium "

@@ -160,8 +160,11 @@ def slider_cost(page, meter: Meter, key: str, direction: str) -> dict:
     page.keyboard.press(direction)
     page.wait_for_timeout(50)
     meter.settle(page)
-    return {"render_ms": (meter.task_s() - start) * 1e3, "ws_kb": meter.ws_in / 1024,
-            "http_kb": meter.http_in / 1024}  # fmt: skip
+    return {
+        "render_ms": (meter.task_s() - start) * 1e3,
+        "ws_kb": meter.ws_in / 1024,
+        "http_kb": meter.http_in / 1024,
+    }
 
 
 def _clear(page) -> None:
@@ -217,13 +220,18 @@ def checkout(ref: str | None):
         return
     with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
         path = Path(tmp) / "tree"
-        subprocess.run(["git", "worktree", "add", "--detach", str(path), ref],
-                       cwd=ROOT, check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(path), ref],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         try:
             yield path
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(path)],
-                           cwd=ROOT, capture_output=True)  # fmt: skip
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, capture_output=True
+            )
 
 
 def _med(rows: list[dict], key: str) -> float | None:
@@ -247,11 +255,15 @@ def run(digits: int = 10, lab_moves: int = 6, baseline: str | None = None) -> di
         Target("renderer time after mouse-up, per digit (median)", None, RENDER_MS, "ms"),
         Target("websocket bytes received per digit (median)", None, RECEIVED_KB, "KB"),
         Target("mouse-up → prediction (median)", None, LATENCY_MS, "ms"),
-        Target("phone 390×844, touch, CPU 4× slower: touch end → prediction (median)", None,
-               PHONE_MS, "ms"),
+        Target(
+            "phone 390×844, touch, CPU 4× slower: touch end → prediction (median)",
+            None,
+            PHONE_MS,
+            "ms",
+        ),
         Target("labs: renderer time per slider move (median, worst lab)", None, LAB_MS, "ms"),
         Target("labs: bytes per slider move (median, worst lab)", None, LAB_KB, "KB"),
-    ]  # fmt: skip
+    ]
     why = chromium_missing() or app_checkpoint_missing()
     if why:
         return skipped("browser_cost", TITLE, why, targets)
@@ -269,8 +281,10 @@ def run(digits: int = 10, lab_moves: int = 6, baseline: str | None = None) -> di
             for s in servers.values():
                 s.stop()
     now = runs["now"]
-    labs = [(_med(now[n], "render_ms"), _med(now[n], "ws_kb") + _med(now[n], "http_kb"))
-            for n in LAB_SLIDERS]  # fmt: skip
+    labs = [
+        (_med(now[n], "render_ms"), _med(now[n], "ws_kb") + _med(now[n], "http_kb"))
+        for n in LAB_SLIDERS
+    ]
     measured = [
         _med(now["desktop"], "render_ms"),
         _med(now["desktop"], "ws_kb"),
@@ -299,18 +313,21 @@ def _body(runs: dict, baseline: str | None) -> str:
         ("pooling lab: renderer time per slider move (ms)", "pooling", "render_ms"),
         ("pooling lab: websocket KB per move", "pooling", "ws_kb"),
         ("pooling lab: HTTP KB per move", "pooling", "http_kb"),
-        ("kernel-gradient lab: renderer time per slider move (ms)", "kernel_gradient",
-         "render_ms"),
+        ("kernel-gradient lab: renderer time per slider move (ms)", "kernel_gradient", "render_ms"),
         ("kernel-gradient lab: websocket KB per move", "kernel_gradient", "ws_kb"),
         ("kernel-gradient lab: HTTP KB per move", "kernel_gradient", "http_kb"),
-    ]  # fmt: skip
+    ]
     for label, where, key in figures:
         rows.append([label] + [_fmt(_med(runs[c][where], key)) for c in columns])
     desktop = runs["now"]["desktop"]
     per_move = [r["drawing_ms"] / r["moves"] for r in desktop if r["moves"]]
-    rows.append(["draw page: renderer time per mouse-move event while drawing (ms)"]
-                + [_fmt(median([r["drawing_ms"] / r["moves"] for r in runs[c]["desktop"]]))
-                   for c in columns])  # fmt: skip
+    rows.append(
+        ["draw page: renderer time per mouse-move event while drawing (ms)"]
+        + [
+            _fmt(median([r["drawing_ms"] / r["moves"] for r in runs[c]["desktop"]]))
+            for c in columns
+        ]
+    )
     heads = ["median per interaction"] + [
         "this commit" if c == "now" else f"baseline ({baseline})" for c in columns
     ]

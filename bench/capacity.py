@@ -60,8 +60,9 @@ def server_cpu_s(pid: int) -> float:
 def pin(server: Server, cores: set[int]) -> None:
     """Every thread of the running server onto ``cores`` (threads it starts later inherit)."""
     spec = ",".join(map(str, sorted(cores)))
-    subprocess.run(["taskset", "-a", "-p", "-c", spec, str(server.proc.pid)],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["taskset", "-a", "-p", "-c", spec, str(server.proc.pid)], check=True, capture_output=True
+    )
 
 
 def knee(cpu_per_stroke_s: float, overhead_s: float, target_s: float = TARGET_P95_S) -> float:
@@ -82,8 +83,11 @@ def cpu_share(pid: int, share: float, period_us: int = 20_000):
     """The process (all its threads) held to ``share`` of one core: a cgroup v1 ``cpu``
     controller group with a CFS quota (needs root); moved back and removed afterwards."""
     root = Path("/sys/fs/cgroup/cpu")
-    line = next(x for x in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-                if x.split(":")[1].split(",").count("cpu"))  # fmt: skip
+    line = next(
+        x
+        for x in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        if x.split(":")[1].split(",").count("cpu")
+    )
     home = root / line.split(":", 2)[2].lstrip("/")
     group = root / f"lenet-capacity-{pid}"
     group.mkdir()
@@ -120,9 +124,12 @@ async def _phases(server: Server, sessions: int, seconds: float, looks: list[flo
                 cpu0, t0 = server_cpu_s(server.proc.pid), time.monotonic()
                 end = t0 + (seconds if k else 8.0)
                 await asyncio.gather(
-                    *(session(i, pg, end, look, look * i / sessions, phase, out["errors"], warm)
-                      for i, pg in enumerate(pages) if pg is not None)
-                )  # fmt: skip
+                    *(
+                        session(i, pg, end, look, look * i / sessions, phase, out["errors"], warm)
+                        for i, pg in enumerate(pages)
+                        if pg is not None
+                    )
+                )
                 phase["elapsed_s"] = time.monotonic() - t0
                 phase["server_cpu_s"] = server_cpu_s(server.proc.pid) - cpu0
                 if k:
@@ -140,10 +147,13 @@ def _phase_row(ph: dict) -> list:
     rate = n / max(ph["elapsed_s"], 1e-9)
     cpu = ph["server_cpu_s"] / n if n else float("nan")
     return [
-        f"{ph['look_s']:g} s", n, f"{rate:.2f}",
+        f"{ph['look_s']:g} s",
+        n,
+        f"{rate:.2f}",
         f"{s['median_ms']:.0f} / {s['p95_ms']:.0f}" if s else "—",
-        f"{100 * ph['server_cpu_s'] / ph['elapsed_s']:.0f}%", f"{1000 * cpu:.0f}",
-    ]  # fmt: skip
+        f"{100 * ph['server_cpu_s'] / ph['elapsed_s']:.0f}%",
+        f"{1000 * cpu:.0f}",
+    ]
 
 
 def _share_rows(phases: list[dict], share: float, cpu_per_stroke: float, overhead: float):
@@ -151,8 +161,10 @@ def _share_rows(phases: list[dict], share: float, cpu_per_stroke: float, overhea
     beside the rates between which the measured p95 passed the target."""
     if share >= 1:
         return []
-    rates = sorted((len(ph["latencies"]) / ph["elapsed_s"], summary(ph["latencies"])["p95_ms"])
-                   for ph in phases)  # fmt: skip
+    rates = sorted(
+        (len(ph["latencies"]) / ph["elapsed_s"], summary(ph["latencies"])["p95_ms"])
+        for ph in phases
+    )
     below = [r for r, p in rates if p <= TARGET_P95_S * 1000]
     above = [r for r, p in rates if p > TARGET_P95_S * 1000]
     measured = (
@@ -169,7 +181,7 @@ def _share_rows(phases: list[dict], share: float, cpu_per_stroke: float, overhea
         [
             "p95 (ms) at each phase's rate: measured / model",
             "; ".join(f"{r:.2f}/s: {p:.0f} / {model_p95(r)}" for r, p in rates),
-        ],  # fmt: skip
+        ],
         ["model knee at that share", f"{knee(cpu_per_stroke / share, overhead):.2f} strokes/s"],
         ["measured at that share", measured],
     ]
@@ -187,9 +199,13 @@ def run(
     """``share`` < 1 holds the server to that share of its core (``cpu_share``): a slower
     server whose knee the browsers can reach, to check the queue model against it."""
     targets = [
-        Target(f"p95 mouse-up → prediction, {sessions} sessions as a class, server on one core",
-               None, TARGET_P95_S * 1000, "ms")
-    ]  # fmt: skip
+        Target(
+            f"p95 mouse-up → prediction, {sessions} sessions as a class, server on one core",
+            None,
+            TARGET_P95_S * 1000,
+            "ms",
+        )
+    ]
     why = chromium_missing() or app_checkpoint_missing()
     cores = sorted(os.sched_getaffinity(0))
     if not why and len(cores) < 2:
@@ -212,27 +228,53 @@ def run(
         os.sched_setaffinity(0, set(cores))
     load_after = os.getloadavg()
     phases = [ph for ph in out["phases"] if ph["latencies"]]
-    return _report(sessions, seconds, phases, out["errors"], load_before, load_after,
-                   server_cores, client_cores, targets, student_rate, share)  # fmt: skip
+    return _report(
+        sessions,
+        seconds,
+        phases,
+        out["errors"],
+        load_before,
+        load_after,
+        server_cores,
+        client_cores,
+        targets,
+        student_rate,
+        share,
+    )
 
 
-def _report(sessions, seconds, phases, errors, load_before, load_after, server_cores,
-            client_cores, targets, student_rate, share=1.0) -> dict:  # fmt: skip
+def _report(
+    sessions,
+    seconds,
+    phases,
+    errors,
+    load_before,
+    load_after,
+    server_cores,
+    client_cores,
+    targets,
+    student_rate,
+    share=1.0,
+) -> dict:
     all_lat = [x for ph in phases for x in ph["latencies"]]
     strokes = len(all_lat)
     cpu_per_stroke = sum(ph["server_cpu_s"] for ph in phases) / max(strokes, 1)
     fastest = min(all_lat) if all_lat else float("nan")
     # the part of an idle stroke not spent on the server (which runs at `share` of a core)
     overhead = max(fastest - cpu_per_stroke / share, 0.0)
-    measured_ok = [len(ph["latencies"]) / ph["elapsed_s"] for ph in phases
-                   if summary(ph["latencies"])["p95_ms"] <= TARGET_P95_S * 1000]  # fmt: skip
+    measured_ok = [
+        len(ph["latencies"]) / ph["elapsed_s"]
+        for ph in phases
+        if summary(ph["latencies"])["p95_ms"] <= TARGET_P95_S * 1000
+    ]
     # a phase past the target with the server's core mostly idle was held up by the
     # browsers (their core), not by the server: it says nothing about the server's knee
     server_bound = [
-        ph for ph in phases
+        ph
+        for ph in phases
         if summary(ph["latencies"])["p95_ms"] > TARGET_P95_S * 1000
         and ph["server_cpu_s"] / ph["elapsed_s"] >= SERVER_BOUND * share
-    ]  # fmt: skip
+    ]
     per_core = knee(cpu_per_stroke, overhead)
     targets[0].measured = summary(phases[0]["latencies"])["p95_ms"]
     targets[0].note = f"look {phases[0]['look_s']:g} s; knee of one replica: " + (
@@ -247,9 +289,16 @@ def _report(sessions, seconds, phases, errors, load_before, load_after, server_c
         memory = f"{replicas * REPLICA_RSS_GB:.1f} GB" if replicas else "—"
         sizes.append([n, f"{n * student_rate:.1f}", replicas or "—", memory])
     body = table(
-        ["look", "strokes", "strokes/s", "p50 / p95 (ms)", "server core busy", "server CPU ms/stroke"],
+        [
+            "look",
+            "strokes",
+            "strokes/s",
+            "p50 / p95 (ms)",
+            "server core busy",
+            "server CPU ms/stroke",
+        ],
         [_phase_row(ph) for ph in phases],
-    )  # fmt: skip
+    )
     body += "\n\n" + table(
         ["", "value"],
         [
@@ -257,16 +306,25 @@ def _report(sessions, seconds, phases, errors, load_before, load_after, server_c
             ["drawing time per phase", f"{seconds:.0f} s"],
             ["server cores / browser cores", f"{sorted(server_cores)} / {sorted(client_cores)}"],
             ["server CPU per stroke (all phases)", f"{1000 * cpu_per_stroke:.0f} ms"],
-            ["fastest stroke (idle part outside the server)", f"{1000 * fastest:.0f} ms ({1000 * overhead:.0f} ms)"],
-            ["highest measured rate within the target", f"{max(measured_ok):.2f} /s" if measured_ok else "—"],
+            [
+                "fastest stroke (idle part outside the server)",
+                f"{1000 * fastest:.0f} ms ({1000 * overhead:.0f} ms)",
+            ],
+            [
+                "highest measured rate within the target",
+                f"{max(measured_ok):.2f} /s" if measured_ok else "—",
+            ],
             ["one replica, p95 = 1.5 s at (model)", f"{per_core:.1f} strokes/s"],
             ["one student in a class (used below)", f"{student_rate:.3f} strokes/s"],
-            [f"… this run's tabs, look {phases[0]['look_s']:g} s", f"{measured_student:.3f} strokes/s"],
+            [
+                f"… this run's tabs, look {phases[0]['look_s']:g} s",
+                f"{measured_student:.3f} strokes/s",
+            ],
             ["load average before / after (1 min)", f"{load_before[0]:.1f} / {load_after[0]:.1f}"],
             ["errors", len(errors)],
             *_share_rows(phases, share, cpu_per_stroke, overhead),
         ],
-    )  # fmt: skip
+    )
     body += "\n\n" + table(["class", "strokes/s", "replicas (= cores)", "their memory"], sizes)
     body += (
         "\n\nModel: one replica is one queue on one core (a Streamlit server runs its "
@@ -280,9 +338,17 @@ def _report(sessions, seconds, phases, errors, load_before, load_after, server_c
     )
     if errors:
         body += f"\n\nErrors: {'; '.join(sorted(set(errors)))[:500]}"
-    return result("capacity", TITLE, body, targets, cpu_per_stroke_s=cpu_per_stroke,
-                  per_core=per_core, student_rate=student_rate, load=(load_before, load_after),
-                  phases=[{k: v for k, v in ph.items() if k != "warm_latencies"} for ph in phases])  # fmt: skip
+    return result(
+        "capacity",
+        TITLE,
+        body,
+        targets,
+        cpu_per_stroke_s=cpu_per_stroke,
+        per_core=per_core,
+        student_rate=student_rate,
+        load=(load_before, load_after),
+        phases=[{k: v for k, v in ph.items() if k != "warm_latencies"} for ph in phases],
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -310,8 +376,11 @@ def main(argv: list[str] | None = None) -> dict:
     def cores(text):
         return {int(c) for c in text.split(",")} if text else None
 
-    looks = tuple(float(x) for x in args.looks.split(",")) if args.looks else (
-        (5.0, 0.0) if args.quick else (5.0, 2.0, 1.0, 0.0))  # fmt: skip
+    looks = (
+        tuple(float(x) for x in args.looks.split(","))
+        if args.looks
+        else ((5.0, 0.0) if args.quick else (5.0, 2.0, 1.0, 0.0))
+    )
     out = run(
         sessions=args.sessions or (4 if args.quick else 8),
         seconds=args.seconds or (12 if args.quick else 40),

@@ -249,11 +249,22 @@ class Server:
         started = time.perf_counter()
         with open(self.log_path, "a") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "lenet.server",
-                 "--server.port", str(self.port), "--server.address", "127.0.0.1",
-                 "--server.headless", "true", *self.args],
-                cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "lenet.server",
+                    "--server.port",
+                    str(self.port),
+                    "--server.address",
+                    "127.0.0.1",
+                    "--server.headless",
+                    "true",
+                    *self.args,
+                ],
+                cwd=self.root,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         wait_healthy(self.url, timeout=timeout, proc=self.proc)
         return time.perf_counter() - started
 

@@ -33,8 +33,15 @@ def drawn_set(split: str, per_glyph: int) -> tuple[list, np.ndarray]:
         steps = canvas_steps(s.canvas)
         if steps is None:  # cannot happen for a drawn digit; counted as an error if it did
             raise ValueError(f"a blank drawn sample: {s.source} {s.digit}")
-        meta.append({"source": s.source, "digit": s.digit, "pen": s.pen, "width": s.width,
-                     "slant": round(s.slant, 2)})  # fmt: skip
+        meta.append(
+            {
+                "source": s.source,
+                "digit": s.digit,
+                "pen": s.pen,
+                "width": s.width,
+                "slant": round(s.slant, 2),
+            }
+        )
         images.append(steps.centred28)
     return meta, np.stack(images)
 
@@ -57,8 +64,11 @@ def evaluate(path: Path, meta: list[dict], images: np.ndarray) -> dict:
         predicted = model(to_tensor(images)).argmax(1).numpy()
     labels = np.array([m["digit"] for m in meta])
     correct = predicted == labels
-    errors = [{**m, "predicted": int(p)} for m, p, ok in zip(meta, predicted, correct, strict=True)
-              if not ok]  # fmt: skip
+    errors = [
+        {**m, "predicted": int(p)}
+        for m, p, ok in zip(meta, predicted, correct, strict=True)
+        if not ok
+    ]
     return {
         "accuracy_pct": 100.0 * float(correct.mean()),
         "by_pen": accuracy_by(meta, correct, "pen"),
@@ -76,8 +86,17 @@ def run(
 ) -> dict:
     checkpoints = {v: checkpoint_path(v) for v in VARIANTS} | (checkpoints or {})
     present = {v: Path(p) for v, p in checkpoints.items() if Path(p).is_file()}
-    targets = [Target(f"{v} on drawn digits ({split})", None, TARGET_PCT, "%",
-                      higher_is_better=True, unmeasured="missing") for v in checkpoints]  # fmt: skip
+    targets = [
+        Target(
+            f"{v} on drawn digits ({split})",
+            None,
+            TARGET_PCT,
+            "%",
+            higher_is_better=True,
+            unmeasured="missing",
+        )
+        for v in checkpoints
+    ]
     if not present:
         return skipped("drawn", TITLE, "no checkpoint to evaluate", targets)
     meta, images = drawn_set(split, per_glyph)
@@ -87,30 +106,46 @@ def run(
     for t, v in zip(targets, checkpoints, strict=True):
         if v in per_variant:
             t.measured = per_variant[v]["accuracy_pct"]
-    rows = [[v, f"{r['accuracy_pct']:.1f}%", *(f"{r['by_pen'][p]:.1f}%" for p in pens),
-             str(len(r["errors"]))] for v, r in per_variant.items()]  # fmt: skip
-    by_source = [[v, *(f"{r['by_source'][s]:.1f}%" for s in sources)]
-                 for v, r in per_variant.items()]  # fmt: skip
+    rows = [
+        [
+            v,
+            f"{r['accuracy_pct']:.1f}%",
+            *(f"{r['by_pen'][p]:.1f}%" for p in pens),
+            str(len(r["errors"])),
+        ]
+        for v, r in per_variant.items()
+    ]
+    by_source = [
+        [v, *(f"{r['by_source'][s]:.1f}%" for s in sources)] for v, r in per_variant.items()
+    ]
     error_rows = [
         [v, e["source"], e["digit"], e["predicted"], f"{e['pen']} ({e['width']} px)", e["slant"]]
         for v, r in per_variant.items()
         for e in r["errors"][:shown_errors]
     ]
-    confusions = {v: Counter(f"{e['digit']}→{e['predicted']}" for e in r["errors"]).most_common(5)
-                  for v, r in per_variant.items()}  # fmt: skip
-    body = "\n\n".join([
-        f"{len(meta)} drawn digits ({split} split; sources: {', '.join(sources)}; pen widths "
-        "thin 7–11 px, default 17–23 px, thick 30–40 px on the 280 px canvas; slant ±0.35, "
-        "width ×0.75–1.3, height 30–85% of the canvas, anywhere on it, ±10° rotation).",
-        table(["checkpoint", "accuracy", *(f"{p} pen" for p in pens), "errors"], rows),
-        table(["checkpoint", *sources], by_source),
-        "Most frequent confusions (true→read): " + "; ".join(
-            f"{v}: " + ", ".join(f"{k} ×{n}" for k, n in c) for v, c in confusions.items()),
-        table(["checkpoint", "source", "digit", "read as", "pen", "slant"], error_rows)
-        if error_rows else f"Errors listed: {shown_errors} per checkpoint.",
-    ])  # fmt: skip
-    return result("drawn", TITLE, body, targets, split=split, samples=len(meta),
-                  variants=per_variant)  # fmt: skip
+    confusions = {
+        v: Counter(f"{e['digit']}→{e['predicted']}" for e in r["errors"]).most_common(5)
+        for v, r in per_variant.items()
+    }
+    body = "\n\n".join(
+        [
+            f"{len(meta)} drawn digits ({split} split; sources: {', '.join(sources)}; pen widths "
+            "thin 7–11 px, default 17–23 px, thick 30–40 px on the 280 px canvas; slant ±0.35, "
+            "width ×0.75–1.3, height 30–85% of the canvas, anywhere on it, ±10° rotation).",
+            table(["checkpoint", "accuracy", *(f"{p} pen" for p in pens), "errors"], rows),
+            table(["checkpoint", *sources], by_source),
+            "Most frequent confusions (true→read): "
+            + "; ".join(
+                f"{v}: " + ", ".join(f"{k} ×{n}" for k, n in c) for v, c in confusions.items()
+            ),
+            table(["checkpoint", "source", "digit", "read as", "pen", "slant"], error_rows)
+            if error_rows
+            else f"Errors listed: {shown_errors} per checkpoint.",
+        ]
+    )
+    return result(
+        "drawn", TITLE, body, targets, split=split, samples=len(meta), variants=per_variant
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -119,9 +154,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--per-glyph", type=int, default=4, help="random poses per glyph and pen")
     parser.add_argument("--errors", type=int, default=30, help="errors listed per checkpoint")
     parser.add_argument(
-        "--checkpoint", action="append", default=[], metavar="VARIANT=PATH",
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="VARIANT=PATH",
         help="evaluate PATH as VARIANT (repeatable)",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     overrides = {}
     for item in args.checkpoint:

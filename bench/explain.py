@@ -60,12 +60,14 @@ def measure(model, images: np.ndarray, labels: np.ndarray, calls: int) -> dict:
         steps_taken.append(fooled.steps)
 
     times = {
-        "saliency": time_each(lambda i: ex.saliency(model, images[i], int(labels[i])), images,
-                              calls),
-        "occlusion": time_each(lambda i: ex.occlusion(model, images[i], int(labels[i]), PATCH,
-                                                      STRIDE), images, calls),
+        "saliency": time_each(
+            lambda i: ex.saliency(model, images[i], int(labels[i])), images, calls
+        ),
+        "occlusion": time_each(
+            lambda i: ex.occlusion(model, images[i], int(labels[i]), PATCH, STRIDE), images, calls
+        ),
         "fool": time_each(fool, images, max(5, calls // 4)),
-    }  # fmt: skip
+    }
     out = {k: summary(wall) for k, (wall, _) in times.items()}
     out["cpu"] = {k: summary(cpu) for k, (_, cpu) in times.items()}
     out["fool_steps_median"] = float(np.median(steps_taken))
@@ -110,7 +112,7 @@ def run(
                 "fool steps run (median)",
             ],
             rows,
-        ),  # fmt: skip
+        ),
         "Wall time median / p95 in ms, and in brackets the median CPU time of the process. "
         f"{calls} calls per measurement ({max(5, calls // 4)} for fooling), cycling through "
         f"{len(images)} MNIST test digits of the shipped sample; {threads or 'default'} torch "

@@ -45,9 +45,11 @@ TARGET_SWEEP_THREE_MS = 100.0
 TARGET_CLASS_S = 1.0
 TARGET_KB = 50.0  # the browser budget of a lab interaction (1 KB = 1000 bytes)
 # The settings a student slides through: each call takes the next one.
-MOVES = [{"rotate": float(a)} for a in range(-30, 31, 5)] + [
-    {"shift": (0, s), "stroke": 1} for s in range(-3, 4)
-] + [{"scale": 0.8, "noise": 0.05 * k, "seed": 1} for k in range(4)]  # fmt: skip
+MOVES = (
+    [{"rotate": float(a)} for a in range(-30, 31, 5)]
+    + [{"shift": (0, s), "stroke": 1} for s in range(-3, 4)]
+    + [{"scale": 0.8, "noise": 0.05 * k, "seed": 1} for k in range(4)]
+)
 
 
 def slider_move(model, digit: np.ndarray, settings: dict) -> dict[str, int]:
@@ -120,20 +122,37 @@ def run(calls: int = 40, class_repeats: int = 3, models_dir: Path | None = None)
         images, labels = sample.images[sample.random], sample.labels[sample.random]
         sizes = []
         slider = time_it(
-            lambda i: sizes.append(slider_move(first, digits[i % len(digits)], MOVES[i % len(MOVES)])),
+            lambda i: sizes.append(
+                slider_move(first, digits[i % len(digits)], MOVES[i % len(MOVES)])
+            ),
             calls,
-        )  # fmt: skip
+        )
         values = inv.TRANSFORMS["rotate"].values()
-        one = {name: summary(time_it(lambda i, m=m: inv.sweep(m, digits[i % len(digits)], "rotate", values), calls))
-               for name, m in models.items()}  # fmt: skip
-        three = summary(time_it(
-            lambda i: [inv.sweep(m, digits[i % len(digits)], "rotate", values) for m in models.values()],
-            calls,
-        ))  # fmt: skip
+        one = {
+            name: summary(
+                time_it(
+                    lambda i, m=m: inv.sweep(m, digits[i % len(digits)], "rotate", values), calls
+                )
+            )
+            for name, m in models.items()
+        }
+        three = summary(
+            time_it(
+                lambda i: [
+                    inv.sweep(m, digits[i % len(digits)], "rotate", values) for m in models.values()
+                ],
+                calls,
+            )
+        )
         class_values = inv.TRANSFORMS["rotate"].values(inv.CLASS_SWEEP_POINTS)
         cpu0 = time.process_time()
-        cold = summary(time_it(lambda i: inv.class_sweep(models, images, labels, "rotate", class_values),
-                               class_repeats, warmup=0))  # fmt: skip
+        cold = summary(
+            time_it(
+                lambda i: inv.class_sweep(models, images, labels, "rotate", class_values),
+                class_repeats,
+                warmup=0,
+            )
+        )
         cold["cpu_ms"] = (time.process_time() - cpu0) * 1e3 / class_repeats
         apptest = apptest_moves(digits[0], calls) if models_dir is None else None
     finally:
@@ -146,40 +165,87 @@ def report(slider, sizes, one, three, cold, digits, points, apptest=None) -> dic
     kb = sum(per_part.values()) / 1000
     slowest = max(one, key=lambda k: one[k]["median_ms"])
     targets = [
-        Target("slider move: new prediction + maps (median)", slider["median_ms"], TARGET_SLIDER_MS,
-               "ms", note=f"p95 {slider['p95_ms']:.0f} ms; direct fragment work"),
-        Target("bytes a slider move sends (images + chart)", kb, TARGET_KB, "KB",
-               note="thumbnails, probabilities, C1 and C3, all PNG"),
-        Target("41-point sweep, one network (slowest median)", one[slowest]["median_ms"],
-               TARGET_SWEEP_ONE_MS, "ms", note=slowest),
-        Target("41-point sweep, three networks (median)", three["median_ms"],
-               TARGET_SWEEP_THREE_MS, "ms", note=f"p95 {three['p95_ms']:.0f} ms"),
-        Target("class sweep, cold (median)", cold["median_ms"] / 1000, TARGET_CLASS_S, "s",
-               note=f"{points} values x {digits} digits x three networks; CPU time "
-               f"{cold['cpu_ms'] / 1000:.2f} s (wall time includes waiting for a busy CPU)"),
-    ]  # fmt: skip
+        Target(
+            "slider move: new prediction + maps (median)",
+            slider["median_ms"],
+            TARGET_SLIDER_MS,
+            "ms",
+            note=f"p95 {slider['p95_ms']:.0f} ms; direct fragment work",
+        ),
+        Target(
+            "bytes a slider move sends (images + chart)",
+            kb,
+            TARGET_KB,
+            "KB",
+            note="thumbnails, probabilities, C1 and C3, all PNG",
+        ),
+        Target(
+            "41-point sweep, one network (slowest median)",
+            one[slowest]["median_ms"],
+            TARGET_SWEEP_ONE_MS,
+            "ms",
+            note=slowest,
+        ),
+        Target(
+            "41-point sweep, three networks (median)",
+            three["median_ms"],
+            TARGET_SWEEP_THREE_MS,
+            "ms",
+            note=f"p95 {three['p95_ms']:.0f} ms",
+        ),
+        Target(
+            "class sweep, cold (median)",
+            cold["median_ms"] / 1000,
+            TARGET_CLASS_S,
+            "s",
+            note=f"{points} values x {digits} digits x three networks; CPU time "
+            f"{cold['cpu_ms'] / 1000:.2f} s (wall time includes waiting for a busy CPU)",
+        ),
+    ]
     rows = [["slider move (direct)", slider["median_ms"], slider["p95_ms"], slider["n"]]]
     if apptest is not None:
         app, failed = apptest
-        rows.append([f"slider move, AppTest whole-page rerun ({failed} raised)",
-                     app["median_ms"], app["p95_ms"], app["n"]])  # fmt: skip
+        rows.append(
+            [
+                f"slider move, AppTest whole-page rerun ({failed} raised)",
+                app["median_ms"],
+                app["p95_ms"],
+                app["n"],
+            ]
+        )
     rows += [[f"41-point sweep, {k}", v["median_ms"], v["p95_ms"], v["n"]] for k, v in one.items()]
-    rows += [["41-point sweep, three networks", three["median_ms"], three["p95_ms"], three["n"]],
-             ["class sweep, cold", cold["median_ms"], cold["p95_ms"], cold["n"]]]  # fmt: skip
+    rows += [
+        ["41-point sweep, three networks", three["median_ms"], three["p95_ms"], three["n"]],
+        ["class sweep, cold", cold["median_ms"], cold["p95_ms"], cold["n"]],
+    ]
     note = (
         "The AppTest row reruns the whole page (sidebar, navigation, the three 41-point "
         "sweeps, the cached class sweep, the equivariance section): an upper bound. In the "
         "browser a slider move reruns only the controls' fragment, timed directly above."
     )
-    body = "\n\n".join([
-        table(["measurement", "median (ms)", "p95 (ms)", "n"],
-              [[r[0], f"{r[1]:.1f}", f"{r[2]:.1f}", r[3]] for r in rows]),
-        note,
-        "Bytes of one slider move (median): "
-        + ", ".join(f"{k} {v:,}" for k, v in per_part.items()) + ".",
-    ])  # fmt: skip
-    return result("invariance", TITLE, body, targets, slider=slider, sweep_one=one,
-                  sweep_three=three, class_cold=cold, bytes=per_part)  # fmt: skip
+    body = "\n\n".join(
+        [
+            table(
+                ["measurement", "median (ms)", "p95 (ms)", "n"],
+                [[r[0], f"{r[1]:.1f}", f"{r[2]:.1f}", r[3]] for r in rows],
+            ),
+            note,
+            "Bytes of one slider move (median): "
+            + ", ".join(f"{k} {v:,}" for k, v in per_part.items())
+            + ".",
+        ]
+    )
+    return result(
+        "invariance",
+        TITLE,
+        body,
+        targets,
+        slider=slider,
+        sweep_one=one,
+        sweep_three=three,
+        class_cold=cold,
+        bytes=per_part,
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:

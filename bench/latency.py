@@ -209,9 +209,14 @@ def run(
         all_whole += t["whole"]
         note = "" if not source.startswith("missing") else "checkpoint missing: untrained weights"
         targets.append(
-            Target(f"whole path, {variant} (median)", r["whole"]["median_ms"],
-                   TARGET_WHOLE_MS, "ms", note=note)
-        )  # fmt: skip
+            Target(
+                f"whole path, {variant} (median)",
+                r["whole"]["median_ms"],
+                TARGET_WHOLE_MS,
+                "ms",
+                note=note,
+            )
+        )
         rows.append(
             [
                 variant,
@@ -226,13 +231,19 @@ def run(
     whole_ms = summary(all_whole)["median_ms"]
     share = pre_ms / whole_ms
     targets.append(
-        Target("preprocessing (median, all variants)", pre_ms, TARGET_WHOLE_MS / 2, "ms",
-               note="half of the 2 ms budget")
-    )  # fmt: skip
+        Target(
+            "preprocessing (median, all variants)",
+            pre_ms,
+            TARGET_WHOLE_MS / 2,
+            "ms",
+            note="half of the 2 ms budget",
+        )
+    )
     targets.append(
-        Target("preprocessing share of the whole path", 100 * share,
-               100 * TARGET_PREPROCESS_SHARE, "%")
-    )  # fmt: skip
+        Target(
+            "preprocessing share of the whole path", 100 * share, 100 * TARGET_PREPROCESS_SHARE, "%"
+        )
+    )
     with torch_threads(single_threads):
         parts = breakdown(first_model, canvases, max(10, calls // 4))
     compared = compare_threads(first_model, canvases, max(10, calls // 2))
@@ -248,7 +259,7 @@ def run(
                 f"batch {batch} (img/s)",
             ],
             rows,
-        ),  # fmt: skip
+        ),
         f"{calls} calls per variant, alternating {len(canvases)} drawn digits "
         f"(tests/digits.render, 280×280 RGBA); {single_threads} torch thread(s) for the "
         "single-canvas timings"
@@ -265,7 +276,7 @@ def run(
                 [k, f"{v['median_ms']:.2f}", f"{v['p95_ms']:.2f}", v["n"]]
                 for k, v in compared.items()
             ],
-        ),  # fmt: skip
+        ),
         "Where the time goes (each piece timed on its own, first variant; median / p95 ms):\n\n"
         + table(
             ["step", "median", "p95"],

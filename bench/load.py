@@ -133,9 +133,15 @@ async def open_page(i: int, b, url: str, out: dict):
 
 
 async def session(
-    i: int, page, deadline: float, look_s: float, start_s: float, phase: dict, errors: list,
+    i: int,
+    page,
+    deadline: float,
+    look_s: float,
+    start_s: float,
+    phase: dict,
+    errors: list,
     warm_tabs: set,
-):  # fmt: skip
+):
     """One visitor: after ``start_s``, draw, wait for the prediction, look at it for
     ``look_s``, clear; until the deadline. ``warm_tabs``: the sessions whose tab has
     shown a prediction before (in this phase or an earlier one)."""
@@ -249,10 +255,21 @@ async def _load(
                 # Sessions start one after another over the first look: people do not
                 # all lift the pen at the same instant.
                 await asyncio.gather(
-                    *(session(i, pg, started + seconds, look_s, look_s * i / sessions, phase,
-                              out["errors"], warm_tabs)
-                      for i, pg in enumerate(pages) if pg is not None)
-                )  # fmt: skip
+                    *(
+                        session(
+                            i,
+                            pg,
+                            started + seconds,
+                            look_s,
+                            look_s * i / sessions,
+                            phase,
+                            out["errors"],
+                            warm_tabs,
+                        )
+                        for i, pg in enumerate(pages)
+                        if pg is not None
+                    )
+                )
                 phase["elapsed_s"] = time.monotonic() - started
                 out["phases"][look_s] = phase
             stop.set()
@@ -281,13 +298,18 @@ def run(
     for ``look_s`` before the next digit: the target), then back to back (no look: a
     stress figure, reported beside it)."""
     targets = [
-        Target(f"p95 mouse-up → prediction, {sessions} sessions drawing as a class", None,
-               TARGET_P95_MS, "ms"),
+        Target(
+            f"p95 mouse-up → prediction, {sessions} sessions drawing as a class",
+            None,
+            TARGET_P95_MS,
+            "ms",
+        ),
         Target("errors (timeouts, exceptions)", None, 0, ""),
         Target("RSS after sessions closed + TTL, above baseline", None, TARGET_RECLAIM_MB, "MB"),
-        Target(f"cold start: {sessions} sessions opened at once on a fresh server, errors",
-               None, 0, ""),
-    ]  # fmt: skip
+        Target(
+            f"cold start: {sessions} sessions opened at once on a fresh server, errors", None, 0, ""
+        ),
+    ]
     why = chromium_missing() or app_checkpoint_missing()
     if why:
         return skipped("load", TITLE, why, targets)
@@ -302,8 +324,9 @@ def run(
     out["cold_start_errors"] = cold
     targets[3].measured = len(cold)
     phases = {look: out["phases"][look] for look in looks}
-    stats = {look: summary(ph["latencies"]) if ph["latencies"] else None
-             for look, ph in phases.items()}  # fmt: skip
+    stats = {
+        look: summary(ph["latencies"]) if ph["latencies"] else None for look, ph in phases.items()
+    }
     s = stats[looks[0]]
     targets[0].measured = s["p95_ms"] if s else None
     targets[0].note = (
@@ -326,13 +349,18 @@ def run(
         return [
             [f"**{name}**: successful predictions", n],
             ["… shown digit = drawn digit", f"{ph['correct']} / {n}"],
-            ["… latency p50 / p95 / min (ms)",
-             f"{st['median_ms']:.0f} / {st['p95_ms']:.0f} / {st['min_ms']:.0f}" if st else "—"],
-            ["… the same without each tab's first prediction",
-             f"{warm['median_ms']:.0f} / {warm['p95_ms']:.0f} / {warm['min_ms']:.0f}"
-             if warm else "—"],
+            [
+                "… latency p50 / p95 / min (ms)",
+                f"{st['median_ms']:.0f} / {st['p95_ms']:.0f} / {st['min_ms']:.0f}" if st else "—",
+            ],
+            [
+                "… the same without each tab's first prediction",
+                f"{warm['median_ms']:.0f} / {warm['p95_ms']:.0f} / {warm['min_ms']:.0f}"
+                if warm
+                else "—",
+            ],
             ["… predictions per second (all sessions)", f"{n / max(ph['elapsed_s'], 1e-9):.1f}"],
-        ]  # fmt: skip
+        ]
 
     rows = [
         ["sessions", sessions],
@@ -341,12 +369,16 @@ def run(
         *[row for look in looks for row in phase_rows(look)],
         ["errors (both phases)", len(out["errors"])],
         ["RSS before (one model loaded)", f"{out['rss_before']:.0f} MB"],
-        ["RSS during: median / max",
-         f"{median(during):.0f} / {max(during):.0f} MB" if during else "—"],
+        [
+            "RSS during: median / max",
+            f"{median(during):.0f} / {max(during):.0f} MB" if during else "—",
+        ],
         ["RSS just after the sessions closed", f"{out['rss_closed']:.0f} MB"],
-        [f"RSS {ttl_s + margin:.0f} s later (TTL {ttl_s:.0f} s + {margin:.0f} s)",
-         f"{out['rss_after']:.0f} MB"],
-    ]  # fmt: skip
+        [
+            f"RSS {ttl_s + margin:.0f} s later (TTL {ttl_s:.0f} s + {margin:.0f} s)",
+            f"{out['rss_after']:.0f} MB",
+        ],
+    ]
     body = table(["", "value"], rows)
     body += (
         f"\n\nOne headless Chromium on the same 2 cores as the server, a context per "
@@ -387,9 +419,13 @@ def run(
 
 def run_fault(recovery_limit_s: float = FAULT_RECOVERY_LIMIT_S) -> dict:
     targets = [
-        Target("page predicts again after a server restart (time from the kill)", None,
-               recovery_limit_s, "s")
-    ]  # fmt: skip
+        Target(
+            "page predicts again after a server restart (time from the kill)",
+            None,
+            recovery_limit_s,
+            "s",
+        )
+    ]
     why = chromium_missing() or app_checkpoint_missing()
     if why:
         return skipped("fault", FAULT_TITLE, why, targets)
@@ -456,16 +492,27 @@ def run_fault(recovery_limit_s: float = FAULT_RECOVERY_LIMIT_S) -> dict:
         ["prediction before the kill", "yes" if "error" not in data["before"] else "no"],
         ["server restart (start → healthy)", f"{data['restart_s']:.1f} s"],
         ["strokes until a prediction came back", data["attempts"]],
-        ["time from kill to the next prediction",
-         f"{recovered:.1f} s" if recovered is not None else "not recovered"],
+        [
+            "time from kill to the next prediction",
+            f"{recovered:.1f} s" if recovered is not None else "not recovered",
+        ],
         ["page reloaded", "yes" if data["reloaded"] else "no"],
-        ["sidebar (checkpoint picker) before / after",
-         f"{'yes' if data['sidebar_before'] else 'no'} / {'yes' if data['sidebar_after'] else 'no'}"],
-        *([["a stroke after reloading the page",
-            "predicted" if data["after_reload"] else "not predicted"]]
-          if "after_reload" in data else []),
+        [
+            "sidebar (checkpoint picker) before / after",
+            f"{'yes' if data['sidebar_before'] else 'no'} / {'yes' if data['sidebar_after'] else 'no'}",
+        ],
+        *(
+            [
+                [
+                    "a stroke after reloading the page",
+                    "predicted" if data["after_reload"] else "not predicted",
+                ]
+            ]
+            if "after_reload" in data
+            else []
+        ),
         ["result", "PASS" if passed else "FAIL"],
-    ]  # fmt: skip
+    ]
     body = table(["", "value"], rows)
     body += (
         "\n\nThe server is killed with SIGKILL after a prediction and started again on the "

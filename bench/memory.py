@@ -43,8 +43,9 @@ def run(sessions: int = 10) -> dict:
         page.close()
         time.sleep(1.0)
         data["after_start_mb"] = server.rss_mb()
-        rows.append(["after one page load and one prediction (model loaded)",
-                     data["after_start_mb"]])  # fmt: skip
+        rows.append(
+            ["after one page load and one prediction (model loaded)", data["after_start_mb"]]
+        )
         contexts, failures = [], 0
         for i in range(sessions):
             context = b.new_context(viewport={"width": 1400, "height": 1000})
@@ -56,8 +57,9 @@ def run(sessions: int = 10) -> dict:
         time.sleep(1.0)
         data["sessions_mb"] = server.rss_mb()
         data["peak_mb"] = server.hwm_mb()
-        rows.append([f"with {sessions} more sessions open, each after a prediction",
-                     data["sessions_mb"]])  # fmt: skip
+        rows.append(
+            [f"with {sessions} more sessions open, each after a prediction", data["sessions_mb"]]
+        )
         rows.append(["peak (VmHWM)", data["peak_mb"]])
         for context in contexts:
             context.close()

@@ -148,10 +148,11 @@ def run(
     set_log_level("error")  # "missing ScriptRunContext" warnings from the direct calls
     folder = Path(models_dir or MODELS_DIR)
     names = sorted(p.name for p in folder.glob("*.safetensors"))
-    targets = [Target("AppTest rerun after a stroke (median)", None, TARGET_MS, "ms"),
-               Target("fragment work, direct (median)", None, TARGET_MS, "ms"),
-               Target("images sent with a stroke (probabilities, layers, steps)", None,
-                      TARGET_KB, "KB")]  # fmt: skip
+    targets = [
+        Target("AppTest rerun after a stroke (median)", None, TARGET_MS, "ms"),
+        Target("fragment work, direct (median)", None, TARGET_MS, "ms"),
+        Target("images sent with a stroke (probabilities, layers, steps)", None, TARGET_KB, "KB"),
+    ]
     if not names:
         return skipped("rerun", TITLE, f"no checkpoint in {folder}: run `make train`", targets)
     name = DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in names else names[0]
@@ -174,13 +175,12 @@ def run(
         target.measured, target.note = value["median_ms"], f"p95 {value['p95_ms']:.0f} ms"
     targets[2].measured = kb
     targets[2].note = f"all seven layer images {sum(built[k] for k in LAYER_FIGURES) / 1000:.0f} KB"
-    rows = [["AppTest `at.run()` (whole script)", apptest],
-            ["fragment work, direct", fragment]]  # fmt: skip
+    rows = [["AppTest `at.run()` (whole script)", apptest], ["fragment work, direct", fragment]]
     body = [
         table(
             ["measurement", "median (ms)", "p95 (ms)", "n"],
             [[label, f"{v['median_ms']:.1f}", f"{v['p95_ms']:.1f}", v["n"]] for label, v in rows],
-        ),  # fmt: skip
+        ),
         f"Checkpoint: {shown or name}. Each AppTest rerun draws another digit "
         f"({', '.join(map(str, canvases))} in turn); {wrong} of {len(times)} reruns did not "
         f"show the drawn digit as the prediction, {exceptions} raised an exception; the page "
@@ -189,9 +189,19 @@ def run(
         "tab is opened):\n\n"
         + table(["image", "bytes"], [[k, f"{v:,}"] for k, v in built.items()]),
     ]
-    return result("rerun", TITLE, "\n\n".join(body), targets, apptest=apptest,
-                  fragment=fragment, built_bytes=built, feature_kb=kb, plotly_charts=charts,
-                  wrong_predictions=wrong, exceptions=exceptions)  # fmt: skip
+    return result(
+        "rerun",
+        TITLE,
+        "\n\n".join(body),
+        targets,
+        apptest=apptest,
+        fragment=fragment,
+        built_bytes=built,
+        feature_kb=kb,
+        plotly_charts=charts,
+        wrong_predictions=wrong,
+        exceptions=exceptions,
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -35,9 +35,21 @@ from bench import (
 from bench.common import ROOT, chromium_missing, machine, result, table
 
 ORDER = (
-    "accuracy", "drawn", "train_speed", "latency", "rerun", "invariance", "explain", "reading", "browser",
-    "browser_cost", "memory", "load", "fault", "train_load",
-)  # fmt: skip
+    "accuracy",
+    "drawn",
+    "train_speed",
+    "latency",
+    "rerun",
+    "invariance",
+    "explain",
+    "reading",
+    "browser",
+    "browser_cost",
+    "memory",
+    "load",
+    "fault",
+    "train_load",
+)
 BROWSER = {"browser", "browser_cost", "memory", "load", "fault", "train_load"}
 # The commit before the draw page's maps became images (issue 14): browser_cost measures it
 # side by side with this checkout, in a temporary git worktree.
@@ -92,7 +104,7 @@ def render(results: list[dict], info: dict, command: str, quick: bool, seconds: 
         f"Written by `{command}` on {when} in {seconds / 60:.1f} min"
         + (
             " (**quick settings**: few repeats, short load run; not for quoting)." if quick else "."
-        ),  # fmt: skip
+        ),
         "",
         table(
             ["machine", ""],
@@ -124,9 +136,15 @@ def render(results: list[dict], info: dict, command: str, quick: bool, seconds: 
             if t["met"] is False:
                 status = f"**MISSED** ({measured.strip()})"
             rows.append(
-                [r["title"], t["name"], measured.strip(), f"{sign} {_num(t['limit'])} "
-                 f"{t['unit']}".strip(), status, t["note"]]
-            )  # fmt: skip
+                [
+                    r["title"],
+                    t["name"],
+                    measured.strip(),
+                    f"{sign} {_num(t['limit'])} {t['unit']}".strip(),
+                    status,
+                    t["note"],
+                ]
+            )
     lines += [table(["benchmark", "target", "measured", "limit", "status", "note"], rows), ""]
     missed = sum(row[4].startswith("**MISSED") or row[4] == "FAILED" for row in rows)
     met = sum(row[4] == "met" for row in rows)

@@ -297,15 +297,42 @@ def run(
     if threads:
         torch.set_num_threads(threads)  # as lenet.train --threads does
     try:
-        return _run(variant, data, device, batches, repeats, race_epochs, eval_every,
-                    race_limit_s, race_baseline, skip_race, train_limit, test_limit, arrays,
-                    seed)  # fmt: skip
+        return _run(
+            variant,
+            data,
+            device,
+            batches,
+            repeats,
+            race_epochs,
+            eval_every,
+            race_limit_s,
+            race_baseline,
+            skip_race,
+            train_limit,
+            test_limit,
+            arrays,
+            seed,
+        )
     finally:
         torch.set_num_threads(saved_threads)
 
 
-def _run(variant, data, device, batches, repeats, race_epochs, eval_every, race_limit_s,
-         race_baseline, skip_race, train_limit, test_limit, arrays, seed) -> dict:  # fmt: skip
+def _run(
+    variant,
+    data,
+    device,
+    batches,
+    repeats,
+    race_epochs,
+    eval_every,
+    race_limit_s,
+    race_baseline,
+    skip_race,
+    train_limit,
+    test_limit,
+    arrays,
+    seed,
+) -> dict:
     if arrays is None:
         from lenet.data import load_mnist
 
@@ -366,9 +393,15 @@ def _run(variant, data, device, batches, repeats, race_epochs, eval_every, race_
         )
         if skip_race:
             targets.append(
-                Target(f"{variant} to {TARGET_ACCURACY:.1%} test accuracy ({name})", None,
-                       TARGET_SECONDS_TO_99, "s", unmeasured="not run", note="race skipped")
-            )  # fmt: skip
+                Target(
+                    f"{variant} to {TARGET_ACCURACY:.1%} test accuracy ({name})",
+                    None,
+                    TARGET_SECONDS_TO_99,
+                    "s",
+                    unmeasured="not run",
+                    note="race skipped",
+                )
+            )
         else:
             ours, base = fresh()
             loops = {"ours": ours, "baseline": base} if race_baseline else {"ours": ours}
@@ -432,7 +465,7 @@ def _markdown(per_device, variant, recipe, n_train, n_test, notes) -> str:
                 "speedup (median of pairs)",
             ],
             rows,
-        )  # fmt: skip
+        )
     )
     cpu = per_device.get("cpu", {})
     if cpu.get("threads"):
@@ -479,7 +512,7 @@ def _markdown(per_device, variant, recipe, n_train, n_test, notes) -> str:
                     "best accuracy",
                 ],
                 race_rows,
-            )  # fmt: skip
+            )
         )
     parts += notes
     if "cuda" not in per_device:

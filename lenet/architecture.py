@@ -107,13 +107,22 @@ def lesson_totals(model: LeNet5) -> list[Total]:
     difference = f"{values['with_bias']} - ({dropped[0]} + {dropped[1]}) = {values['seed_mixed']}"
     seed_terms = [r.weights if r.layer in ("c1", "c3") else r.total for r in rows]
     return [
-        Total("with_bias", values["with_bias"],
-              (sum_latex([r.total for r in rows], values["with_bias"]),)),
-        Total("weights_only", values["weights_only"],
-              (sum_latex([r.weights for r in rows], values["weights_only"]),)),
-        Total("seed_mixed", values["seed_mixed"],
-              (difference, sum_latex(seed_terms, values["seed_mixed"]))),
-    ]  # fmt: skip
+        Total(
+            "with_bias",
+            values["with_bias"],
+            (sum_latex([r.total for r in rows], values["with_bias"]),),
+        ),
+        Total(
+            "weights_only",
+            values["weights_only"],
+            (sum_latex([r.weights for r in rows], values["weights_only"]),),
+        ),
+        Total(
+            "seed_mixed",
+            values["seed_mixed"],
+            (difference, sum_latex(seed_terms, values["seed_mixed"])),
+        ),
+    ]
 
 
 def variant_parameters(variants: Sequence[str]) -> dict[str, int]:
@@ -241,13 +250,28 @@ def layer_facts(model: LeNet5) -> dict[str, dict[str, str | int]]:
     c5_kh, c5_kw = model.c5.kernel_size
     return {
         "input": {"shape": format_shape(shapes["input"]), "mnist": f"{MNIST_SIZE}×{MNIST_SIZE}"},
-        "c1": {"shape": format_shape(shapes["c1"]), "maps": shapes["c1"][0], "kernel": kernel("c1"),
-               "parameters": rows["c1"].total, "connections": rows["c1"].connections},
-        "s2": {"shape": format_shape(shapes["s2"]), "window": window("s2", "c1"),
-               "stride": shapes["c1"][1] // shapes["s2"][1]},
-        "c3": {"shape": format_shape(shapes["c3"]), "maps": shapes["c3"][0], "kernel": kernel("c3")},
-        "s4": {"shape": format_shape(shapes["s4"]), "window": window("s4", "c3"),
-               "stride": shapes["c3"][1] // shapes["s4"][1]},
+        "c1": {
+            "shape": format_shape(shapes["c1"]),
+            "maps": shapes["c1"][0],
+            "kernel": kernel("c1"),
+            "parameters": rows["c1"].total,
+            "connections": rows["c1"].connections,
+        },
+        "s2": {
+            "shape": format_shape(shapes["s2"]),
+            "window": window("s2", "c1"),
+            "stride": shapes["c1"][1] // shapes["s2"][1],
+        },
+        "c3": {
+            "shape": format_shape(shapes["c3"]),
+            "maps": shapes["c3"][0],
+            "kernel": kernel("c3"),
+        },
+        "s4": {
+            "shape": format_shape(shapes["s4"]),
+            "window": window("s4", "c3"),
+            "stride": shapes["c3"][1] // shapes["s4"][1],
+        },
         "c5": {
             "shape": f"{s4[1] - c5_kh + 1}×{s4[2] - c5_kw + 1}×{shapes['c5'][0]}",
             "maps": shapes["c5"][0],
@@ -256,7 +280,7 @@ def layer_facts(model: LeNet5) -> dict[str, dict[str, str | int]]:
         },
         "f6": {"units": shapes["f6"][0]},
         "output": {"units": shapes["output"][0]},
-    }  # fmt: skip
+    }
 
 
 # ---------------------------------------------------------------- the paper's C3 table

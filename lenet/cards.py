@@ -31,9 +31,15 @@ GALLERY_SIZE = 24  # misclassified digits shown at most
 GALLERY_COLUMNS = 8
 # What the card's "hyperparameters" usually hold, in the order the page lists them.
 HYPERPARAMETERS = (
-    "epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "optimizer", "augment",
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "label_smoothing",
+    "optimizer",
+    "augment",
     "loss",
-)  # fmt: skip
+)
 
 
 # What the training command writes into a card to describe the optimiser, the loss and the

@@ -51,15 +51,19 @@ def check_shapes(x: np.ndarray, w: np.ndarray, delta: np.ndarray) -> None:
     (h, wd), (kh, kw) = x.shape[-2:], w.shape[-2:]
     if kh > h or kw > wd:
         raise GradInputError(
-            "kernel_too_large", f"the kernel {kh}x{kw} is larger than the input {h}x{wd}",
-            kernel=format_shape((kh, kw)), input=format_shape((h, wd)),
-        )  # fmt: skip
+            "kernel_too_large",
+            f"the kernel {kh}x{kw} is larger than the input {h}x{wd}",
+            kernel=format_shape((kh, kw)),
+            input=format_shape((h, wd)),
+        )
     expected = (h - kh + 1, wd - kw + 1)
     if delta.shape != expected:
         raise GradInputError(
-            "delta_shape", f"delta must have the output's shape {expected}, got {delta.shape}",
-            expected=format_shape(expected), got=format_shape(delta.shape),
-        )  # fmt: skip
+            "delta_shape",
+            f"delta must have the output's shape {expected}, got {delta.shape}",
+            expected=format_shape(expected),
+            got=format_shape(delta.shape),
+        )
 
 
 class Rounding(NamedTuple):
@@ -195,9 +199,13 @@ def random_case(
         low, high = GENERAL_LIMITS[name]
         if not low <= value <= high:
             raise GradInputError(
-                "out_of_range", f"{name} must be between {low} and {high}, got {value}",
-                name=name, value=value, low=low, high=high,
-            )  # fmt: skip
+                "out_of_range",
+                f"{name} must be between {low} and {high}, got {value}",
+                name=name,
+                value=value,
+                low=low,
+                high=high,
+            )
     if kernel > size:
         raise GradInputError(
             "kernel_too_large",

@@ -39,9 +39,16 @@ def feature_maps(layer: str, maps: np.ndarray, text: Text) -> str:
     top, low = int(means.argmax()), int(means.argmin())
     c, h, w = maps.shape
     return text(
-        "describe.maps", layer=layer, count=c, h=h, w=w,
-        top=top, top_mean=means[top], low=low, low_mean=means[low],
-    )  # fmt: skip
+        "describe.maps",
+        layer=layer,
+        count=c,
+        h=h,
+        w=w,
+        top=top,
+        top_mean=means[top],
+        low=low,
+        low_mean=means[low],
+    )
 
 
 def units(layer: str, values: np.ndarray, text: Text) -> str:
@@ -51,9 +58,13 @@ def units(layer: str, values: np.ndarray, text: Text) -> str:
         raise ValueError("expected at least one unit")
     top = int(values.argmax())
     return text(
-        "describe.units", layer=layer, count=values.size, top=top, value=values[top],
+        "describe.units",
+        layer=layer,
+        count=values.size,
+        top=top,
+        value=values[top],
         positive=int((values > 0).sum()),
-    )  # fmt: skip
+    )
 
 
 def kernels(weights: np.ndarray, text: Text) -> str:
@@ -63,9 +74,14 @@ def kernels(weights: np.ndarray, text: Text) -> str:
         raise ValueError(f"expected kernels of shape (C, k, k), got {weights.shape}")
     strength = np.abs(weights).sum(axis=(1, 2))
     return text(
-        "describe.kernels", count=weights.shape[0], h=weights.shape[1], w=weights.shape[2],
-        low=weights.min(), high=weights.max(), top=int(strength.argmax()),
-    )  # fmt: skip
+        "describe.kernels",
+        count=weights.shape[0],
+        h=weights.shape[1],
+        w=weights.shape[2],
+        low=weights.min(),
+        high=weights.max(),
+        top=int(strength.argmax()),
+    )
 
 
 LAYER_TITLES = {"c1": "C1", "c3": "C3", "s2": "S2", "s4": "S4", "c5": "C5", "f6": "F6"}
@@ -113,9 +129,12 @@ def per_class(accuracies: np.ndarray, text: Text) -> str:
         raise ValueError(f"expected one accuracy per digit, got shape {acc.shape}")
     worst, best = int(acc.argmin()), int(acc.argmax())
     return text(
-        "describe.per_class", worst=worst, worst_accuracy=acc[worst], best=best,
+        "describe.per_class",
+        worst=worst,
+        worst_accuracy=acc[worst],
+        best=best,
         best_accuracy=acc[best],
-    )  # fmt: skip
+    )
 
 
 def confusion(matrix: np.ndarray, text: Text) -> str:
@@ -127,9 +146,13 @@ def confusion(matrix: np.ndarray, text: Text) -> str:
     np.fill_diagonal(wrong, -np.inf)
     true, predicted = np.unravel_index(int(wrong.argmax()), m.shape)
     return text(
-        "describe.confusion", right=int(np.trace(m)), total=int(m.sum()), true=int(true),
-        predicted=int(predicted), count=int(m[true, predicted]),
-    )  # fmt: skip
+        "describe.confusion",
+        right=int(np.trace(m)),
+        total=int(m.sum()),
+        true=int(true),
+        predicted=int(predicted),
+        count=int(m[true, predicted]),
+    )
 
 
 def loss_curve(epochs: list[int], losses: list[float], text: Text) -> str:
@@ -137,9 +160,12 @@ def loss_curve(epochs: list[int], losses: list[float], text: Text) -> str:
     if not epochs or len(epochs) != len(losses):
         raise ValueError("expected one loss per epoch")
     return text(
-        "describe.loss_curve", first_epoch=epochs[0], first=losses[0], last_epoch=epochs[-1],
+        "describe.loss_curve",
+        first_epoch=epochs[0],
+        first=losses[0],
+        last_epoch=epochs[-1],
         last=losses[-1],
-    )  # fmt: skip
+    )
 
 
 def accuracy_curve(epochs: list[int], accuracies: list[float], text: Text) -> str:
@@ -148,9 +174,12 @@ def accuracy_curve(epochs: list[int], accuracies: list[float], text: Text) -> st
         raise ValueError("expected one accuracy per epoch")
     best = int(np.argmax(accuracies))
     return text(
-        "describe.accuracy_curve", last_epoch=epochs[-1], last=accuracies[-1],
-        best_epoch=epochs[best], best=accuracies[best],
-    )  # fmt: skip
+        "describe.accuracy_curve",
+        last_epoch=epochs[-1],
+        last=accuracies[-1],
+        best_epoch=epochs[best],
+        best=accuracies[best],
+    )
 
 
 def lowest(labels: list[str], values: list[float], text: Text) -> str:

@@ -57,20 +57,30 @@ HANDS: dict[str, dict[int, list[Stroke]]] = {
     "quick": {
         0: [arc(0.52, 0.5, 0.24, 0.3, -80, 290, 36)],
         1: [[(0.5, 0.14), (0.46, 0.86)]],
-        2: [arc(0.48, 0.35, 0.2, 0.2, 200, 360, 14)
-            + [(0.6, 0.58), (0.3, 0.84)] + arc(0.38, 0.8, 0.07, 0.05, 180, 360, 8)
-            + [(0.76, 0.82)]],
+        2: [
+            arc(0.48, 0.35, 0.2, 0.2, 200, 360, 14)
+            + [(0.6, 0.58), (0.3, 0.84)]
+            + arc(0.38, 0.8, 0.07, 0.05, 180, 360, 8)
+            + [(0.76, 0.82)]
+        ],
         3: [[(0.3, 0.2), (0.7, 0.2), (0.46, 0.46)] + arc(0.5, 0.66, 0.2, 0.19, 270, 510, 20)],
         4: [[(0.3, 0.16), (0.28, 0.56), (0.72, 0.56)], [(0.66, 0.16), (0.66, 0.86)]],
-        5: [[(0.66, 0.16), (0.36, 0.16)], [(0.36, 0.16), (0.34, 0.46)]
-            + arc(0.5, 0.64, 0.2, 0.2, 230, 490, 20)],
+        5: [
+            [(0.66, 0.16), (0.36, 0.16)],
+            [(0.36, 0.16), (0.34, 0.46)] + arc(0.5, 0.64, 0.2, 0.2, 230, 490, 20),
+        ],
         6: [arc(0.5, 0.5, 0.2, 0.34, 290, 180, 20) + arc(0.5, 0.66, 0.2, 0.18, 180, 540, 28)],
         7: [[(0.26, 0.2), (0.72, 0.18), (0.5, 0.86)]],
-        8: [[(0.68, 0.22)] + arc(0.5, 0.3, 0.18, 0.14, 0, 180, 12)
-            + [(0.68, 0.68)] + arc(0.5, 0.7, 0.18, 0.16, 0, 180, 12) + [(0.68, 0.22)]],
+        8: [
+            [(0.68, 0.22)]
+            + arc(0.5, 0.3, 0.18, 0.14, 0, 180, 12)
+            + [(0.68, 0.68)]
+            + arc(0.5, 0.7, 0.18, 0.16, 0, 180, 12)
+            + [(0.68, 0.22)]
+        ],
         9: [arc(0.48, 0.32, 0.18, 0.16, 10, 370, 28) + [(0.66, 0.3), (0.66, 0.86)]],
     },
-}  # fmt: skip
+}
 
 FONTS = (  # (name, file): a sans, a serif and a monospace face, as the machine has them
     ("DejaVu Sans", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
@@ -156,19 +166,28 @@ def _font_glyph(path: str, digit: int, width: int, pose: dict) -> np.ndarray:
     pen = width * 0.73 * size / (pose["height"] * CANVAS)
     stroke = max(0, round((pen - 0.09 * size) / 2))
     ImageDraw.Draw(glyph).text(
-        (big / 2, big / 2), str(digit), fill=255, font=font, anchor="mm",
-        stroke_width=stroke, stroke_fill=255,
-    )  # fmt: skip
-    glyph = glyph.transform(glyph.size, Image.Transform.AFFINE,
-                            (1, pose["slant"], -pose["slant"] * big / 2, 0, 1, 0),
-                            Image.Resampling.BILINEAR)  # fmt: skip
+        (big / 2, big / 2),
+        str(digit),
+        fill=255,
+        font=font,
+        anchor="mm",
+        stroke_width=stroke,
+        stroke_fill=255,
+    )
+    glyph = glyph.transform(
+        glyph.size,
+        Image.Transform.AFFINE,
+        (1, pose["slant"], -pose["slant"] * big / 2, 0, 1, 0),
+        Image.Resampling.BILINEAR,
+    )
     glyph = glyph.resize((round(big * pose["stretch"]), big), Image.Resampling.BILINEAR)
     glyph = glyph.rotate(pose["angle"], Image.Resampling.BILINEAR, expand=True)
     glyph = glyph.crop(glyph.getbbox())
     h = pose["height"] * CANVAS
     w = min(glyph.width * h / glyph.height, 0.9 * CANVAS)
-    glyph = glyph.resize((max(1, round(w)), max(1, round(glyph.height * w / glyph.width))),
-                         Image.Resampling.LANCZOS)  # fmt: skip
+    glyph = glyph.resize(
+        (max(1, round(w)), max(1, round(glyph.height * w / glyph.width))), Image.Resampling.LANCZOS
+    )
     cx, cy = pose["centre"]
     left = int(np.clip(cx * CANVAS - glyph.width / 2, 2, CANVAS - glyph.width - 2))
     top = int(np.clip(cy * CANVAS - glyph.height / 2, 2, CANVAS - glyph.height - 2))

@@ -201,8 +201,14 @@ def pooling_exercise(rng: np.random.Generator, seed: int = 0) -> Exercise:
     i, j = (int(v) for v in rng.integers(0, 2, size=2))
     answer = float(pool2d(x, 2, 2, mode)[i, j])
     rows, cols = pool_window(x.shape, i, j, 2, 2, mode)
-    window = {"row": i + 1, "col": j + 1, "r0": rows.start + 1, "r1": rows.stop,
-              "c0": cols.start + 1, "c1": cols.stop}  # fmt: skip
+    window = {
+        "row": i + 1,
+        "col": j + 1,
+        "r0": rows.start + 1,
+        "r1": rows.stop,
+        "c0": cols.start + 1,
+        "c1": cols.stop,
+    }
     steps = (
         Step("pool_window", latex_matrix(x[rows, cols]), window),
         Step(f"pool_{mode}", pool_formula(x, i, j, 2, 2, mode)),

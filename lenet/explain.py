@@ -66,9 +66,12 @@ def _check_int(value, name: str, low: int, high: int) -> int:
         or not low <= value <= high
     ):
         raise ExplainInputError(
-            name, f"{name} must be a whole number from {low} to {high}, got {value!r}",
-            value=value, low=low, high=high,
-        )  # fmt: skip
+            name,
+            f"{name} must be a whole number from {low} to {high}, got {value!r}",
+            value=value,
+            low=low,
+            high=high,
+        )
     return int(value)
 
 
@@ -79,9 +82,10 @@ def _check_epsilon(epsilon) -> float:
         eps = float("nan")
     if not 0.0 < eps <= 1.0:  # also False for NaN
         raise ExplainInputError(
-            "epsilon", f"epsilon must be in (0, 1] on the 0…1 pixel scale, got {epsilon!r}",
+            "epsilon",
+            f"epsilon must be in (0, 1] on the 0…1 pixel scale, got {epsilon!r}",
             value=epsilon,
-        )  # fmt: skip
+        )
     return eps
 
 
@@ -91,26 +95,30 @@ def unit_pixels(images) -> torch.Tensor:
     ExplainInputError (shape, dtype, NaN or out of range)."""
     if not isinstance(images, np.ndarray):
         raise ExplainInputError(
-            "image_dtype", f"the digit must be a numpy array, got {type(images).__name__}",
+            "image_dtype",
+            f"the digit must be a numpy array, got {type(images).__name__}",
             dtype=type(images).__name__,
-        )  # fmt: skip
+        )
     if images.ndim not in (2, 3) or images.shape[-2:] != (MNIST_SIZE, MNIST_SIZE):
         raise ExplainInputError(
-            "image_shape", f"the digit must be 28x28, got shape {images.shape}",
+            "image_shape",
+            f"the digit must be 28x28, got shape {images.shape}",
             shape="×".join(map(str, images.shape)),
-        )  # fmt: skip
+        )
     if images.dtype == np.uint8:
         return torch.from_numpy(images.astype(np.float32) / np.float32(255.0))
     if images.dtype.kind != "f":
         raise ExplainInputError(
-            "image_dtype", f"the digit must be uint8 or float in 0…1, got {images.dtype}",
+            "image_dtype",
+            f"the digit must be uint8 or float in 0…1, got {images.dtype}",
             dtype=str(images.dtype),
-        )  # fmt: skip
+        )
     if not np.all(np.isfinite(images)) or images.min() < 0.0 or images.max() > 1.0:
         raise ExplainInputError(
-            "image_values", "the digit's pixels must be finite numbers in 0…1 (NaN, infinity "
+            "image_values",
+            "the digit's pixels must be finite numbers in 0…1 (NaN, infinity "
             "or values outside 0…1 found)",
-        )  # fmt: skip
+        )
     return torch.from_numpy(images.astype(np.float32))
 
 
@@ -294,9 +302,12 @@ def fool_batch(
 
 
 def smallest_epsilon(
-    model: LeNet5, images: np.ndarray, targets, steps: int = SEARCH_STEPS,
+    model: LeNet5,
+    images: np.ndarray,
+    targets,
+    steps: int = SEARCH_STEPS,
     rounds: int = SEARCH_ROUNDS,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """For each digit (28, 28) or (N, 28, 28), the smallest epsilon (to within 2^-rounds)
     with which ``steps`` signed-gradient steps make the network read its target; NaN where
     even epsilon = 1 fails. Bisection on (0, 1], all digits batched in every round."""

@@ -341,8 +341,18 @@ def transform(
     (salt and pepper); ``gaussian``: the standard deviation of added Gaussian noise (1 = full
     ink); ``occlude=(top, left, height, width)`` blanks a box; ``seed`` fixes the noise.
     Raises TransformError (a ValueError) for a value out of TRANSFORMS' ranges."""
-    p = params(shift=shift, rotate=rotate, scale=scale, squeeze=squeeze, shear=shear,
-               stroke=stroke, noise=noise, gaussian=gaussian, occlude=occlude, seed=seed)  # fmt: skip
+    p = params(
+        shift=shift,
+        rotate=rotate,
+        scale=scale,
+        squeeze=squeeze,
+        shear=shear,
+        stroke=stroke,
+        noise=noise,
+        gaussian=gaussian,
+        occlude=occlude,
+        seed=seed,
+    )
     return apply(check_image(image28)[None], p)[0]
 
 
@@ -419,9 +429,11 @@ def class_sweep(
     with torch.inference_mode():
         for label, model in models.items():
             guesses = np.concatenate(
-                [model(to_tensor(stack[i : i + CHUNK])).argmax(1).numpy()
-                 for i in range(0, len(stack), CHUNK)]
-            )  # fmt: skip
+                [
+                    model(to_tensor(stack[i : i + CHUNK])).argmax(1).numpy()
+                    for i in range(0, len(stack), CHUNK)
+                ]
+            )
             out[label] = (guesses == truth).reshape(len(values), -1).mean(axis=1)
     return out
 

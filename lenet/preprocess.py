@@ -217,8 +217,9 @@ def _window(grid: np.ndarray, reduce, size: int) -> np.ndarray:
     """``reduce`` (np.min or np.max) over each size x size window of a padded grid: the
     result is smaller by size - 1 on each axis."""
     h, w = grid.shape[0] - size + 1, grid.shape[1] - size + 1
-    return reduce([grid[dy : dy + h, dx : dx + w] for dy in range(size) for dx in range(size)],
-                  axis=0)  # fmt: skip
+    return reduce(
+        [grid[dy : dy + h, dx : dx + w] for dy in range(size) for dx in range(size)], axis=0
+    )
 
 
 def _paper_level(v: np.ndarray) -> np.ndarray:
@@ -232,8 +233,9 @@ def _paper_level(v: np.ndarray) -> np.ndarray:
     small = v[::step, ::step]
     cell = -(-max(small.shape) // PAPER_CELLS)
     rows, cols = -(-small.shape[0] // cell), -(-small.shape[1] // cell)
-    grid = np.pad(small, ((0, rows * cell - small.shape[0]), (0, cols * cell - small.shape[1])),
-                  mode="edge")  # fmt: skip
+    grid = np.pad(
+        small, ((0, rows * cell - small.shape[0]), (0, cols * cell - small.shape[1])), mode="edge"
+    )
     blocks = grid.reshape(rows, cell, cols, cell).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
     medians = np.median(blocks, axis=2)
     r = PAPER_WINDOW // 2

@@ -260,16 +260,24 @@ def layer_figure(
         raise ValueError(f"unknown layer figure {name!r}; choose one of {', '.join(LAYER_FIGURES)}")
     if name == "kernels":
         return feature_maps(
-            kernels, cols=2, title=text("draw.kernels_title"), colorscale=DIVERGING,
-            symmetric=True, map_label=text("draw.kernel"), value_label=text("draw.weight"),
+            kernels,
+            cols=2,
+            title=text("draw.kernels_title"),
+            colorscale=DIVERGING,
+            symmetric=True,
+            map_label=text("draw.kernel"),
+            value_label=text("draw.weight"),
             height=420,
-        )  # fmt: skip
+        )
     title, value_label = text(f"draw.{name}_title"), text("draw.value")
     if name in _MAP_COLS:
         return feature_maps(
-            activations[name], cols=_MAP_COLS[name], title=title,
-            map_label=text("draw.map"), value_label=value_label,
-        )  # fmt: skip
+            activations[name],
+            cols=_MAP_COLS[name],
+            title=title,
+            map_label=text("draw.map"),
+            value_label=value_label,
+        )
     return vector(activations[name], cols=12, title=title, value_label=value_label)
 
 
@@ -375,6 +383,32 @@ LINE_STYLES = (
 )
 
 
+def _kept_bar(
+    low: float, high: float, label: str, y: float, color: str, dash: str
+) -> tuple[dict, dict]:
+    """sweep_lines' mark of a kept range: a bar from low to high at height y, in the
+    network's colour and dash, and its label above the middle of it."""
+    bar = {
+        "type": "scatter",
+        "x": [low, high],
+        "y": [y, y],
+        "mode": "lines+markers",
+        "line": {"color": color, "width": 5, "dash": dash},
+        "marker": {"symbol": "line-ns-open", "size": 12, "color": color},
+        "showlegend": False,
+        "hoverinfo": "skip",
+    }
+    annotation = {
+        "x": (low + high) / 2,
+        "y": y,
+        "text": label,
+        "showarrow": False,
+        "bgcolor": "rgba(255,255,255,0.85)",
+        "font": {"size": 11},
+    }
+    return bar, annotation
+
+
 def sweep_lines(
     x: Sequence[float],
     series: dict[str, Sequence[float]],
@@ -392,27 +426,25 @@ def sweep_lines(
     for k, (name, values) in enumerate(series.items()):
         color, dash, symbol = LINE_STYLES[k % len(LINE_STYLES)]
         text = list(hover[name]) if hover and name in hover else None
-        data.append({
-            "type": "scatter", "x": list(x), "y": np.round(np.asarray(values, float), 4),
-            "name": name, "mode": "lines+markers", "text": text,
-            "line": {"color": color, "dash": dash, "width": 2},
-            "marker": {"symbol": symbol, "size": 6, "color": color},
-            "hovertemplate": f"{name}<br>{x_label} %{{x}}<br>{y_label} %{{y:.1%}}"
-            + ("<br>%{text}" if text else "") + "<extra></extra>",
-        })  # fmt: skip
+        data.append(
+            {
+                "type": "scatter",
+                "x": list(x),
+                "y": np.round(np.asarray(values, float), 4),
+                "name": name,
+                "mode": "lines+markers",
+                "text": text,
+                "line": {"color": color, "dash": dash, "width": 2},
+                "marker": {"symbol": symbol, "size": 6, "color": color},
+                "hovertemplate": f"{name}<br>{x_label} %{{x}}<br>{y_label} %{{y:.1%}}"
+                + ("<br>%{text}" if text else "")
+                + "<extra></extra>",
+            }
+        )
         if name in kept:
-            low, high, label = kept[name]
-            y = 1.08 + 0.1 * len(labels)
-            data.append({
-                "type": "scatter", "x": [low, high], "y": [y, y], "mode": "lines+markers",
-                "line": {"color": color, "width": 5, "dash": dash},
-                "marker": {"symbol": "line-ns-open", "size": 12, "color": color},
-                "showlegend": False, "hoverinfo": "skip",
-            })  # fmt: skip
-            labels.append({
-                "x": (low + high) / 2, "y": y, "text": label, "showarrow": False,
-                "bgcolor": "rgba(255,255,255,0.85)", "font": {"size": 11},
-            })  # fmt: skip
+            bar, annotation = _kept_bar(*kept[name], 1.08 + 0.1 * len(labels), color, dash)
+            data.append(bar)
+            labels.append(annotation)
     layout = {
         "title": {"text": title, "font": {"size": 14}},
         "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
@@ -423,11 +455,41 @@ def sweep_lines(
             "range": [0, 1.06 + 0.1 * len(labels)],
             "tickformat": ".0%",
             "tickvals": [0, 0.25, 0.5, 0.75, 1],
-        },  # fmt: skip
+        },
         "annotations": labels,
         "legend": {"orientation": "h", "y": -0.2},
     }
     return _fast_figure(data, layout)
+
+
+def _matrix_heatmap(values, labels, colorscale, zmin, zmax, x_labels, y_labels) -> go.Heatmap:
+    """matrix's heatmap trace: the cells' colours span the finite values unless zmin and
+    zmax are given."""
+    finite = values[np.isfinite(values)]
+    return go.Heatmap(
+        z=values,
+        text=labels,
+        texttemplate="%{text}",
+        colorscale=colorscale,
+        zmin=zmin if zmin is not None else (float(finite.min()) if finite.size else 0),
+        zmax=zmax if zmax is not None else (float(finite.max()) if finite.size else 1),
+        showscale=False,
+        hovertemplate="(%{y}, %{x}): %{z:.4g}<extra></extra>",
+        x=list(x_labels) if x_labels is not None else None,
+        y=list(y_labels) if y_labels is not None else None,
+    )
+
+
+def _outline_cells(fig: go.Figure, highlight: Sequence[tuple[int, int]]) -> None:
+    """Outline the chosen cells (row, column) of matrix's heatmap. The outline is orange
+    dots on black: it stands out on light and dark cells alike, and by its shape, not only
+    its colour."""
+    for i, j in highlight:
+        for line in (
+            {"color": "black", "width": 6},
+            {"color": HIGHLIGHT, "width": 3, "dash": "dot"},
+        ):
+            fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, line=line)
 
 
 def matrix(
@@ -455,29 +517,8 @@ def matrix(
     h, w = values.shape
     if labels is None:
         labels = np.vectorize(lambda v: f"{v:.4g}")(values) if values.size else values
-    finite = values[np.isfinite(values)]
-    fig = go.Figure(
-        go.Heatmap(
-            z=values,
-            text=labels,
-            texttemplate="%{text}",
-            colorscale=colorscale,
-            zmin=zmin if zmin is not None else (float(finite.min()) if finite.size else 0),
-            zmax=zmax if zmax is not None else (float(finite.max()) if finite.size else 1),
-            showscale=False,
-            hovertemplate="(%{y}, %{x}): %{z:.4g}<extra></extra>",
-            x=list(x_labels) if x_labels is not None else None,
-            y=list(y_labels) if y_labels is not None else None,
-        )
-    )
-    # The outline is orange dots on black: it stands out on light and dark cells alike,
-    # and by its shape, not only its colour.
-    for i, j in highlight:
-        for line in (
-            {"color": "black", "width": 6},
-            {"color": HIGHLIGHT, "width": 3, "dash": "dot"},
-        ):
-            fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, line=line)
+    fig = go.Figure(_matrix_heatmap(values, labels, colorscale, zmin, zmax, x_labels, y_labels))
+    _outline_cells(fig, highlight)
     cell = 46 if max(h, w) <= 8 else 30
     fig.update_layout(
         title={"text": title, "font": {"size": 14}},
@@ -650,9 +691,12 @@ DIVERGING_RGB = _diverging_lut()
 
 
 def signed_image(
-    values: np.ndarray, digit: np.ndarray | None = None, *, bound: float | None = None,
+    values: np.ndarray,
+    digit: np.ndarray | None = None,
+    *,
+    bound: float | None = None,
     size: int = 168,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """A signed map (H, W) as a small RGB image (uint8, about ``size`` pixels wide) on the
     DIVERGING scale: blue below 0, red above, white at 0, full colour at ±``bound``
     (default: the largest magnitude). With ``digit`` (uint8, same shape), the colour is laid
@@ -678,18 +722,32 @@ def _changed_places(centres, changed, answers, changed_label: str, answer_label:
         return []
     rows, cols = np.nonzero(changed)
     outline = {
-        "type": "contour", "x": centres, "y": centres, "z": np.asarray(changed, dtype=np.int8),
-        "showscale": False, "contours": {"start": 0.5, "end": 0.5, "coloring": "none"},
-        "line": {"color": HIGHLIGHT, "width": 3}, "hoverinfo": "skip", "showlegend": False,
-    }  # fmt: skip
+        "type": "contour",
+        "x": centres,
+        "y": centres,
+        "z": np.asarray(changed, dtype=np.int8),
+        "showscale": False,
+        "contours": {"start": 0.5, "end": 0.5, "coloring": "none"},
+        "line": {"color": HIGHLIGHT, "width": 3},
+        "hoverinfo": "skip",
+        "showlegend": False,
+    }
     crosses = {
-        "type": "scatter", "mode": "markers", "name": changed_label, "showlegend": True,
-        "x": centres[cols], "y": centres[rows],
+        "type": "scatter",
+        "mode": "markers",
+        "name": changed_label,
+        "showlegend": True,
+        "x": centres[cols],
+        "y": centres[rows],
         "customdata": np.asarray(answers)[rows, cols].astype(np.int8),
-        "marker": {"symbol": "x", "size": 7, "color": HIGHLIGHT,
-                   "line": {"color": "black", "width": 1}},
+        "marker": {
+            "symbol": "x",
+            "size": 7,
+            "color": HIGHLIGHT,
+            "line": {"color": "black", "width": 1},
+        },
         "hovertemplate": f"(%{{y}}, %{{x}})<br>{answer_label} %{{customdata}}<extra></extra>",
-    }  # fmt: skip
+    }
     return [outline, crosses]
 
 
@@ -713,13 +771,18 @@ def occlusion_map(
     n = probabilities.shape[0]
     centres = np.arange(n) * stride + (patch - 1) / 2
     heatmap = {
-        "type": "heatmap", "x": centres, "y": centres, "z": np.round(probabilities, 3),
-        "zmin": 0.0, "zmax": 1.0, "colorscale": _colorscale(SEQUENTIAL),
+        "type": "heatmap",
+        "x": centres,
+        "y": centres,
+        "z": np.round(probabilities, 3),
+        "zmin": 0.0,
+        "zmax": 1.0,
+        "colorscale": _colorscale(SEQUENTIAL),
         "customdata": np.asarray(answers, dtype=np.int8),
         "hovertemplate": f"(%{{y}}, %{{x}})<br>{value_label} %{{z:.1%}}<br>{answer_label} "
         "%{customdata}<extra></extra>",
         "colorbar": {"thickness": 10, "tickformat": ".0%"},
-    }  # fmt: skip
+    }
     data = [heatmap, *_changed_places(centres, changed, answers, changed_label, answer_label)]
     layout = {
         "title": {"text": title, "font": {"size": 14}},
@@ -734,9 +797,14 @@ def occlusion_map(
 
 
 def probability_path(
-    probabilities: np.ndarray, *, original: int, target: int, title: str, x_label: str,
+    probabilities: np.ndarray,
+    *,
+    original: int,
+    target: int,
+    title: str,
+    x_label: str,
     y_label: str,
-) -> go.Figure:  # fmt: skip
+) -> go.Figure:
     """The ten probabilities after each step of an attack, (steps + 1, 10): the original
     answer and the target drawn thick (solid and dashed), the other eight thin and grey;
     every line is labelled with its digit at its end, so no line is told by colour alone."""
@@ -751,12 +819,18 @@ def probability_path(
             style = {"color": HIGHLIGHT, "width": 3, "dash": "dash"}
         data.append(
             {
-                "type": "scatter", "x": steps, "y": np.round(probabilities[:, d], 4),
-                "mode": "lines+text", "name": str(d), "line": style,
-                "text": [""] * (len(steps) - 1) + [str(d)], "textposition": "middle right",
-                "hovertemplate": f"{d}: %{{y:.1%}}<extra></extra>", "showlegend": False,
+                "type": "scatter",
+                "x": steps,
+                "y": np.round(probabilities[:, d], 4),
+                "mode": "lines+text",
+                "name": str(d),
+                "line": style,
+                "text": [""] * (len(steps) - 1) + [str(d)],
+                "textposition": "middle right",
+                "hovertemplate": f"{d}: %{{y:.1%}}<extra></extra>",
+                "showlegend": False,
             }
-        )  # fmt: skip
+        )
     layout = {
         "title": {"text": title, "font": {"size": 14}},
         "margin": {**MARGIN, "b": 40},
@@ -792,20 +866,13 @@ def ink_png(ink: np.ndarray, max_width: int = 640) -> tuple[str, float]:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(), factor
 
 
-def reading_figure(
-    ink: np.ndarray,
-    reading,
-    positions: np.ndarray,
-    probabilities: np.ndarray,
-    text: Callable[..., str],
-) -> go.Figure:
-    """The writing with a box and a label per digit read (unsure ones dashed and marked
-    "?"), and below it, on the same horizontal axis, the sliding view: the ten outputs of
-    the network against position. ``reading`` is a lenet.reading.Reading; ``text``
-    translates the read_number catalogue's keys."""
-    h, w = ink.shape
+def _reading_traces(
+    ink: np.ndarray, positions: np.ndarray, probabilities: np.ndarray, text: Callable[..., str]
+) -> list[dict]:
+    """reading_figure's traces: the writing as a small PNG (top) and the sliding view, the
+    ten outputs of the network against position (bottom)."""
     source, factor = ink_png(ink)
-    data = [
+    return [
         {
             "type": "image",
             "source": source,
@@ -833,6 +900,12 @@ def reading_figure(
             "%{z:.1%}<extra></extra>",
         },
     ]
+
+
+def _reading_marks(reading) -> tuple[list[dict], list[dict]]:
+    """reading_figure's shapes and annotations: per digit read, a box on the writing
+    (dashed when unsure), dotted lines at its edges across the sliding view, and a label
+    with its digit ("?" when unsure) and confidence."""
     shapes, annotations = [], []
     for (x0, y0, x1, y1), digit, confidence, unsure in zip(
         reading.boxes, reading.digits, reading.confidences, reading.unsure, strict=True
@@ -876,6 +949,23 @@ def reading_figure(
                 "font": {"color": HIGHLIGHT, "size": 13},
             }
         )
+    return shapes, annotations
+
+
+def reading_figure(
+    ink: np.ndarray,
+    reading,
+    positions: np.ndarray,
+    probabilities: np.ndarray,
+    text: Callable[..., str],
+) -> go.Figure:
+    """The writing with a box and a label per digit read (unsure ones dashed and marked
+    "?"), and below it, on the same horizontal axis, the sliding view: the ten outputs of
+    the network against position. ``reading`` is a lenet.reading.Reading; ``text``
+    translates the read_number catalogue's keys."""
+    h, w = ink.shape
+    data = _reading_traces(ink, positions, probabilities, text)
+    shapes, annotations = _reading_marks(reading)
     layout = {
         "title": {"text": text("read_number.figure_title"), "font": {"size": 14}},
         "margin": MARGIN,
@@ -887,6 +977,48 @@ def reading_figure(
         "annotations": annotations,
     }
     return _fast_figure(data, layout)
+
+
+def _candidate_traces(candidate, x0: float, x1: float, win: bool, text: Callable[..., str]):
+    """segmentation_graph's two traces for one candidate: its arc from gap x0 to gap x1
+    (as high as the pieces it spans; thick and solid when on the winning path, thin and
+    dotted otherwise) and its label, digit and score, at the top of the arc."""
+    c = candidate
+    height = c.stop - c.start
+    xs = np.linspace(x0, x1, 9)
+    ys = height * np.sin(np.linspace(0, np.pi, 9))
+    hover = text(
+        "read_number.graph_hover",
+        digit=c.digit,
+        confidence=c.confidence,
+        score=c.score,
+        pieces=c.stop - c.start,
+    )
+    arc = {
+        "type": "scatter",
+        "x": np.round(xs, 1),
+        "y": np.round(ys, 3),
+        "mode": "lines",
+        "line": {
+            "color": HIGHLIGHT if win else "#888888",
+            "width": 4 if win else 1,
+            "dash": "solid" if win else "dot",
+        },
+        "hovertemplate": hover + "<extra></extra>",
+        "showlegend": False,
+    }
+    label = {
+        "type": "scatter",
+        "x": [xs[4]],
+        "y": [ys[4]],
+        "mode": "text",
+        "text": [f"{c.digit} {c.score:.2f}"],
+        "textposition": "top center",
+        "textfont": {"size": 11 if win else 9},
+        "hoverinfo": "skip",
+        "showlegend": False,
+    }
+    return arc, label
 
 
 def segmentation_graph(reading, text: Callable[..., str]) -> go.Figure:
@@ -901,46 +1033,7 @@ def segmentation_graph(reading, text: Callable[..., str]) -> go.Figure:
     )
     data, chosen = [], set(reading.path)
     for i, c in enumerate(reading.candidates):
-        x0, x1 = nodes[c.start], nodes[c.stop]
-        height = c.stop - c.start
-        xs = np.linspace(x0, x1, 9)
-        ys = height * np.sin(np.linspace(0, np.pi, 9))
-        win = i in chosen
-        hover = text(
-            "read_number.graph_hover",
-            digit=c.digit,
-            confidence=c.confidence,
-            score=c.score,
-            pieces=c.stop - c.start,
-        )
-        data.append(
-            {
-                "type": "scatter",
-                "x": np.round(xs, 1),
-                "y": np.round(ys, 3),
-                "mode": "lines",
-                "line": {
-                    "color": HIGHLIGHT if win else "#888888",
-                    "width": 4 if win else 1,
-                    "dash": "solid" if win else "dot",
-                },
-                "hovertemplate": hover + "<extra></extra>",
-                "showlegend": False,
-            }
-        )
-        data.append(
-            {
-                "type": "scatter",
-                "x": [xs[4]],
-                "y": [ys[4]],
-                "mode": "text",
-                "text": [f"{c.digit} {c.score:.2f}"],
-                "textposition": "top center",
-                "textfont": {"size": 11 if win else 9},
-                "hoverinfo": "skip",
-                "showlegend": False,
-            }
-        )
+        data.extend(_candidate_traces(c, nodes[c.start], nodes[c.stop], i in chosen, text))
     data.append(
         {
             "type": "scatter",

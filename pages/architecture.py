@@ -113,11 +113,14 @@ with pick:
 ui.chart(
     grid,
     arch.c3_table_figure(
-        index, paper.c3.kernel_size, title=t("architecture.c3_figure_title"),
-        c3_label=t("architecture.c3_axis_c3"), s2_label=t("architecture.c3_axis_s2"),
+        index,
+        paper.c3.kernel_size,
+        title=t("architecture.c3_figure_title"),
+        c3_label=t("architecture.c3_axis_c3"),
+        s2_label=t("architecture.c3_axis_s2"),
     ),
     key="architecture_c3_table",
-)  # fmt: skip
+)
 st.markdown(t("architecture.c3_total", **paper_facts))
 st.latex(arch.c3_total_latex(paper.c3.kernel_size))
 

@@ -84,9 +84,11 @@ def show_values(acts: dict[str, np.ndarray], kernels: np.ndarray) -> None:
         return
     names = ("c1", "kernels", "c3", *DEEPER_LAYERS)
     name = st.selectbox(
-        t("draw.values_layer"), names, format_func=lambda n: t(f"draw.{n}_title"),
+        t("draw.values_layer"),
+        names,
+        format_func=lambda n: t(f"draw.{n}_title"),
         key="draw_values_layer",
-    )  # fmt: skip
+    )
     ui.chart(st, viz.layer_figure(name, acts, kernels, t), key="values_chart")
 
 

@@ -56,18 +56,33 @@ def saliency_section(model, digit, pred) -> None:
     gxi = ex.gradient_x_input(grads[pick], digit)
     ui.image(
         st,
-        [viz.signed_image(grads[pred.digit], digit, size=SIZE),
-         viz.signed_image(grads[pick], digit, size=SIZE), viz.signed_image(gxi, digit, size=SIZE)],
-        caption=[t("explain.saliency_image", digit=pred.digit),
-                 t("explain.saliency_image", digit=pick), t("explain.gxi_image", digit=pick)],
+        [
+            viz.signed_image(grads[pred.digit], digit, size=SIZE),
+            viz.signed_image(grads[pick], digit, size=SIZE),
+            viz.signed_image(gxi, digit, size=SIZE),
+        ],
+        caption=[
+            t("explain.saliency_image", digit=pred.digit),
+            t("explain.saliency_image", digit=pick),
+            t("explain.gxi_image", digit=pick),
+        ],
         width=SIZE,
-    )  # fmt: skip
+    )
     st.caption(t("explain.scale_legend"))
     for c in dict.fromkeys((pred.digit, pick)):
         e = ex.extremes(grads[c])
-        st.markdown(t("explain.saliency_numbers", digit=c, high=e.high, low=e.low,
-                      high_row=e.high_at[0], high_col=e.high_at[1],
-                      low_row=e.low_at[0], low_col=e.low_at[1]))  # fmt: skip
+        st.markdown(
+            t(
+                "explain.saliency_numbers",
+                digit=c,
+                high=e.high,
+                low=e.low,
+                high_row=e.high_at[0],
+                high_col=e.high_at[1],
+                low_row=e.low_at[0],
+                low_col=e.low_at[1],
+            )
+        )
     e = ex.extremes(gxi)
     st.markdown(t("explain.gxi_numbers", digit=pick, high=e.high, **where(e.high_at)))
     with st.expander(t("explain.derivation_header"), expanded=True):
@@ -75,8 +90,11 @@ def saliency_section(model, digit, pred) -> None:
         st.latex(INPUT_GRAD_LATEX)
         st.markdown(t("explain.derivation_input"))
         st.latex(ex.SALIENCY_LATEX)
-        st.page_link("pages/kernel_gradient.py", label=t("explain.to_kernel_gradient"),
-                     icon=ui.PAGES["kernel_gradient"])  # fmt: skip
+        st.page_link(
+            "pages/kernel_gradient.py",
+            label=t("explain.to_kernel_gradient"),
+            icon=ui.PAGES["kernel_gradient"],
+        )
 
 
 @st.fragment  # its own controls rerun this section only
@@ -93,28 +111,41 @@ def occlusion_section(model, digit, pred) -> None:
         return
     changes = ex.answer_changes(probs, pred.digit)
     fig = viz.occlusion_map(
-        probs[..., pred.digit], changes.changed, changes.answers, patch=patch, stride=stride,
+        probs[..., pred.digit],
+        changes.changed,
+        changes.answers,
+        patch=patch,
+        stride=stride,
         title=t("explain.occlusion_title", digit=pred.digit, patch=patch),
         value_label=t("explain.probability_of", digit=pred.digit),
-        changed_label=t("explain.changed_label"), answer_label=t("explain.answer_label"),
-    )  # fmt: skip
+        changed_label=t("explain.changed_label"),
+        answer_label=t("explain.answer_label"),
+    )
     left, right = st.columns([3, 1])
     ui.chart(left, fig, key="ex_occlusion")
     e = ex.extremes(probs[..., pred.digit])
     corner = ex.patch_corner(e.low_at, stride)
     ui.image(
         right,
-        viz.thumbnail(ex.occluded(digit, corner, patch), SIZE), width=SIZE,
+        viz.thumbnail(ex.occluded(digit, corner, patch), SIZE),
+        width=SIZE,
         caption=t("explain.worst_patch", digit=pred.digit, low=e.low),
-    )  # fmt: skip
+    )
     places = probs.shape[0] * probs.shape[1]
-    st.caption(t("explain.occlusion_numbers", digit=pred.digit, low=e.low, places=places,
-                 **where(corner)))  # fmt: skip
+    st.caption(
+        t("explain.occlusion_numbers", digit=pred.digit, low=e.low, places=places, **where(corner))
+    )
     if changes.most_common is None:
         st.markdown(t("explain.occlusion_unchanged", places=places, digit=pred.digit))
     else:
-        st.markdown(t("explain.occlusion_changed", count=changes.count, places=places,
-                      most=changes.most_common))  # fmt: skip
+        st.markdown(
+            t(
+                "explain.occlusion_changed",
+                count=changes.count,
+                places=places,
+                most=changes.most_common,
+            )
+        )
 
 
 @st.fragment  # its own controls rerun this section only
@@ -136,24 +167,42 @@ def fool_section(model, digit, pred) -> None:
         return
     ui.image(
         st,
-        [viz.thumbnail(digit, SIZE),
-         viz.signed_image(ex.change(digit, fooled.image), bound=epsilon, size=SIZE),
-         viz.thumbnail(to_u8(fooled.image), SIZE)],
-        caption=[t("explain.original_image", digit=pred.digit),
-                 t("explain.change_image", epsilon=epsilon), t("explain.fooled_image")],
+        [
+            viz.thumbnail(digit, SIZE),
+            viz.signed_image(ex.change(digit, fooled.image), bound=epsilon, size=SIZE),
+            viz.thumbnail(to_u8(fooled.image), SIZE),
+        ],
+        caption=[
+            t("explain.original_image", digit=pred.digit),
+            t("explain.change_image", epsilon=epsilon),
+            t("explain.fooled_image"),
+        ],
         width=SIZE,
-    )  # fmt: skip
+    )
     now = int(fooled.probabilities[-1].argmax())
     largest, mean = ex.change_size(digit, fooled.image)
     verdict = "fool_success" if fooled.success else "fool_failure"
-    st.markdown(t(f"explain.{verdict}", steps=fooled.steps, target=target, now=now,
-                  p=float(fooled.probabilities[-1, now]), largest=largest, mean=mean,
-                  original=pred.digit, epsilon=epsilon))  # fmt: skip
+    st.markdown(
+        t(
+            f"explain.{verdict}",
+            steps=fooled.steps,
+            target=target,
+            now=now,
+            p=float(fooled.probabilities[-1, now]),
+            largest=largest,
+            mean=mean,
+            original=pred.digit,
+            epsilon=epsilon,
+        )
+    )
     fig = viz.probability_path(
-        fooled.probabilities, original=pred.digit, target=target,
+        fooled.probabilities,
+        original=pred.digit,
+        target=target,
         title=t("explain.path_title", original=pred.digit, target=target),
-        x_label=t("explain.step"), y_label=t("explain.probability"),
-    )  # fmt: skip
+        x_label=t("explain.step"),
+        y_label=t("explain.probability"),
+    )
     ui.chart(st, fig, key="ex_path")
     start, end = fooled.probabilities[[0, -1], target]
     st.caption(t("explain.path_numbers", target=target, start=start, end=end, steps=fooled.steps))
@@ -195,18 +244,28 @@ def networks_table(digit, target: int) -> None:
             median, never = ex.epsilon_summary(over) if over is not None else (None, None)
             if reads == target:
                 eps = None  # it reads the target already: nothing to change
-            rows.append({t("explain.col_network"): variant(name),
-                         t("explain.col_reads"): "—" if reads is None else str(reads),
-                         t("explain.col_digit"): epsilon_text(eps),
-                         t("explain.col_sample"): epsilon_text(median),
-                         t("explain.col_never"): "—" if never is None else str(never)})  # fmt: skip
+            rows.append(
+                {
+                    t("explain.col_network"): variant(name),
+                    t("explain.col_reads"): "—" if reads is None else str(reads),
+                    t("explain.col_digit"): epsilon_text(eps),
+                    t("explain.col_sample"): epsilon_text(median),
+                    t("explain.col_never"): "—" if never is None else str(never),
+                }
+            )
             if eps is not None and np.isfinite(eps):
                 words.append(t("explain.network_words", network=variant(name), epsilon=eps))
     st.table(rows)
     digits = (10 - 1) * ex.SEARCH_DIGITS_PER_CLASS
-    st.caption(t("explain.networks_about", steps=ex.SEARCH_STEPS, digits=digits,
-                 per_class=ex.SEARCH_DIGITS_PER_CLASS,
-                 precision=2.0**-ex.SEARCH_ROUNDS))  # fmt: skip
+    st.caption(
+        t(
+            "explain.networks_about",
+            steps=ex.SEARCH_STEPS,
+            digits=digits,
+            per_class=ex.SEARCH_DIGITS_PER_CLASS,
+            precision=2.0**-ex.SEARCH_ROUNDS,
+        )
+    )
     if words:
         st.markdown(t("explain.networks_numbers", target=target, list="; ".join(words)))
 

@@ -24,9 +24,17 @@ def shown(compute, *args, **kwargs):
 
 
 # The student's settings survive a visit to another page (lenet.ui.keep).
-ui.keep(*(f"inv_{name}" for name in inv.TRANSFORMS), "inv_seed", "inv_occlude",
-        "inv_occlude_top", "inv_occlude_left", "inv_occlude_size", "inv_sweep", "inv_eq_rows",
-        "inv_eq_cols")  # fmt: skip
+ui.keep(
+    *(f"inv_{name}" for name in inv.TRANSFORMS),
+    "inv_seed",
+    "inv_occlude",
+    "inv_occlude_top",
+    "inv_occlude_left",
+    "inv_occlude_size",
+    "inv_sweep",
+    "inv_eq_rows",
+    "inv_eq_cols",
+)
 
 
 def reset() -> None:
@@ -39,17 +47,23 @@ def slider(name: str):
     spec = inv.TRANSFORMS[name]
     kind = int if spec.integer else float
     return st.slider(
-        t(f"invariance.control_{name}"), kind(spec.low), kind(spec.high), kind(spec.neutral),
-        kind(spec.step), key=f"inv_{name}", help=t(f"invariance.help_{name}"),
+        t(f"invariance.control_{name}"),
+        kind(spec.low),
+        kind(spec.high),
+        kind(spec.neutral),
+        kind(spec.step),
+        key=f"inv_{name}",
+        help=t(f"invariance.help_{name}"),
         format="%d" if spec.integer else f"%.{spec.decimals}f",
-    )  # fmt: skip
+    )
 
 
 def controls() -> dict:
     """The transform sliders; the keyword arguments of inv.transform."""
     values = {name: slider(name) for name in inv.TRANSFORMS}
-    seed = st.number_input(t("invariance.seed"), 0, 9999, 0, key="inv_seed",
-                           help=t("invariance.seed_help"))  # fmt: skip
+    seed = st.number_input(
+        t("invariance.seed"), 0, 9999, 0, key="inv_seed", help=t("invariance.seed_help")
+    )
     box = None
     if st.toggle(t("invariance.occlude"), key="inv_occlude", help=t("invariance.occlude_help")):
         top = st.slider(t("invariance.occlude_top"), 0, 27, 10, key="inv_occlude_top")
@@ -76,7 +90,7 @@ def maps_image(where, maps: np.ndarray, layer: str, cols: int, scale: int) -> No
             cols=cols,
             k=k,
             peak=float(maps[k].max()),
-        ),  # fmt: skip
+        ),
     )
 
 
@@ -117,18 +131,25 @@ def digit_sweep(digit: np.ndarray, name: str, models: dict) -> None:
     values = inv.TRANSFORMS[name].values()
     probs = {label: inv.sweep(model, digit, name, values) for label, model in models.items()}
     kept = {label: inv.kept_range(name, values, p) for label, p in probs.items()}
-    ui.chart(st,
+    ui.chart(
+        st,
         viz.sweep_lines(
-            values, {label: probs[label][:, k.digit] for label, k in kept.items()},
+            values,
+            {label: probs[label][:, k.digit] for label, k in kept.items()},
             title=t("invariance.sweep_title", transform=t(f"invariance.control_{name}")),
-            x_label=t(f"invariance.control_{name}"), y_label=t("invariance.sweep_y"),
-            hover={label: [t("invariance.winner", digit=w) for w in k.winners]
-                   for label, k in kept.items()},
-            kept={label: (k.low, k.high, t("invariance.kept_bar", network=label, digit=k.digit))
-                  for label, k in kept.items()},
+            x_label=t(f"invariance.control_{name}"),
+            y_label=t("invariance.sweep_y"),
+            hover={
+                label: [t("invariance.winner", digit=w) for w in k.winners]
+                for label, k in kept.items()
+            },
+            kept={
+                label: (k.low, k.high, t("invariance.kept_bar", network=label, digit=k.digit))
+                for label, k in kept.items()
+            },
         ),
         key="inv_sweep_chart",
-    )  # fmt: skip
+    )
     for label, k in kept.items():
         sentence = "invariance.kept_whole" if k.whole else "invariance.kept"
         low, high = inv.format_value(name, k.low), inv.format_value(name, k.high)
@@ -143,24 +164,42 @@ def sample_sweep(name: str, models: dict) -> None:
     accuracy = class_accuracy(name, tuple(NETWORKS[label] for label in models))
     values = inv.TRANSFORMS[name].values(inv.CLASS_SWEEP_POINTS)
     count = len(ui.sample().random)
-    ui.chart(st,
-        viz.sweep_lines(values, accuracy, x_label=t(f"invariance.control_{name}"),
-                        title=t("invariance.class_chart", count=count),
-                        y_label=t("invariance.accuracy")),
+    ui.chart(
+        st,
+        viz.sweep_lines(
+            values,
+            accuracy,
+            x_label=t(f"invariance.control_{name}"),
+            title=t("invariance.class_chart", count=count),
+            y_label=t("invariance.accuracy"),
+        ),
         key="inv_class_chart",
-    )  # fmt: skip
+    )
     for label, acc in accuracy.items():
         s = inv.accuracy_summary(name, values, acc)
-        st.markdown(t("invariance.class_summary", network=label, neutral=s.at_neutral,
-                      lowest=s.lowest, at=inv.format_value(name, s.lowest_at), count=count))  # fmt: skip
+        st.markdown(
+            t(
+                "invariance.class_summary",
+                network=label,
+                neutral=s.at_neutral,
+                lowest=s.lowest,
+                at=inv.format_value(name, s.lowest_at),
+                count=count,
+            )
+        )
 
 
 @st.fragment
 def sweeps(digit: np.ndarray) -> None:
     st.header(t("invariance.sweep_header"))
     st.markdown(t("invariance.sweep_intro"))
-    name = st.selectbox(t("invariance.sweep_transform"), list(inv.TRANSFORMS), index=2,
-                        format_func=lambda n: t(f"invariance.control_{n}"), key="inv_sweep")  # fmt: skip
+    name = st.selectbox(
+        t("invariance.sweep_transform"),
+        list(inv.TRANSFORMS),
+        index=2,
+        format_func=lambda n: t(f"invariance.control_{n}"),
+        key="inv_sweep",
+    )
     models = {label: m for label, f in NETWORKS.items() if (m := ui.model_for(f)) is not None}
     if not models:
         st.warning(t("common.no_checkpoints"))
@@ -192,11 +231,17 @@ def equivariance(digit: np.ndarray, model) -> None:
         layer.upper() if layer != "output" else t("invariance.output") for layer in inv.LAYERS
     ]
     change = list(e.relative_change.values())
-    ui.chart(st,
-        viz.bars(layers, change, title=t("invariance.change_title"), x_label=t("invariance.layer"),
-                 y_label=t("invariance.change")),
+    ui.chart(
+        st,
+        viz.bars(
+            layers,
+            change,
+            title=t("invariance.change_title"),
+            x_label=t("invariance.layer"),
+            y_label=t("invariance.change"),
+        ),
         key="inv_change_chart",
-    )  # fmt: skip
+    )
     listing = ", ".join(f"{layer} {v:.0%}" for layer, v in zip(layers, change, strict=True))
     st.caption(t("invariance.change_caption", listing=listing))
 

@@ -45,9 +45,16 @@ def heat(col, values, title: str, key: str, height: int = 260, **labels) -> None
 
 def signed_maps(col, maps, title: str, key: str) -> None:
     """Maps (C, H, W) side by side on one colour scale centred on 0."""
-    fig = viz.feature_maps(maps, cols=len(maps), title=title, height=260, colorscale=viz.DIVERGING,
-                           symmetric=True, map_label=t("kernel_gradient.channel"),
-                           value_label=t("kernel_gradient.value"))  # fmt: skip
+    fig = viz.feature_maps(
+        maps,
+        cols=len(maps),
+        title=title,
+        height=260,
+        colorscale=viz.DIVERGING,
+        symmetric=True,
+        map_label=t("kernel_gradient.channel"),
+        value_label=t("kernel_gradient.value"),
+    )
     ui.chart(col, fig, key=key)
 
 
@@ -64,7 +71,8 @@ def compare(hand, auto, diff: float, agree: bool, rounding: lab.Rounding, name: 
     verdict.caption(t("kernel_gradient.tolerance", verdict=within, **fields))
 
 
-def seed_section() -> None:
+def seed_grids() -> tuple[list, float]:
+    """The seed example's editors (X, the kernel, delta) and the bias: the tables and b."""
     st.header(t("kernel_gradient.seed_header"))
     st.markdown(t("kernel_gradient.seed_intro"))
     generation = st.session_state.get("kg_generation", 0)
@@ -77,16 +85,11 @@ def seed_section() -> None:
         tables.append(ui.kept_data_editor(col, table, key=key, num_rows="dynamic", hide_index=True))
     b = bias_col.number_input(t("kernel_gradient.bias"), -1e6, 1e6, 0.0, 0.5, key="kg_bias")
     bias_col.button(t("kernel_gradient.reset"), key="kg_reset", on_click=reset_seed)
-    try:
-        x, w, delta = (
-            parse_grid(table, t(f"kernel_gradient.name_{name}"), max_size=lab.MAX_GRID)
-            for table, (name, _) in zip(tables, GRIDS, strict=True)
-        )
-        check = lab.grad_check(x, w, delta, b)
-    except ValueError as e:
-        show_error(e)
-        return
+    return tables, b
 
+
+def seed_formulas(x, w, delta, b) -> None:
+    """The forward and backward formulas of the seed example, written out."""
     st.subheader(t("kernel_gradient.forward_header"))
     st.markdown(t("kernel_gradient.forward_intro"))
     for line in formulas.output_formulas(x, w, b):
@@ -97,6 +100,9 @@ def seed_section() -> None:
         formula(line)
     formula(formulas.bias_grad_formula(delta))
 
+
+def weight_rule(x, w, delta) -> None:
+    """The rule for one chosen weight: where it is used, outlined, and its formula."""
     st.subheader(t("kernel_gradient.rule_header"))
     st.info(t("kernel_gradient.rule"))
     k = st.selectbox(
@@ -107,15 +113,49 @@ def seed_section() -> None:
     )
     view = lab.weight_view(x, w.shape, delta, k)
     x_col, w_col, d_col = st.columns([3, 2, 2])
-    heat(x_col, x, t("kernel_gradient.input_title", k=k + 1), "kg_input", height=360,
-         labels=view.labels, highlight=view.highlight)  # fmt: skip
-    heat(w_col, w, t("kernel_gradient.kernel_title"), "kg_kernel",
-         labels=lab.indexed_labels(w, "ω"), highlight=[view.kernel_rc])  # fmt: skip
-    heat(d_col, delta, t("kernel_gradient.delta_title"), "kg_delta",
-         labels=lab.indexed_labels(delta, "δ"))  # fmt: skip
+    heat(
+        x_col,
+        x,
+        t("kernel_gradient.input_title", k=k + 1),
+        "kg_input",
+        height=360,
+        labels=view.labels,
+        highlight=view.highlight,
+    )
+    heat(
+        w_col,
+        w,
+        t("kernel_gradient.kernel_title"),
+        "kg_kernel",
+        labels=lab.indexed_labels(w, "ω"),
+        highlight=[view.kernel_rc],
+    )
+    heat(
+        d_col,
+        delta,
+        t("kernel_gradient.delta_title"),
+        "kg_delta",
+        labels=lab.indexed_labels(delta, "δ"),
+    )
     pairs = (t("kernel_gradient.use_pair", output=u.output, input=u.input) for u in view.uses)
     st.markdown(t("kernel_gradient.uses", k=k + 1, count=len(view.uses), pairs=", ".join(pairs)))
     formula(view.formula)
+
+
+def seed_section() -> None:
+    tables, b = seed_grids()
+    try:
+        x, w, delta = (
+            parse_grid(table, t(f"kernel_gradient.name_{name}"), max_size=lab.MAX_GRID)
+            for table, (name, _) in zip(tables, GRIDS, strict=True)
+        )
+        check = lab.grad_check(x, w, delta, b)
+    except ValueError as e:
+        show_error(e)
+        return
+
+    seed_formulas(x, w, delta, b)
+    weight_rule(x, w, delta)
 
     st.subheader(t("kernel_gradient.check_header"))
     st.markdown(t("kernel_gradient.check_intro"))
@@ -177,9 +217,16 @@ def network_section() -> None:
     grads, exponent = lab.decimal_scale(c1_kernel_gradients(model, digit, target))
     title = t("kernel_gradient.c1_title", exponent=exponent)
     value_label = t("kernel_gradient.gradient", exponent=exponent)
-    fig = viz.feature_maps(grads, cols=6, title=title, height=260, colorscale=viz.DIVERGING,
-                           symmetric=True, map_label=t("kernel_gradient.kernel_label"),
-                           value_label=value_label)  # fmt: skip
+    fig = viz.feature_maps(
+        grads,
+        cols=6,
+        title=title,
+        height=260,
+        colorscale=viz.DIVERGING,
+        symmetric=True,
+        map_label=t("kernel_gradient.kernel_label"),
+        value_label=value_label,
+    )
     ui.chart(right, fig, key="kg_c1_grads")
     loss = lab.target_loss(model, digit, target)
     st.markdown(t("kernel_gradient.meaning", target=target, loss=loss))

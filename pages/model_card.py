@@ -39,12 +39,15 @@ known = [i for i, r in enumerate(rows) if r.error is not None]
 ui.chart(
     right,
     viz.bars(
-        [labels[i] for i in known], [rows[i].error for i in known],
-        title=t("model_card.compare_chart_title"), x_label=t("model_card.col_model"),
-        y_label=t("model_card.col_error"), muted=[k for k, i in enumerate(known) if not rows[i].name],
+        [labels[i] for i in known],
+        [rows[i].error for i in known],
+        title=t("model_card.compare_chart_title"),
+        x_label=t("model_card.col_model"),
+        y_label=t("model_card.col_error"),
+        muted=[k for k, i in enumerate(known) if not rows[i].name],
     ),
     key="model_card_compare",
-)  # fmt: skip
+)
 if known:
     right.caption(describe.lowest([labels[i] for i in known], [rows[i].error for i in known], t))
 if missing := cards.missing_variants(variants):
@@ -94,23 +97,30 @@ if per_class is not None:
     ui.chart(
         left,
         viz.bars(
-            cards.DIGITS, per_class, title=t("model_card.per_class_title"),
-            x_label=t("model_card.digit"), y_label=t("model_card.accuracy"),
-            highlight=[int(per_class.argmin())], zoom=True,
+            cards.DIGITS,
+            per_class,
+            title=t("model_card.per_class_title"),
+            x_label=t("model_card.digit"),
+            y_label=t("model_card.accuracy"),
+            highlight=[int(per_class.argmin())],
+            zoom=True,
         ),
         key="model_card_per_class",
-    )  # fmt: skip
+    )
     left.caption(describe.per_class(per_class, t))
     left.caption(t("model_card.per_class_caption"))
 if confusion is not None:
     ui.chart(
         right,
         viz.confusion(
-            confusion, title=t("model_card.confusion_title"), x_label=t("model_card.predicted"),
-            y_label=t("model_card.true_digit"), count_label=t("model_card.images"),
+            confusion,
+            title=t("model_card.confusion_title"),
+            x_label=t("model_card.predicted"),
+            y_label=t("model_card.true_digit"),
+            count_label=t("model_card.images"),
         ),
         key="model_card_confusion",
-    )  # fmt: skip
+    )
     right.caption(describe.confusion(confusion, t))
     right.caption(t("model_card.confusion_caption"))
 
@@ -119,22 +129,27 @@ if (hist := cards.history(card)) is not None:
     ui.chart(
         left,
         viz.curves(
-            hist.epochs, {t("model_card.train_loss"): hist.train_loss},
-            title=t("model_card.loss_title"), x_label=t("model_card.epoch"),
+            hist.epochs,
+            {t("model_card.train_loss"): hist.train_loss},
+            title=t("model_card.loss_title"),
+            x_label=t("model_card.epoch"),
             y_label=t("model_card.train_loss"),
         ),
         key="model_card_loss",
-    )  # fmt: skip
+    )
     left.caption(describe.loss_curve(hist.epochs, hist.train_loss, t))
     ui.chart(
         right,
         viz.curves(
-            hist.epochs, {t("model_card.accuracy"): hist.test_accuracy},
-            title=t("model_card.accuracy_title"), x_label=t("model_card.epoch"),
-            y_label=t("model_card.accuracy"), percent=True,
+            hist.epochs,
+            {t("model_card.accuracy"): hist.test_accuracy},
+            title=t("model_card.accuracy_title"),
+            x_label=t("model_card.epoch"),
+            y_label=t("model_card.accuracy"),
+            percent=True,
         ),
         key="model_card_accuracy",
-    )  # fmt: skip
+    )
     right.caption(describe.accuracy_curve(hist.epochs, hist.test_accuracy, t))
 
 # --- Gallery of mistakes ----------------------------------------------------------------------
@@ -157,8 +172,12 @@ else:
     )
     columns = st.columns(cards.GALLERY_COLUMNS)
     for k, mistake in enumerate(shown):
-        facts = {"label": mistake.label, "predicted": mistake.predicted,
-                 "confidence": mistake.confidence, "index": int(sample.indices[mistake.index])}  # fmt: skip
+        facts = {
+            "label": mistake.label,
+            "predicted": mistake.predicted,
+            "confidence": mistake.confidence,
+            "index": int(sample.indices[mistake.index]),
+        }
         columns[k % cards.GALLERY_COLUMNS].image(
             viz.upscale(mistake.image, 84),
             caption=t("model_card.mistake", **facts),

@@ -28,9 +28,11 @@ LESSON = PoolSettings()  # the lesson's 2x2 windows, stride 2
 BASE, GENERATION, LAST_GRID = "pool_base", "pool_generation", "pool_last_grid"  # not widgets
 SHIFT = 2  # the shift sliders go from -SHIFT to SHIFT pixels
 LESSON_CONTROLS = {
-    "pool_rows": SEED_EXAMPLE.shape[0], "pool_cols": SEED_EXAMPLE.shape[1],
-    "pool_window": LESSON.kernel, "pool_stride": LESSON.stride,
-}  # fmt: skip
+    "pool_rows": SEED_EXAMPLE.shape[0],
+    "pool_cols": SEED_EXAMPLE.shape[1],
+    "pool_window": LESSON.kernel,
+    "pool_stride": LESSON.stride,
+}
 
 
 def shown(compute, *args, **kwargs):
@@ -62,8 +64,9 @@ def heatmap(values, title: str, key: str, **kwargs) -> None:
 
 def feature_map(values, title: str, key: str) -> None:
     """A 28x28 or 14x14 map, without a number written in every cell (hover shows them)."""
-    heatmap(values, title, key, labels=np.full(values.shape, ""), colorscale=viz.SEQUENTIAL,
-            height=340)  # fmt: skip
+    heatmap(
+        values, title, key, labels=np.full(values.shape, ""), colorscale=viz.SEQUENTIAL, height=340
+    )
 
 
 def controls() -> PoolSettings:
@@ -72,14 +75,21 @@ def controls() -> PoolSettings:
     )
     st.caption(t(f"pooling.mode_help_{mode}"))
     kernel = st.slider(t("pooling.window"), 1, MAX_GRID, key="pool_window", disabled=mode == "gap")
-    stride = st.number_input(t("pooling.stride"), 0, MAX_GRID, key="pool_stride",
-                             help=t("pooling.stride_help"), disabled=mode == "gap")  # fmt: skip
+    stride = st.number_input(
+        t("pooling.stride"),
+        0,
+        MAX_GRID,
+        key="pool_stride",
+        help=t("pooling.stride_help"),
+        disabled=mode == "gap",
+    )
     p, seed = LESSON.p, LESSON.seed
     if mode == "lp":
         p = st.slider(t("pooling.p"), 1.0, 30.0, p, 0.5, key="pool_p", help=t("pooling.p_help"))
     if mode == "stochastic":
-        seed = st.number_input(t("pooling.seed"), 0, 9999, seed, key="pool_seed",
-                               help=t("pooling.seed_help"))  # fmt: skip
+        seed = st.number_input(
+            t("pooling.seed"), 0, 9999, seed, key="pool_seed", help=t("pooling.seed_help")
+        )
     return PoolSettings(mode, int(kernel), int(stride), float(p), int(seed))
 
 
@@ -91,12 +101,23 @@ def input_grid():
     if st.session_state[BASE].shape != (rows, cols):
         new_grid(resize_grid(st.session_state.get(LAST_GRID, st.session_state[BASE]), rows, cols))
     random_col, reset_col = st.columns(2)
-    random_col.button(t("pooling.random"), key="pool_random", icon=":material/casino:",
-                      width="stretch", on_click=lambda: new_grid(random_grid(rows, cols)))  # fmt: skip
-    reset_col.button(t("pooling.reset"), key="pool_reset", icon=":material/restart_alt:",
-                     width="stretch", on_click=reset_to_lesson)  # fmt: skip
-    edited = ui.kept_data_editor(st, editor_table(st.session_state[BASE]),
-                                 key=f"pool_grid_{st.session_state[GENERATION]}")  # fmt: skip
+    random_col.button(
+        t("pooling.random"),
+        key="pool_random",
+        icon=":material/casino:",
+        width="stretch",
+        on_click=lambda: new_grid(random_grid(rows, cols)),
+    )
+    reset_col.button(
+        t("pooling.reset"),
+        key="pool_reset",
+        icon=":material/restart_alt:",
+        width="stretch",
+        on_click=reset_to_lesson,
+    )
+    edited = ui.kept_data_editor(
+        st, editor_table(st.session_state[BASE]), key=f"pool_grid_{st.session_state[GENERATION]}"
+    )
     st.caption(t("pooling.editor_caption", limit=MAX_GRID))
     return edited
 
@@ -108,15 +129,28 @@ def forward_view(settings: PoolSettings, x: np.ndarray, y: np.ndarray) -> list[t
         st.session_state["pool_cell"] = cells[0]
     in_col, out_col = st.columns([x.shape[1], max(y.shape[1], 2)])
     cell_col, formula_col = st.columns([1, 3], gap="large")
-    i, j = cell_col.selectbox(t("pooling.cell"), cells, key="pool_cell",
-                              format_func=lambda c: t("pooling.cell_option", row=c[0], col=c[1]))  # fmt: skip
+    i, j = cell_col.selectbox(
+        t("pooling.cell"),
+        cells,
+        key="pool_cell",
+        format_func=lambda c: t("pooling.cell_option", row=c[0], col=c[1]),
+    )
     window = settings.window_cells(x.shape, i, j)
     with in_col:
-        heatmap(x, t("pooling.input_heatmap", h=x.shape[0], w=x.shape[1]), "pool_input_chart",
-                highlight=window)  # fmt: skip
+        heatmap(
+            x,
+            t("pooling.input_heatmap", h=x.shape[0], w=x.shape[1]),
+            "pool_input_chart",
+            highlight=window,
+        )
     with out_col:
-        heatmap(y, t("pooling.output_heatmap", h=y.shape[0], w=y.shape[1]), "pool_output_chart",
-                highlight=[(i, j)], colorscale="Oranges")  # fmt: skip
+        heatmap(
+            y,
+            t("pooling.output_heatmap", h=y.shape[0], w=y.shape[1]),
+            "pool_output_chart",
+            highlight=[(i, j)],
+            colorscale="Oranges",
+        )
     formula_col.markdown(t("pooling.formula_caption", row=i, col=j))
     formula_col.latex(settings.formula(x, i, j))
     return window
@@ -146,26 +180,43 @@ def why_subsample(settings: PoolSettings, x: np.ndarray | None, pooled: bool) ->
     demo = shown(settings.shift, x, dy, dx) if pooled else None
     if demo is None:
         return
-    slider_col.metric(t("pooling.shift_unchanged"),
-                      t("pooling.shift_unchanged_value", fraction=demo.fraction))  # fmt: skip
-    slider_col.caption(t("pooling.shift_unchanged_caption", unchanged=demo.unchanged_count,
-                         total=demo.unchanged.size))  # fmt: skip
+    slider_col.metric(
+        t("pooling.shift_unchanged"), t("pooling.shift_unchanged_value", fraction=demo.fraction)
+    )
+    slider_col.caption(
+        t(
+            "pooling.shift_unchanged_caption",
+            unchanged=demo.unchanged_count,
+            total=demo.unchanged.size,
+        )
+    )
     with shifted_col:
         heatmap(demo.shifted, t("pooling.shift_input_title"), "pool_shift_input")
     with before_col:
-        heatmap(demo.before, t("pooling.shift_before_title"), "pool_shift_before",
-                colorscale="Oranges")  # fmt: skip
+        heatmap(
+            demo.before, t("pooling.shift_before_title"), "pool_shift_before", colorscale="Oranges"
+        )
     with after_col:
-        heatmap(demo.after, t("pooling.shift_after_title"), "pool_shift_after",
-                colorscale="Oranges", highlight=demo.changed_cells)  # fmt: skip
+        heatmap(
+            demo.after,
+            t("pooling.shift_after_title"),
+            "pool_shift_after",
+            colorscale="Oranges",
+            highlight=demo.changed_cells,
+        )
         st.caption(t("pooling.shift_changed_caption"))
 
 
 def backward_view(settings: PoolSettings, x, y, window) -> None:
     grad_col, dx_col = st.columns(2, gap="large")
     with grad_col:
-        preset = st.radio(t("pooling.grad_preset"), GRADIENT_PRESETS, horizontal=True,
-                          format_func=lambda g: t(f"pooling.grad_{g}"), key="pool_grad_preset")  # fmt: skip
+        preset = st.radio(
+            t("pooling.grad_preset"),
+            GRADIENT_PRESETS,
+            horizontal=True,
+            format_func=lambda g: t(f"pooling.grad_{g}"),
+            key="pool_grad_preset",
+        )
         key = f"pool_upstream_{preset}_{y.shape[0]}x{y.shape[1]}_{st.session_state[GENERATION]}"
         upstream = ui.kept_data_editor(st, editor_table(upstream_grid(y.shape, preset)), key=key)
         st.caption(t("pooling.grad_caption"))
@@ -174,21 +225,33 @@ def backward_view(settings: PoolSettings, x, y, window) -> None:
     if dx is not None:
         lo, hi = symmetric_range(dx)
         with dx_col:
-            heatmap(dx, t("pooling.grad_heatmap", h=x.shape[0], w=x.shape[1]), "pool_grad_chart",
-                    highlight=window, colorscale=viz.DIVERGING, zmin=lo, zmax=hi)  # fmt: skip
+            heatmap(
+                dx,
+                t("pooling.grad_heatmap", h=x.shape[0], w=x.shape[1]),
+                "pool_grad_chart",
+                highlight=window,
+                colorscale=viz.DIVERGING,
+                zmin=lo,
+                zmax=hi,
+            )
 
 
 def drawing_view(settings: PoolSettings, model, digit: np.ndarray) -> None:
     acts = predict(model, digit).activations
     pick_col, text_col, diff_col = st.columns([1, 3, 1], gap="large")
-    k = pick_col.selectbox(t("pooling.map"), range(acts["c1"].shape[0]), key="pool_map",
-                           format_func=lambda k: t("pooling.map_option", k=k))  # fmt: skip
+    k = pick_col.selectbox(
+        t("pooling.map"),
+        range(acts["c1"].shape[0]),
+        key="pool_map",
+        format_func=lambda k: t("pooling.map_option", k=k),
+    )
     c1, s2 = acts["c1"][k], acts["s2"][k]
     text_col.markdown(t(f"pooling.s2_{model.config.pooling}", variant=model.config.variant))
     coefficients = trainable_subsampling(model, k)
     if coefficients is not None:
-        text_col.caption(t("pooling.s2_coefficients", k=k, coef=coefficients[0],
-                           bias=coefficients[1]))  # fmt: skip
+        text_col.caption(
+            t("pooling.s2_coefficients", k=k, coef=coefficients[0], bias=coefficients[1])
+        )
     yours = shown(settings.forward, c1)
     c1_col, yours_col, s2_col = st.columns(3)
     with c1_col:
@@ -200,20 +263,38 @@ def drawing_view(settings: PoolSettings, model, digit: np.ndarray) -> None:
     if yours is None:
         return
     with yours_col:
-        feature_map(yours, t("pooling.yours_title", shape=format_shape(yours.shape)),
-                    "pool_yours_chart")  # fmt: skip
+        feature_map(
+            yours, t("pooling.yours_title", shape=format_shape(yours.shape)), "pool_yours_chart"
+        )
     diff = max_difference(yours, s2)
     if diff is None:
-        diff_col.caption(t("pooling.difference_shapes", yours=format_shape(yours.shape),
-                           net=format_shape(s2.shape)))  # fmt: skip
+        diff_col.caption(
+            t(
+                "pooling.difference_shapes",
+                yours=format_shape(yours.shape),
+                net=format_shape(s2.shape),
+            )
+        )
     else:
         diff_col.metric(t("pooling.difference"), t("pooling.difference_value", diff=diff))
 
 
 if BASE not in st.session_state:
     new_grid(SEED_EXAMPLE.astype(float))
-ui.keep("pool_mode", "pool_window", "pool_stride", "pool_p", "pool_seed", "pool_rows", "pool_cols",
-        "pool_cell", "pool_dy", "pool_dx", "pool_grad_preset", "pool_map")  # fmt: skip
+ui.keep(
+    "pool_mode",
+    "pool_window",
+    "pool_stride",
+    "pool_p",
+    "pool_seed",
+    "pool_rows",
+    "pool_cols",
+    "pool_cell",
+    "pool_dy",
+    "pool_dx",
+    "pool_grad_preset",
+    "pool_map",
+)
 for control, value in LESSON_CONTROLS.items():  # on the first visit
     st.session_state.setdefault(control, value)
 

@@ -29,8 +29,19 @@ def run_page(page: str, lang: str = "en", timeout: float = 30, **state) -> AppTe
 def texts(at: AppTest) -> str:
     """Every text the page shows (markdown, titles, captions, metrics, messages), joined."""
     parts = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning",
-                 "error", "success", "latex", "text"):  # fmt: skip
+    for kind in (
+        "title",
+        "header",
+        "subheader",
+        "markdown",
+        "caption",
+        "info",
+        "warning",
+        "error",
+        "success",
+        "latex",
+        "text",
+    ):
         parts += [str(getattr(e, "value", "")) for e in getattr(at, kind)]
     parts += [f"{m.label} {m.value}" for m in at.metric]
     return "\n".join(parts)

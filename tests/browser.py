@@ -61,10 +61,21 @@ def start_server(port: int, env: dict | None = None, args: tuple = ()) -> subpro
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"streamlit-{port}.log"
     with open(log_path, "a") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lenet.server", "--server.port", str(port),
-             "--server.headless", "true", *args],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "lenet.server",
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                *args,
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
     try:
         wait_healthy(f"http://127.0.0.1:{port}", proc=proc)
     except BaseException:

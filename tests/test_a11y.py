@@ -362,11 +362,14 @@ def test_the_pooling_lab_works_with_the_keyboard_alone(chrome, server):
 
 NO_SIDEWAYS_SCROLL = "() => [document.documentElement.scrollWidth, window.innerWidth]"
 SCREENS = {
-    "phone 390x844": {"viewport": {"width": 390, "height": 844}, "is_mobile": True,
-                      "has_touch": True, "device_scale_factor": 3},
-    "200% zoom of 1280x800": {"viewport": {"width": 640, "height": 400},
-                              "device_scale_factor": 2},
-}  # fmt: skip
+    "phone 390x844": {
+        "viewport": {"width": 390, "height": 844},
+        "is_mobile": True,
+        "has_touch": True,
+        "device_scale_factor": 3,
+    },
+    "200% zoom of 1280x800": {"viewport": {"width": 640, "height": 400}, "device_scale_factor": 2},
+}
 
 
 @pytest.mark.parametrize("screen", list(SCREENS))

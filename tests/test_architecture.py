@@ -43,8 +43,10 @@ def test_lesson_totals_are_params_totals_with_their_arithmetic():
     assert [t.key for t in shown] == list(arch.TOTAL_KEYS)
     assert {t.key: t.value for t in shown} == totals(model)
     assert {t.key: t.value for t in shown} == {
-        "with_bias": 61706, "weights_only": 61470, "seed_mixed": 61684,
-    }  # fmt: skip
+        "with_bias": 61706,
+        "weights_only": 61470,
+        "seed_mixed": 61684,
+    }
     lines = {t.key: t.lines for t in shown}
     assert lines["with_bias"] == ("156 + 0 + 2416 + 0 + 48120 + 10164 + 850 = 61706",)
     assert lines["weights_only"] == ("150 + 0 + 2400 + 0 + 48000 + 10080 + 840 = 61470",)
@@ -84,8 +86,10 @@ def test_layer_table_is_params_layer_counts(variant):
         assert shown["kind"] == f"<{row.kind}>"
         assert shown["shape"] == arch.format_shape(row.output_shape)
         assert (shown["weights"], shown["biases"], shown["total"]) == (
-            row.weights, row.biases, row.total,
-        )  # fmt: skip
+            row.weights,
+            row.biases,
+            row.total,
+        )
         assert shown["connections"] == row.connections
         assert arch.evaluate_formula(shown["connection_formula"]) == row.connections
         if row.weights:
@@ -95,9 +99,14 @@ def test_layer_table_is_params_layer_counts(variant):
 def test_connection_formulas_of_the_paper():
     rows = arch.layer_table(build_model("lecun1998"), str, str)
     assert {r["layer"]: r["connection_formula"] for r in rows} == {
-        "c1": "28·28·156", "s2": "6·14·14·5", "c3": "10·10·1516", "s4": "16·5·5·5",
-        "c5": "48000 + 120", "f6": "10080 + 84", "output": "84·10",
-    }  # fmt: skip
+        "c1": "28·28·156",
+        "s2": "6·14·14·5",
+        "c3": "10·10·1516",
+        "s4": "16·5·5·5",
+        "c5": "48000 + 120",
+        "f6": "10080 + 84",
+        "output": "84·10",
+    }
 
 
 def test_connection_formula_refuses_a_count_it_cannot_explain():
@@ -116,8 +125,10 @@ def test_connections_of_the_paper_layer_by_layer():
 
 def test_variant_parameters():
     assert arch.variant_parameters(VARIANTS) == {
-        "classic": 61706, "modern": 61706, "lecun1998": 60000,
-    }  # fmt: skip
+        "classic": 61706,
+        "modern": 61706,
+        "lecun1998": 60000,
+    }
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -140,8 +151,12 @@ def test_layer_facts_are_measured_on_the_model():
     facts = arch.layer_facts(build_model("classic"))
     assert facts["input"] == {"shape": "1×32×32", "mnist": "28×28"}
     assert facts["c1"] == {
-        "shape": "6×28×28", "maps": 6, "kernel": "5×5", "parameters": 156, "connections": 122304,
-    }  # fmt: skip
+        "shape": "6×28×28",
+        "maps": 6,
+        "kernel": "5×5",
+        "parameters": 156,
+        "connections": 122304,
+    }
     assert facts["s2"] == {"shape": "6×14×14", "window": "2×2", "stride": 2}
     assert facts["c3"]["shape"] == "16×10×10"
     assert facts["s4"] == {"shape": "16×5×5", "window": "2×2", "stride": 2}
@@ -215,8 +230,17 @@ def test_paper_facts():
     paper, textbook = build_model("lecun1998"), build_model("classic")
     facts = arch.paper_facts(paper, textbook)
     assert facts == {
-        "s2_maps": 6, "c3_maps": 16, "counts": "3, 4, 6", "sparse": 1516, "full": 2416,
-        "window": "2×2", "s2": 12, "s4": 32, "background": "-0.1", "ink": "1.175",
-        "units": 10, "f6": 84,
-    }  # fmt: skip
+        "s2_maps": 6,
+        "c3_maps": 16,
+        "counts": "3, 4, 6",
+        "sparse": 1516,
+        "full": 2416,
+        "window": "2×2",
+        "s2": 12,
+        "s4": 32,
+        "background": "-0.1",
+        "ink": "1.175",
+        "units": 10,
+        "f6": 84,
+    }
     assert (float(facts["background"]), float(facts["ink"])) == paper.config.input_range

@@ -77,13 +77,23 @@ def test_accuracy(models_dir, arrays):
 
 def test_train_speed(arrays):
     out = train_speed.run(
-        arrays=arrays, device="all", batches=2, repeats=2, eval_every=2, race_epochs=1,
+        arrays=arrays,
+        device="all",
+        batches=2,
+        repeats=2,
+        eval_every=2,
+        race_epochs=1,
         race_limit_s=0.5,
-    )  # fmt: skip
+    )
     check_targets(out)
     cpu = out["devices"]["cpu"]
-    for key in ("ours_images_per_s", "baseline_images_per_s", "speedup", "peak_gflops",
-                "fraction_of_peak"):  # fmt: skip
+    for key in (
+        "ours_images_per_s",
+        "baseline_images_per_s",
+        "speedup",
+        "peak_gflops",
+        "fraction_of_peak",
+    ):
         assert finite_positive(cpu[key]), key
     assert 400_000 < cpu["forward_macs"] < 440_000  # LeNet-5: ~0.42 M multiply-adds
     assert cpu["race"]["ours"]["history"] and cpu["race"]["baseline"]["history"]
@@ -101,9 +111,14 @@ def test_baseline_dataset_matches_our_input_range(arrays):
 
 def test_latency(models_dir):
     out = latency.run(
-        calls=20, variants=("classic",), models_dir=models_dir, batch=100,
-        batch_images=np.zeros((200, 28, 28), np.uint8), batch_repeats=1, profile=True,
-    )  # fmt: skip
+        calls=20,
+        variants=("classic",),
+        models_dir=models_dir,
+        batch=100,
+        batch_images=np.zeros((200, 28, 28), np.uint8),
+        batch_repeats=1,
+        profile=True,
+    )
     check_targets(out)
     r = out["variants"]["classic"]
     for part in ("whole", "preprocess", "predict", "forward"):
@@ -156,11 +171,18 @@ def test_invariance_without_checkpoints(tmp_path):
 
 
 def test_results_page(models_dir, arrays):
-    out = accuracy.run({"classic": models_dir / "lenet5-classic.safetensors"},
-                       test_set=arrays[2:])  # fmt: skip
-    info = {"cpu": "test CPU", "cores": 2, "usable_cores": 2, "torch_threads": 2,
-            "ram_gb": 8.0, "load_average": [0.1, 0.2, 0.3], "cuda": None,
-            "python": "3.11", "torch": "2"}  # fmt: skip
+    out = accuracy.run({"classic": models_dir / "lenet5-classic.safetensors"}, test_set=arrays[2:])
+    info = {
+        "cpu": "test CPU",
+        "cores": 2,
+        "usable_cores": 2,
+        "torch_threads": 2,
+        "ram_gb": 8.0,
+        "load_average": [0.1, 0.2, 0.3],
+        "cuda": None,
+        "python": "3.11",
+        "torch": "2",
+    }
     text = run_all.render([out], info, "python -m bench.run_all --quick", True, 1.0)
     assert "test CPU" in text and "## Targets" in text and "quick settings" in text
     assert "classic test error" in text

@@ -84,8 +84,9 @@ def test_the_rotation_slider_turns_the_digit_and_changes_the_answer(chrome, serv
 
 
 def test_on_a_phone_without_a_digit(chrome, server):
-    context = chrome.new_context(viewport={"width": 390, "height": 844}, has_touch=True,
-                                 is_mobile=True)  # fmt: skip
+    context = chrome.new_context(
+        viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True
+    )
     page = context.new_page()
     page.goto(server + "/invariance")
     page.wait_for_selector(f"text={translate('common.lab_no_digit', 'en')}", timeout=60_000)

@@ -16,16 +16,24 @@ CARD = {
     "misclassified": 56,
     "per_class_accuracy": [0.99] * 10,
     "confusion_matrix": (np.eye(10, dtype=int) * 1000).tolist(),
-    "history": [{"epoch": 1, "train_loss": 0.5, "test_accuracy": 0.98},
-                {"epoch": 2, "train_loss": 0.2, "test_accuracy": 0.99}],
-    "hyperparameters": {"lr": 0.003, "weight_decay": 0.0001, "epochs": 20, "augment": True,
-                        "extra": "x", "tiny": 1e-6},
+    "history": [
+        {"epoch": 1, "train_loss": 0.5, "test_accuracy": 0.98},
+        {"epoch": 2, "train_loss": 0.2, "test_accuracy": 0.99},
+    ],
+    "hyperparameters": {
+        "lr": 0.003,
+        "weight_decay": 0.0001,
+        "epochs": 20,
+        "augment": True,
+        "extra": "x",
+        "tiny": 1e-6,
+    },
     "dataset": {"name": "MNIST", "sha256": {"b": "22", "a": "11"}},
     "versions": {"python": "3.11.7", "torch": "2.13.0"},
     "seed": 0,
     "device": "cpu",
     "train_seconds": 175.5,
-}  # fmt: skip
+}
 
 
 def test_paper_constants():
@@ -38,8 +46,15 @@ def test_accuracy():
     assert (acc.accuracy, acc.test_images, acc.misclassified) == (0.9944, 10000, 56)
     assert acc.error == pytest.approx(0.0056)
     assert cards.accuracy({"test_accuracy": 0.9}).test_images is None
-    for bad in (None, {}, {"test_accuracy": "99%"}, {"test_accuracy": 1.5},
-                {"test_accuracy": float("nan")}, {"test_accuracy": True}, []):  # fmt: skip
+    for bad in (
+        None,
+        {},
+        {"test_accuracy": "99%"},
+        {"test_accuracy": 1.5},
+        {"test_accuracy": float("nan")},
+        {"test_accuracy": True},
+        [],
+    ):
         assert cards.accuracy(bad) is None
 
 
@@ -75,9 +90,13 @@ def test_comparison_and_missing_variants():
 
 def test_training_tables():
     assert cards.hyperparameters(CARD) == [
-        ("epochs", "20"), ("lr", "0.003"), ("weight_decay", "0.0001"), ("augment", "✓"),
-        ("extra", "x"), ("tiny", "1.0e-06"),
-    ]  # fmt: skip
+        ("epochs", "20"),
+        ("lr", "0.003"),
+        ("weight_decay", "0.0001"),
+        ("augment", "✓"),
+        ("extra", "x"),
+        ("tiny", "1.0e-06"),
+    ]
     assert cards.checksums(CARD) == [("a", "11"), ("b", "22")]
     assert cards.versions(CARD) == [("python", "3.11.7"), ("torch", "2.13.0")]
     assert cards.run_facts(CARD) == [("seed", "0"), ("device", "cpu")]
@@ -108,8 +127,16 @@ def test_mistakes_agree_with_evaluate_and_inference(variant):
 
 
 def test_bars_and_confusion_figures():
-    fig = viz.bars(["a", "b", "c"], [0.99, 0.97, 0.995], title="T", x_label="x", y_label="y",
-                   highlight=[1], muted=[0], zoom=True)  # fmt: skip
+    fig = viz.bars(
+        ["a", "b", "c"],
+        [0.99, 0.97, 0.995],
+        title="T",
+        x_label="x",
+        y_label="y",
+        highlight=[1],
+        muted=[0],
+        zoom=True,
+    )
     bar = fig.data[0]
     assert list(bar.text) == ["99.00%", "97.00%", "99.50%"]
     assert bar.marker.color[0] == "#999999" and bar.marker.color[1] == viz.HIGHLIGHT
@@ -132,9 +159,17 @@ def test_described_knows_what_the_training_command_writes():
     for variant in ("classic", "lecun1998"):
         model = build_model(variant)
         args = SimpleNamespace(
-            variant=variant, argv=[], epochs=1, batch_size=8, lr=0.1, weight_decay=0.0,
-            label_smoothing=0.0, augment=False, seed=0, dry_run=True,
-        )  # fmt: skip
+            variant=variant,
+            argv=[],
+            epochs=1,
+            batch_size=8,
+            lr=0.1,
+            weight_decay=0.0,
+            label_smoothing=0.0,
+            augment=False,
+            seed=0,
+            dry_run=True,
+        )
         card = make_card(args, model, {}, [], 1.0, "00")
         texts = [card["hyperparameters"]["optimizer"], card["hyperparameters"]["loss"]]
         texts += [card["prototypes"]] if card["prototypes"] else []
@@ -155,10 +190,14 @@ def test_described_knows_what_the_training_command_writes():
 
 @pytest.mark.parametrize(
     "text",
-    ["Adam", "", "cross-entropy over the negative RBF distances / x (nothing)",
-     "cross-entropy over the negative RBF distances / nan (the paper's MAP criterion without "
-     "its rubbish-class term, at a temperature)"],
-)  # fmt: skip
+    [
+        "Adam",
+        "",
+        "cross-entropy over the negative RBF distances / x (nothing)",
+        "cross-entropy over the negative RBF distances / nan (the paper's MAP criterion without "
+        "its rubbish-class term, at a temperature)",
+    ],
+)
 def test_other_descriptions_are_shown_as_written(text):
     assert cards.described(text) is None
 
@@ -167,6 +206,11 @@ def test_older_cards_sentences_are_read_as_the_structured_fields():
     """The shipped cards were written with English sentences: read as the same fields."""
     for sentence, fields in cards.LEGACY_TEXT.items():
         assert cards.described(sentence) == cards.described(fields) is not None
-    for bad in ({"kind": "rbf-cross-entropy", "temperature": float("nan")},
-                {"kind": "rbf-cross-entropy"}, {"kind": "sgd?"}, {}, 3):  # fmt: skip
+    for bad in (
+        {"kind": "rbf-cross-entropy", "temperature": float("nan")},
+        {"kind": "rbf-cross-entropy"},
+        {"kind": "sgd?"},
+        {},
+        3,
+    ):
         assert cards.described(bad) is None

@@ -82,9 +82,13 @@ def test_parse_grid_accepts_the_limit_itself():
 
 @pytest.mark.parametrize(
     ("table", "reason"),
-    [([], "empty_grid"), ([[]], "empty_grid"), (pd.DataFrame({"1": []}), "empty_grid"),
-     ([[1, 2], [3]], "not_a_grid")],
-)  # fmt: skip
+    [
+        ([], "empty_grid"),
+        ([[]], "empty_grid"),
+        (pd.DataFrame({"1": []}), "empty_grid"),
+        ([[1, 2], [3]], "not_a_grid"),
+    ],
+)
 def test_parse_grid_rejects_empty_and_ragged_tables(table, reason):
     with pytest.raises(GridError) as info:
         parse_grid(table, "W")
@@ -210,10 +214,17 @@ def test_random_case_is_reproducible_and_seeded():
 
 @pytest.mark.parametrize(
     ("args", "reason"),
-    [((3, 4, 1), "kernel_too_large"), ((4, 5, 2), "kernel_too_large"),
-     ((2, 1, 1), "out_of_range"), ((11, 3, 1), "out_of_range"), ((5, 0, 1), "out_of_range"),
-     ((5, 6, 1), "out_of_range"), ((5, 3, 0), "out_of_range"), ((5, 3, 4), "out_of_range")],
-)  # fmt: skip
+    [
+        ((3, 4, 1), "kernel_too_large"),
+        ((4, 5, 2), "kernel_too_large"),
+        ((2, 1, 1), "out_of_range"),
+        ((11, 3, 1), "out_of_range"),
+        ((5, 0, 1), "out_of_range"),
+        ((5, 6, 1), "out_of_range"),
+        ((5, 3, 0), "out_of_range"),
+        ((5, 3, 4), "out_of_range"),
+    ],
+)
 def test_random_case_rejects_bad_sizes(args, reason):
     with pytest.raises(GradInputError) as info:
         random_case(*args, seed=0)
@@ -271,9 +282,12 @@ def test_target_loss_matches_cross_entropy_and_stays_positive():
 
 # The example: within the allowed +-1,000,000, products near 10^12.
 BIG_X = np.array(
-    [[999999.7, 123456.789, -987654.3], [555555.55, -333333.3, 777777.7],
-     [111111.1, -999999.9, 444444.4]]
-)  # fmt: skip
+    [
+        [999999.7, 123456.789, -987654.3],
+        [555555.55, -333333.3, 777777.7],
+        [111111.1, -999999.9, 444444.4],
+    ]
+)
 BIG_DELTA = np.array([[999999.9, -777777.7], [123456.7, 654321.1]])
 
 

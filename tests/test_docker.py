@@ -304,9 +304,22 @@ def test_only_the_app_is_in_the_image(docker_image: Image, docker_container: Con
     listing = docker_container.exec("ls", "-A", "/app", check=True).stdout.split()
     assert set(listing) == EXPECTED_APP_FILES, listing
     stray = docker_container.exec(
-        "find", "/app", "(", "-name", "__pycache__", "-o", "-name", "*.resume.safetensors",
-        "-o", "-name", "tests", "-o", "-name", "data", ")",
-    ).stdout  # fmt: skip
+        "find",
+        "/app",
+        "(",
+        "-name",
+        "__pycache__",
+        "-o",
+        "-name",
+        "*.resume.safetensors",
+        "-o",
+        "-name",
+        "tests",
+        "-o",
+        "-name",
+        "data",
+        ")",
+    ).stdout
     assert stray.strip() == "", stray
     if not docker_image.stub_app:
         models = docker_container.exec("ls", "/app/models", check=True).stdout.split()
@@ -346,7 +359,7 @@ def test_dockerignore_keeps_the_context_small(docker_image: Image, tmp_path):
     try:
         files = docker(
             "run", "--rm", "--entrypoint", "find", tag, "/ctx", "-mindepth", "1"
-        ).stdout.split()  # fmt: skip
+        ).stdout.split()
     finally:
         docker("rmi", "-f", tag, check=False)
     top = {path.split("/")[2] for path in files}
@@ -459,23 +472,49 @@ def balanced_replicas(app_image: str, balancer_image: str, replicas: int = 2):
         for i in range(1, replicas + 1):
             names.append(f"lenet5-test-{suffix}-replica{i}")
             docker(
-                "run", "-d", "--name", names[-1], "--label", LABEL, "--network", network,
-                "--network-alias", "replica", "--read-only", "--tmpfs", "/tmp",
-                "--tmpfs", "/home/app:uid=10001,gid=10001", *fast_health, app_image,
-            )  # fmt: skip
+                "run",
+                "-d",
+                "--name",
+                names[-1],
+                "--label",
+                LABEL,
+                "--network",
+                network,
+                "--network-alias",
+                "replica",
+                "--read-only",
+                "--tmpfs",
+                "/tmp",
+                "--tmpfs",
+                "/home/app:uid=10001,gid=10001",
+                *fast_health,
+                app_image,
+            )
         members = []
         for name in names:
             wait_healthy(Container(name=name, url=""))
             ip = docker(
                 "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name
-            ).stdout.strip()  # fmt: skip
+            ).stdout.strip()
             members.append(Container(name=name, url=f"http://{ip}:8501"))
         # nginx resolves `replica` once, when it starts: every replica must exist by then
         names.append(f"lenet5-test-{suffix}-balancer")
         docker(
-            "run", "-d", "--name", names[-1], "--label", LABEL, "--network", network,
-            "--read-only", "--tmpfs", "/tmp", *_publish(8080), *fast_health, balancer_image,
-        )  # fmt: skip
+            "run",
+            "-d",
+            "--name",
+            names[-1],
+            "--label",
+            LABEL,
+            "--network",
+            network,
+            "--read-only",
+            "--tmpfs",
+            "/tmp",
+            *_publish(8080),
+            *fast_health,
+            balancer_image,
+        )
         balancer = Container(name=names[-1], url=_published_url(names[-1], 8080))
         wait_healthy(balancer, timeout=60)
         yield Balanced(
@@ -609,8 +648,12 @@ def test_compose_scale_profile():
     def services(*args: str) -> set[str]:
         result = subprocess.run(
             [*compose, "-f", str(COMPOSE_FILE), *args, "config", "--services"],
-            capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=ROOT,
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         return set(result.stdout.split())
 

@@ -162,8 +162,22 @@ def tiny_mnist(root, n_train=1500, n_test=300):
 def test_training_interrupted_by_a_signal_keeps_the_checkpoint_and_resumes(tmp_path, sig):
     tiny_mnist(tmp_path)
     out = tmp_path / "model.safetensors"
-    base = [sys.executable, "-m", "lenet.train", "--variant", "classic", "--data", str(tmp_path),
-            "--out", str(out), "--batch-size", "32", "--quiet", "--threads", "1"]  # fmt: skip
+    base = [
+        sys.executable,
+        "-m",
+        "lenet.train",
+        "--variant",
+        "classic",
+        "--data",
+        str(tmp_path),
+        "--out",
+        str(out),
+        "--batch-size",
+        "32",
+        "--quiet",
+        "--threads",
+        "1",
+    ]
     proc = subprocess.Popen([*base, "--epochs", "50"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not out.exists() and time.monotonic() < deadline:
@@ -179,9 +193,12 @@ def test_training_interrupted_by_a_signal_keeps_the_checkpoint_and_resumes(tmp_p
     load_checkpoint(out)  # intact
     assert not list(tmp_path.glob("*.tmp")), "a temporary file was left behind"
     resumed = subprocess.run(
-        [*base, "--epochs", str(done + 1), "--resume"], cwd=ROOT, capture_output=True, text=True,
+        [*base, "--epochs", str(done + 1), "--resume"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
         timeout=120,
-    )  # fmt: skip
+    )
     assert resumed.returncode == 0, resumed.stderr
     card = read_card(out)
     assert card["epochs_trained"] == done + 1

@@ -15,13 +15,50 @@ PAGES_ON_DISK = PAGES
 
 # Streamlit calls whose arguments a person reads.
 TEXT_CALLS = {
-    "title", "header", "subheader", "markdown", "write", "caption", "text", "info", "warning",
-    "error", "success", "toast", "button", "slider", "select_slider", "selectbox", "radio",
-    "checkbox", "toggle", "text_input", "text_area", "number_input", "metric", "tabs",
-    "expander", "page_link", "segmented_control", "pills", "file_uploader", "download_button",
-    "multiselect", "form_submit_button", "popover", "Page", "set_page_config", "spinner",
-    "status", "dialog", "help", "exception", "color_picker", "date_input", "chat_input",
-}  # fmt: skip
+    "title",
+    "header",
+    "subheader",
+    "markdown",
+    "write",
+    "caption",
+    "text",
+    "info",
+    "warning",
+    "error",
+    "success",
+    "toast",
+    "button",
+    "slider",
+    "select_slider",
+    "selectbox",
+    "radio",
+    "checkbox",
+    "toggle",
+    "text_input",
+    "text_area",
+    "number_input",
+    "metric",
+    "tabs",
+    "expander",
+    "page_link",
+    "segmented_control",
+    "pills",
+    "file_uploader",
+    "download_button",
+    "multiselect",
+    "form_submit_button",
+    "popover",
+    "Page",
+    "set_page_config",
+    "spinner",
+    "status",
+    "dialog",
+    "help",
+    "exception",
+    "color_picker",
+    "date_input",
+    "chat_input",
+}
 TEXT_KWARGS = {"label", "help", "caption", "title", "placeholder", "body", "page_title", "value"}
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -58,8 +95,10 @@ def test_lesson_terms_used_in_chinese():
         assert term in text, term
 
 
-@pytest.mark.parametrize("value, expected", [("zh", "zh"), ("ZH", "zh"), ("en", "en"),
-                                             ("fr", "en"), (None, "en"), ("zh-CN", "zh")])  # fmt: skip
+@pytest.mark.parametrize(
+    "value, expected",
+    [("zh", "zh"), ("ZH", "zh"), ("en", "en"), ("fr", "en"), (None, "en"), ("zh-CN", "zh")],
+)
 def test_normalise_language(value, expected):
     assert normalise_language(value) == expected
 

@@ -215,9 +215,14 @@ def test_bad_values_raise_a_translatable_error(digits, kwargs, reason):
 
 @pytest.mark.parametrize(
     "image",
-    [np.zeros((28, 28), np.float32), np.zeros((32, 32), np.uint8), np.zeros((1, 28, 28), np.uint8),
-     [[0] * 28] * 28, None],
-)  # fmt: skip
+    [
+        np.zeros((28, 28), np.float32),
+        np.zeros((32, 32), np.uint8),
+        np.zeros((1, 28, 28), np.uint8),
+        [[0] * 28] * 28,
+        None,
+    ],
+)
 def test_bad_images_raise(image):
     with pytest.raises(inv.TransformError) as err:
         inv.transform(image)

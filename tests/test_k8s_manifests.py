@@ -63,8 +63,12 @@ def test_kustomization_lists_every_manifest_and_the_kinds():
     on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
     assert listed == on_disk
     assert set(manifests()) == {
-        "Deployment", "Service", "Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget"
-    }  # fmt: skip
+        "Deployment",
+        "Service",
+        "Ingress",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+    }
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)

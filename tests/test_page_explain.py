@@ -85,9 +85,20 @@ def test_with_a_digit_every_section_shows_its_numbers(lang, digit, model):
 
     # saliency: the strongest pixels of the predicted digit's score, as computed here
     e = ex.extremes(ex.saliency(model, digit, pred.digit))
-    assert tr("saliency_numbers", lang, digit=pred.digit, high=e.high, low=e.low,
-              high_row=e.high_at[0], high_col=e.high_at[1], low_row=e.low_at[0],
-              low_col=e.low_at[1]) in shown  # fmt: skip
+    assert (
+        tr(
+            "saliency_numbers",
+            lang,
+            digit=pred.digit,
+            high=e.high,
+            low=e.low,
+            high_row=e.high_at[0],
+            high_col=e.high_at[1],
+            low_row=e.low_at[0],
+            low_col=e.low_at[1],
+        )
+        in shown
+    )
     assert at.selectbox(key="ex_class").value == second
     (link,) = [li for li in at.get("page_link") if li.proto.page.endswith("kernel_gradient")]
     assert link.proto.label == tr("to_kernel_gradient", lang)
@@ -102,9 +113,20 @@ def test_with_a_digit_every_section_shows_its_numbers(lang, digit, model):
     fooled = ex.fool(model, digit, second, 0.15, 50)
     assert fooled.success  # an MNIST digit with a budget of 0.15 on the classic network
     largest, mean = ex.change_size(digit, fooled.image)
-    assert tr("fool_success", lang, steps=fooled.steps, target=second, now=second,
-              p=float(fooled.probabilities[-1, second]), largest=largest, mean=mean,
-              original=pred.digit) in shown  # fmt: skip
+    assert (
+        tr(
+            "fool_success",
+            lang,
+            steps=fooled.steps,
+            target=second,
+            now=second,
+            p=float(fooled.probabilities[-1, second]),
+            largest=largest,
+            mean=mean,
+            original=pred.digit,
+        )
+        in shown
+    )
     path = chart(at, "ex_path")
     assert len(path["data"]) == 10 and path["layout"]["title"]["text"]
     (table,) = at.table
@@ -130,9 +152,17 @@ def test_the_controls_change_what_is_computed(digit, model):
     assert not fooled.success  # 0.02 and three steps are not enough
     now = int(fooled.probabilities[-1].argmax())
     largest, mean = ex.change_size(digit, fooled.image)
-    assert tr("fool_failure", steps=3, target=target, now=now,
-              p=float(fooled.probabilities[-1, now]), largest=largest, mean=mean,
-              original=pred.digit, epsilon=0.02) in texts(at)  # fmt: skip
+    assert tr(
+        "fool_failure",
+        steps=3,
+        target=target,
+        now=now,
+        p=float(fooled.probabilities[-1, now]),
+        largest=largest,
+        mean=mean,
+        original=pred.digit,
+        epsilon=0.02,
+    ) in texts(at)
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

@@ -26,8 +26,10 @@ def digit():
 
 @pytest.fixture(scope="module")
 def models():
-    return {f.removeprefix("lenet5-").removesuffix(".safetensors"): load_checkpoint(models_dir() / f)
-            for f in ui.checkpoints()}  # fmt: skip
+    return {
+        f.removeprefix("lenet5-").removesuffix(".safetensors"): load_checkpoint(models_dir() / f)
+        for f in ui.checkpoints()
+    }
 
 
 def ok(at) -> None:
@@ -47,8 +49,15 @@ def captions(at) -> str:
 def maps_caption(lang: str, layer: str, maps: np.ndarray, cols: int) -> str:
     k = int(np.argmax(maps.reshape(len(maps), -1).max(axis=1)))
     layer = translate("invariance.of_transformed", lang, layer=layer)
-    return translate("invariance.maps_caption", lang, layer=layer, count=len(maps), cols=cols,
-                     k=k, peak=float(maps[k].max()))  # fmt: skip
+    return translate(
+        "invariance.maps_caption",
+        lang,
+        layer=layer,
+        count=len(maps),
+        cols=cols,
+        k=k,
+        peak=float(maps[k].max()),
+    )
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -81,8 +90,10 @@ def test_with_a_digit_everything_is_the_librarys(lang, digit, models):
         low, high = inv.format_value("rotate", k.low), inv.format_value("rotate", k.high)
         assert translate(key, lang, network=label, digit=k.digit, low=low, high=high) in shown
     e = inv.equivariance(model, digit, (0, 2))
-    assert translate("invariance.eq_caption", lang, correlation=e.correlation,
-                     error=e.relative_error) in shown  # fmt: skip
+    assert (
+        translate("invariance.eq_caption", lang, correlation=e.correlation, error=e.relative_error)
+        in shown
+    )
 
 
 def test_sliders_change_the_digit_and_the_prediction(digit, models):
@@ -101,8 +112,12 @@ def test_sliders_change_the_digit_and_the_prediction(digit, models):
         assert maps_caption("en", "C1", result.activations["c1"], 3) in captions(at)
     at.toggle(key="inv_occlude").set_value(True).run()
     ok(at)
-    result = predict(model, inv.transform(digit, rotate=90.0, shift=(0, 4), stroke=2, noise=0.2,
-                                          occlude=(10, 10, 6, 6)))  # fmt: skip
+    result = predict(
+        model,
+        inv.transform(
+            digit, rotate=90.0, shift=(0, 4), stroke=2, noise=0.2, occlude=(10, 10, 6, 6)
+        ),
+    )
     assert maps_caption("en", "C1", result.activations["c1"], 3) in captions(at)
     at.button(key="inv_reset").click().run()
     ok(at)
@@ -122,13 +137,23 @@ def test_another_transform_to_sweep(digit, models):
         assert translate(key, network=label, digit=k.digit, low=low, high=high) in texts(at)
     sample = read_sample()
     class_values = inv.TRANSFORMS["shift_cols"].values(inv.CLASS_SWEEP_POINTS)
-    accuracy = inv.class_sweep(models, sample.images[sample.random], sample.labels[sample.random],
-                               "shift_cols", class_values)  # fmt: skip
+    accuracy = inv.class_sweep(
+        models,
+        sample.images[sample.random],
+        sample.labels[sample.random],
+        "shift_cols",
+        class_values,
+    )
     for label, acc in accuracy.items():
         s = inv.accuracy_summary("shift_cols", class_values, acc)
-        assert translate("invariance.class_summary", network=label, neutral=s.at_neutral,
-                         lowest=s.lowest, at=inv.format_value("shift_cols", s.lowest_at),
-                         count=len(sample.random)) in texts(at)  # fmt: skip
+        assert translate(
+            "invariance.class_summary",
+            network=label,
+            neutral=s.at_neutral,
+            lowest=s.lowest,
+            at=inv.format_value("shift_cols", s.lowest_at),
+            count=len(sample.random),
+        ) in texts(at)
 
 
 def test_equivariance_shift_and_lost_ink(digit, models):

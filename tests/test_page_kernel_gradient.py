@@ -216,14 +216,22 @@ def test_reset_button_brings_back_the_lesson():
         ("x", {"edited": {1: {"1": "inf"}}}, "not_finite", {"value": "inf", "row": 2, "col": 1}),
         ("w", {"edited": {0: {"1": "nan"}}}, "not_finite", {"value": "nan", "row": 1, "col": 1}),
         ("w", {"edited": {1: {"2": ""}}}, "empty_cell", {"row": 2, "col": 2}),
-        ("delta", {"edited": {0: {"1": "1e9"}}}, "too_large", {"value": "1e9", "row": 1,
-                                                               "col": 1, "limit": 1_000_000}),
-        ("delta", {"added": [{"1": "1", "2": "2"}]}, "delta_shape", {"expected": "2×2",
-                                                                     "got": "3×2"}),
+        (
+            "delta",
+            {"edited": {0: {"1": "1e9"}}},
+            "too_large",
+            {"value": "1e9", "row": 1, "col": 1, "limit": 1_000_000},
+        ),
+        (
+            "delta",
+            {"added": [{"1": "1", "2": "2"}]},
+            "delta_shape",
+            {"expected": "2×2", "got": "3×2"},
+        ),
         ("x", {"deleted": [0, 1]}, "kernel_too_large", {"kernel": "2×2", "input": "1×3"}),
         ("w", {"deleted": [0, 1]}, "empty_grid", {}),
     ],
-)  # fmt: skip
+)
 def test_invalid_grid_input_shows_an_error(grid, change, reason, fields):
     at = run_page(PAGE)
     edit(at, grid, **change)
@@ -344,8 +352,11 @@ def test_c1_kernel_gradients_of_the_drawn_digit(checkpoint):
 
 # --- big numbers (issue 22.2) --------------------------------------------------------------------
 
-BIG_X = [["999999.7", "123456.789", "-987654.3"], ["555555.55", "-333333.3", "777777.7"],
-         ["111111.1", "-999999.9", "444444.4"]]  # fmt: skip
+BIG_X = [
+    ["999999.7", "123456.789", "-987654.3"],
+    ["555555.55", "-333333.3", "777777.7"],
+    ["111111.1", "-999999.9", "444444.4"],
+]
 BIG_DELTA = [["999999.9", "-777777.7"], ["123456.7", "654321.1"]]
 
 

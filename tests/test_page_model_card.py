@@ -152,8 +152,11 @@ def test_the_training_commands_descriptions_are_in_the_pages_language(lang):
     assert translate("model_card.prototypes", lang, text=prototypes) in texts(at)
     if lang == "zh":  # none of the English prose is left
         shown = texts(at) + settings.to_string()
-        for english in (card["hyperparameters"]["optimizer"], card["hyperparameters"]["loss"],
-                        card["prototypes"]):  # fmt: skip
+        for english in (
+            card["hyperparameters"]["optimizer"],
+            card["hyperparameters"]["loss"],
+            card["prototypes"],
+        ):
             assert english not in shown
 
 
@@ -255,11 +258,15 @@ def test_gallery_shows_what_the_network_gets_wrong(models, sample):
     assert 0 < len(wrong) <= cards.GALLERY_SIZE
     expected = {
         translate(
-            "model_card.mistake", "en", index=int(sample.indices[i]), label=int(sample.labels[i]),
-            predicted=int(said[i]), confidence=predict(model, sample.images[i]).confidence,
+            "model_card.mistake",
+            "en",
+            index=int(sample.indices[i]),
+            label=int(sample.labels[i]),
+            predicted=int(said[i]),
+            confidence=predict(model, sample.images[i]).confidence,
         )
         for i in wrong
-    }  # fmt: skip
+    }
     shown = [c for image in at.image for c in image.captions]
     assert len(shown) == len(wrong)
     assert set(shown) == expected

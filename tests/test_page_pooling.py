@@ -345,8 +345,11 @@ def test_on_your_drawing():
     for k in (4, 0):
         at.selectbox(key="pool_map").set_value(k).run()
         ok(at)
-        for key, expected in [("pool_c1_chart", acts["c1"][k]), ("pool_s2_chart", acts["s2"][k]),
-                              ("pool_yours_chart", pool2d(acts["c1"][k], 2, 2, "max"))]:  # fmt: skip
+        for key, expected in [
+            ("pool_c1_chart", acts["c1"][k]),
+            ("pool_s2_chart", acts["s2"][k]),
+            ("pool_yours_chart", pool2d(acts["c1"][k], 2, 2, "max")),
+        ]:
             np.testing.assert_allclose(heatmap(at, key)[0], expected, rtol=1e-6, atol=1e-6)
     coefficients = trainable_subsampling(model, 0)
     if coefficients is None:  # average or max pooling: the same pooling gives S2 exactly

@@ -136,17 +136,30 @@ class Stack:
     def deploy(self, **env: str) -> None:
         self.env.update(env)
         result = subprocess.run(
-            ["docker", "stack", "deploy", "--resolve-image", "never", "--prune",
-             "-c", str(STACK_FILE), self.name],
-            capture_output=True, text=True, timeout=120, check=False, cwd=STACK_DIR,
+            [
+                "docker",
+                "stack",
+                "deploy",
+                "--resolve-image",
+                "never",
+                "--prune",
+                "-c",
+                str(STACK_FILE),
+                self.name,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=STACK_DIR,
             env={**os.environ, **self.env},
-        )  # fmt: skip
+        )
         assert result.returncode == 0, result.stderr[-3000:]
 
     def balancer_container(self) -> str:
         ids = docker(
             "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={self.name}_balancer"
-        ).stdout.split()  # fmt: skip
+        ).stdout.split()
         return ids[0] if ids else ""
 
     def replicas(self) -> set[str]:
@@ -169,7 +182,7 @@ class Stack:
         while time.monotonic() < deadline:
             tasks = docker(
                 "service", "ps", "-q", "--filter", "desired-state=running", self.app
-            ).stdout.split()  # fmt: skip
+            ).stdout.split()
             live = self.replicas()
             if len(live) == replicas and len(tasks) == replicas and settled():
                 try:
@@ -357,8 +370,9 @@ def _check_rolling_update(stack: Stack, image: str, drawing: Session, idle: Sess
             stroke(drawing, n)
             n += 1
         after = stack.wait(len(before), settled=lambda: stack.update_state() == "completed")
-        spec = docker("service", "inspect", "-f", "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
-                      stack.app).stdout  # fmt: skip
+        spec = docker(
+            "service", "inspect", "-f", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", stack.app
+        ).stdout
         assert spec.startswith(new_tag), spec
         assert after.isdisjoint(before), f"old replicas still routed: {before & after}"
         during = drawing.strokes[first:]

@@ -37,8 +37,11 @@ def test_mosaic_places_each_map_and_marks_the_gaps():
 @pytest.mark.parametrize("symmetric", [False, True])
 def test_feature_maps_figure_is_valid_and_holds_the_maps(symmetric):
     maps = RNG.normal(size=(6, 28, 28)).astype(np.float32)
-    fig = validated(viz.feature_maps(maps, cols=3, title="C1", map_label="map",
-                                     value_label="value", symmetric=symmetric))  # fmt: skip
+    fig = validated(
+        viz.feature_maps(
+            maps, cols=3, title="C1", map_label="map", value_label="value", symmetric=symmetric
+        )
+    )
     heatmap = fig.data[0]
     z = np.asarray(heatmap.z, dtype=np.float64)
     assert np.allclose(z[:28, :28], maps[0], atol=1e-3)
@@ -125,9 +128,14 @@ def test_layer_images_are_small_pngs_of_every_map():
     from PIL import Image
 
     rng = np.random.default_rng(0)
-    acts = {"c1": rng.random((6, 28, 28)), "c3": rng.random((16, 10, 10)),
-            "s2": rng.random((6, 14, 14)), "s4": rng.random((16, 5, 5)),
-            "c5": rng.standard_normal(120), "f6": rng.standard_normal(84)}  # fmt: skip
+    acts = {
+        "c1": rng.random((6, 28, 28)),
+        "c3": rng.random((16, 10, 10)),
+        "s2": rng.random((6, 14, 14)),
+        "s4": rng.random((16, 5, 5)),
+        "c5": rng.standard_normal(120),
+        "f6": rng.standard_normal(84),
+    }
     kernels = rng.standard_normal((6, 5, 5))
     for name in viz.LAYER_FIGURES:
         png = viz.layer_image(name, acts, kernels)
@@ -171,8 +179,9 @@ def test_sweep_lines_are_valid_and_mark_the_kept_ranges():
     series = {name: RNG.random(41) for name in ("classic", "modern", "lecun1998")}
     kept = {"classic": (-35.0, 40.0, "classic keeps 7"), "modern": (-90.0, 90.0, "modern keeps 7")}
     hover = {name: [f"winner {d}" for d in RNG.integers(0, 10, 41)] for name in series}
-    fig = validated(viz.sweep_lines(x, series, title="t", x_label="x", y_label="y", hover=hover,
-                                    kept=kept))  # fmt: skip
+    fig = validated(
+        viz.sweep_lines(x, series, title="t", x_label="x", y_label="y", hover=hover, kept=kept)
+    )
     lines = [tr for tr in fig.data if tr.showlegend is not False]
     assert [tr.name for tr in lines] == list(series)
     assert len({(tr.line.dash, tr.marker.symbol) for tr in lines}) == 3  # not by colour alone
@@ -219,22 +228,48 @@ def test_occlusion_map_marks_every_changed_place():
     probs = RNG.random((5, 5))
     changed = probs < 0.3
     answers = np.where(changed, 7, 3)
-    fig = validated(viz.occlusion_map(probs, changed, answers, patch=8, stride=5, title="t",
-                                      value_label="p", changed_label="changed",
-                                      answer_label="answer"))  # fmt: skip
+    fig = validated(
+        viz.occlusion_map(
+            probs,
+            changed,
+            answers,
+            patch=8,
+            stride=5,
+            title="t",
+            value_label="p",
+            changed_label="changed",
+            answer_label="answer",
+        )
+    )
     heat, contour, crosses = fig.data
     np.testing.assert_array_equal(heat.x, np.arange(5) * 5 + 3.5)  # patch centres
     assert len(crosses.x) == changed.sum() and crosses.marker.symbol == "x"
     assert set(crosses.customdata) == {7} and contour.contours.start == 0.5
-    assert len(validated(viz.occlusion_map(probs, probs < 0, answers, patch=8, stride=5,
-                                           title="t", value_label="p", changed_label="c",
-                                           answer_label="a")).data) == 1  # fmt: skip
+    assert (
+        len(
+            validated(
+                viz.occlusion_map(
+                    probs,
+                    probs < 0,
+                    answers,
+                    patch=8,
+                    stride=5,
+                    title="t",
+                    value_label="p",
+                    changed_label="c",
+                    answer_label="a",
+                )
+            ).data
+        )
+        == 1
+    )
 
 
 def test_probability_path_labels_every_line():
     probs = RNG.dirichlet(np.ones(10), size=6)
-    fig = validated(viz.probability_path(probs, original=3, target=8, title="t", x_label="x",
-                                         y_label="y"))  # fmt: skip
+    fig = validated(
+        viz.probability_path(probs, original=3, target=8, title="t", x_label="x", y_label="y")
+    )
     assert len(fig.data) == 10
     assert [trace.text[-1] for trace in fig.data] == [str(d) for d in range(10)]
     assert fig.data[8].line.dash == "dash" and fig.data[3].line.width == 3
