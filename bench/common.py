@@ -244,7 +244,7 @@ class Server:
 
     def start(self, timeout: float = 90.0) -> float:
         """Start the server; returns the seconds until it answered its health check."""
-        from tests.browser import wait_healthy
+        from tests.browser import server_env, wait_healthy
 
         started = time.perf_counter()
         with open(self.log_path, "a") as log:
@@ -264,6 +264,7 @@ class Server:
                 cwd=self.root,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=server_env(),
             )
         wait_healthy(self.url, timeout=timeout, proc=self.proc)
         return time.perf_counter() - started

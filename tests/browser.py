@@ -53,6 +53,16 @@ def wait_healthy(url: str, timeout: float = 60.0, proc: subprocess.Popen | None 
     raise TimeoutError(f"{url} was not healthy after {timeout:.0f} s")
 
 
+def server_env(env: dict | None = None) -> dict:
+    """The environment of a server the tests or benchmarks start: this process's, without
+    LENET_START_PAGE (AppTest's run_page sets it for its own reruns; a server inheriting it
+    would open another page at "/"), plus ``env``."""
+    import os
+
+    inherited = {k: v for k, v in os.environ.items() if k != "LENET_START_PAGE"}
+    return {**inherited, **(env or {})}
+
+
 def start_server(port: int, env: dict | None = None, args: tuple = ()) -> subprocess.Popen:
     """Start the app (`python -m lenet.server`) on ``port`` and wait until it is healthy;
     its output goes to $TMPDIR/streamlit-<port>.log (appended: a restart keeps the log)."""
@@ -74,7 +84,7 @@ def start_server(port: int, env: dict | None = None, args: tuple = ()) -> subpro
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            env=server_env(env),
         )
     try:
         wait_healthy(f"http://127.0.0.1:{port}", proc=proc)

@@ -85,3 +85,13 @@ def test_the_launcher_runs_app_py_with_the_given_options(monkeypatch):
     assert calls == ["patched", (["run", str(server.APP), "--server.port", "8600"], "streamlit")]
     assert server.APP.name == "app.py" and server.APP.is_file()
     assert PagesManager.uses_pages_directory is False
+
+
+def test_a_server_started_after_an_apptest_opens_the_draw_page(monkeypatch):
+    """AppTest's run_page leaves LENET_START_PAGE set for its reruns; a server the tests or
+    benchmarks start afterwards must not inherit it (its "/" would be another page)."""
+    from tests.browser import server_env
+
+    monkeypatch.setenv("LENET_START_PAGE", "invariance")
+    assert "LENET_START_PAGE" not in server_env()
+    assert server_env({"LENET_START_PAGE": "pooling"})["LENET_START_PAGE"] == "pooling"
