@@ -67,6 +67,20 @@ def units(layer: str, values: np.ndarray, text: Text) -> str:
     )
 
 
+def matrix(values: np.ndarray, title: str, text: Text) -> str:
+    """A matrix chart (a lab's grid or map) in words: its size, its range, and where its
+    largest value is (rows and columns counted from 1, as a student counts)."""
+    a = np.asarray(values, dtype=np.float64)
+    if a.ndim != 2 or a.size == 0:
+        raise ValueError(f"expected a non-empty 2-D matrix, got shape {a.shape}")
+    finite = np.where(np.isfinite(a), a, -np.inf)
+    row, col = np.unravel_index(int(np.argmax(finite)), a.shape)
+    return text(
+        "describe.matrix", title=title, h=a.shape[0], w=a.shape[1], low=float(np.nanmin(a)),
+        high=float(a[row, col]), row=int(row) + 1, col=int(col) + 1,
+    )  # fmt: skip
+
+
 def kernels(weights: np.ndarray, text: Text) -> str:
     """C1's kernels (C, k, k) in words: their weight range and the strongest kernel."""
     weights = np.asarray(weights, dtype=np.float64)

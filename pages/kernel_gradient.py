@@ -41,6 +41,7 @@ def heat(col, values, title: str, key: str, height: int = 260, **labels) -> None
     """A small annotated matrix, its labels in a readable size."""
     fig = viz.matrix(values, title=title, height=height, **labels)
     ui.chart(col, fig.update_traces(textfont={"size": 15}), key=key)
+    col.caption(describe.matrix(values, title, t))
 
 
 def signed_maps(col, maps, title: str, key: str) -> None:
@@ -56,6 +57,7 @@ def signed_maps(col, maps, title: str, key: str) -> None:
         value_label=t("kernel_gradient.value"),
     )
     ui.chart(col, fig, key=key)
+    col.caption(describe.feature_maps(title, maps, t))
 
 
 def compare(hand, auto, diff: float, agree: bool, rounding: lab.Rounding, name: str) -> None:
@@ -228,6 +230,7 @@ def network_section() -> None:
         value_label=value_label,
     )
     ui.chart(right, fig, key="kg_c1_grads")
+    right.caption(describe.feature_maps(title, grads, t))
     loss = lab.target_loss(model, digit, target)
     st.markdown(t("kernel_gradient.meaning", target=target, loss=loss))
 

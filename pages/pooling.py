@@ -4,7 +4,7 @@ the backward pass, and the same pooling on the C1 maps of the digit drawn on the
 import numpy as np
 import streamlit as st
 
-from lenet import ui, viz
+from lenet import describe, ui, viz
 from lenet.architecture import format_shape
 from lenet.grids import GridError, editor_table, parse_grid
 from lenet.inference import predict
@@ -60,6 +60,7 @@ def reset_to_lesson() -> None:
 
 def heatmap(values, title: str, key: str, **kwargs) -> None:
     ui.chart(st, viz.matrix(values, title=title, **kwargs), key=key)
+    st.caption(describe.matrix(values, title, t))
 
 
 def feature_map(values, title: str, key: str) -> None:

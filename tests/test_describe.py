@@ -116,3 +116,15 @@ def test_the_model_card_sentences_follow_the_real_card():
     assert describe.lowest(["a", "b"], [0.02, 0.01], text) == "Lowest test error: b, 1.00%."
     with pytest.raises(ValueError):
         describe.confusion(np.ones((3, 2)), text)
+
+
+def test_a_matrix_chart_in_words():
+    values = np.array([[1.0, -2.0, 0.5], [3.25, 0.0, 1.0]])
+    text = text_in("en")
+    said = describe.matrix(values, "Input", text)
+    assert said == translate(
+        "describe.matrix", "en", title="Input", h=2, w=3, low=-2.0, high=3.25, row=2, col=1
+    )
+    assert "row 2, column 1" in said  # counted from 1, as a student counts
+    with pytest.raises(ValueError):
+        describe.matrix(np.zeros(3), "x", text)

@@ -425,3 +425,20 @@ def test_both_labs_say_the_same_about_the_same_cell(text):
     assert len(pool) == len(kg) == 1
     assert pool[0].startswith(pool_name) and kg[0].startswith(kg_name)
     assert pool[0].removeprefix(pool_name) == kg[0].removeprefix(kg_name)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_chart_states_its_numbers_in_words(lang):
+    """WCAG 1.1.1: each chart has a sentence under it; the lesson's grid says its size,
+    range and where its largest value is."""
+    from lenet import describe
+    from lenet.i18n import translate as tr
+
+    at = run_page("pages/pooling.py", lang)
+    assert not at.exception
+    text = lambda key, **f: tr(key, lang, **f)  # noqa: E731
+    title = text("pooling.input_heatmap", h=4, w=4)
+    captions = [c.value for c in at.caption]
+    assert describe.matrix(SEED_EXAMPLE, title, text) in captions
+    marker = {"en": " values from ", "zh": "个数值"}[lang]
+    assert sum(marker in c for c in captions) >= len(at.get("plotly_chart")) > 0
