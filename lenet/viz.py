@@ -150,7 +150,7 @@ def maps_png(
     """Feature maps (C, H, W) as ONE small PNG image: a grid of ``cols`` maps a row, read
     left to right and top to bottom, on one shared colour scale (``symmetric``: centred on
     0), each pixel enlarged to ``scale`` x ``scale``. A few kilobytes where a heatmap per
-    map would send tens; name the maps in the caption (``most_active_map`` helps)."""
+    map would send tens; name the maps in the caption."""
     import io
 
     from PIL import Image
@@ -172,13 +172,6 @@ def maps_png(
     buffer = io.BytesIO()
     Image.fromarray(rgb, "RGB").save(buffer, format="PNG", optimize=False)
     return buffer.getvalue()
-
-
-def most_active_map(maps: np.ndarray) -> int:
-    """The index of the map with the highest activation (for a caption: "map 3 is the most
-    active")."""
-    maps = np.asarray(maps, dtype=np.float32)
-    return int(np.argmax(maps.reshape(len(maps), -1).max(axis=1)))
 
 
 def fold(values: np.ndarray, cols: int) -> np.ndarray:

@@ -6,8 +6,8 @@ C1 against the invariance of the deeper layers."""
 import numpy as np
 import streamlit as st
 
+from lenet import describe, ui, viz
 from lenet import invariance as inv
-from lenet import ui, viz
 from lenet.inference import predict
 
 t = ui.t
@@ -78,19 +78,9 @@ def controls() -> dict:
 
 
 def maps_image(where, maps: np.ndarray, layer: str, cols: int, scale: int) -> None:
-    k = viz.most_active_map(maps)
+    caption = describe.feature_maps(layer, maps, t) + " " + t("invariance.maps_layout", cols=cols)
     ui.image(
-        where,
-        viz.maps_png(maps, cols=cols, scale=scale),
-        output_format="PNG",
-        caption=t(
-            "invariance.maps_caption",
-            layer=layer,
-            count=len(maps),
-            cols=cols,
-            k=k,
-            peak=float(maps[k].max()),
-        ),
+        where, viz.maps_png(maps, cols=cols, scale=scale), output_format="PNG", caption=caption
     )
 
 

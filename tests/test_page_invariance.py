@@ -47,17 +47,11 @@ def captions(at) -> str:
 
 
 def maps_caption(lang: str, layer: str, maps: np.ndarray, cols: int) -> str:
-    k = int(np.argmax(maps.reshape(len(maps), -1).max(axis=1)))
+    """The draw page's sentence for a layer's maps (lenet.describe), then the grid's layout."""
     layer = translate("invariance.of_transformed", lang, layer=layer)
-    return translate(
-        "invariance.maps_caption",
-        lang,
-        layer=layer,
-        count=len(maps),
-        cols=cols,
-        k=k,
-        peak=float(maps[k].max()),
-    )
+    layout = translate("invariance.maps_layout", lang, cols=cols)
+    sentence = describe.feature_maps(layer, maps, lambda key, **kw: translate(key, lang, **kw))
+    return sentence + " " + layout
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
