@@ -36,7 +36,7 @@ def stroke(page, digit: int, timeout_s: float = 30.0) -> dict:
     {error}. The canvas must be blank (no prediction shown) beforehand."""
     from playwright.sync_api import Error as PlaywrightError
 
-    from tests.browser import draw_digit
+    from lenet_testkit.browser import draw_digit
 
     try:
         page.evaluate(ARM_JS)
@@ -62,7 +62,7 @@ def stroke(page, digit: int, timeout_s: float = 30.0) -> dict:
 
 
 def measure(page, strokes: int, timeout_s: float = 30.0) -> dict:
-    from tests.browser import clear_canvas
+    from lenet_testkit.browser import clear_canvas
 
     latencies, errors, correct = [], [], 0
     for i in range(strokes):
@@ -85,7 +85,7 @@ def run(strokes: int = 30, warmup: int = 2) -> dict:
     why = chromium_missing() or app_checkpoint_missing()
     if why:
         return skipped("browser", TITLE, why, [target])
-    from tests.browser import browser, clear_canvas, open_app
+    from lenet_testkit.browser import browser, clear_canvas, open_app
 
     with Server() as server, browser() as b:
         page = open_app(b, server.url)

@@ -97,7 +97,7 @@ class Meter:
 
 
 def _stroke_points(page, digit: int, steps: int) -> list[tuple[float, float]]:
-    from tests.browser import STROKES, canvas_box
+    from lenet_testkit.browser import STROKES, canvas_box
 
     box = canvas_box(page)
     (stroke,) = STROKES[digit]  # single-stroke digits only: one mouse-up
@@ -168,7 +168,7 @@ def slider_cost(page, meter: Meter, key: str, direction: str) -> dict:
 
 
 def _clear(page) -> None:
-    from tests.browser import clear_canvas
+    from lenet_testkit.browser import clear_canvas
 
     clear_canvas(page)
 
@@ -240,7 +240,7 @@ def _med(rows: list[dict], key: str) -> float | None:
 
 
 def measure_all(url: str, digits: int, lab_moves: int) -> dict:
-    from tests.browser import browser
+    from lenet_testkit.browser import browser
 
     with browser() as b:
         return {

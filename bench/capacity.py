@@ -107,7 +107,7 @@ def cpu_share(pid: int, share: float, period_us: int = 20_000):
 async def _phases(server: Server, sessions: int, seconds: float, looks: list[float]) -> dict:
     from playwright.async_api import async_playwright
 
-    from tests.browser import CHROMIUM_ARGS, chromium_path
+    from lenet_testkit.browser import CHROMIUM_ARGS, chromium_path
 
     out: dict = {"errors": [], "contexts": [], "phases": []}
     async with async_playwright() as p:

@@ -211,7 +211,7 @@ def session_ttl_s() -> float:
 
 def chromium_missing() -> str | None:
     """Why the browser benchmarks cannot run, or None when they can."""
-    from tests.browser import INSTALL_HINT, chromium_path
+    from lenet_testkit.browser import INSTALL_HINT, chromium_path
 
     try:
         import playwright  # noqa: F401
@@ -233,7 +233,7 @@ class Server:
     and it can be killed and started again on the same port."""
 
     def __init__(self, port: int | None = None, args: Sequence[str] = (), root: Path = ROOT):
-        from tests.browser import free_port
+        from lenet_testkit.browser import free_port
 
         self.root = Path(root)  # another checkout (e.g. a git worktree of an older commit)
         self.port = port or free_port()
@@ -244,7 +244,7 @@ class Server:
 
     def start(self, timeout: float = 90.0) -> float:
         """Start the server; returns the seconds until it answered its health check."""
-        from tests.browser import server_env, wait_healthy
+        from lenet_testkit.browser import server_env, wait_healthy
 
         started = time.perf_counter()
         with open(self.log_path, "a") as log:

@@ -26,7 +26,7 @@ def drawn_set(split: str, per_glyph: int) -> tuple[list, np.ndarray]:
     as the draw page does."""
     from lenet.drawn import samples
     from lenet.preprocess import canvas_steps
-    from tests.digits import STROKES
+    from lenet_testkit.digits import STROKES
 
     meta, images = [], []
     for s in samples(split, per_glyph=per_glyph, extra_hands={"tests": STROKES}):

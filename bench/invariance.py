@@ -78,7 +78,7 @@ def apptest_moves(digit: np.ndarray, moves: int) -> tuple[dict, int]:
     """Median ms of AppTest reruns after a rotation slider move; how many raised."""
     from streamlit.logger import set_log_level
 
-    from tests.apptest_util import run_page
+    from lenet_testkit.apptest import run_page
 
     set_log_level("error")
     at = run_page("pages/invariance.py", timeout=120, digit=digit)

@@ -24,7 +24,7 @@ from bench.common import MODELS_DIR, ROOT, VARIANTS, Target, checkpoint_path, re
 from lenet.inference import predict
 from lenet.model import LeNet5, LeNetConfig
 from lenet.preprocess import canvas_steps, ink_to_steps, rgba_to_ink, to_tensor
-from tests.digits import STROKES, render
+from lenet_testkit.digits import STROKES, render
 
 TITLE = "Prediction latency"
 TARGET_WHOLE_MS = 2.0

@@ -35,7 +35,7 @@ from bench.common import (
     summary,
     table,
 )
-from tests.digits import STROKES
+from lenet_testkit.digits import STROKES
 
 TITLE = "Load: concurrent browser sessions"
 FAULT_TITLE = "Fault: server killed and restarted mid-session"
@@ -53,7 +53,7 @@ LOOK_S = 5.0  # a student looks at the prediction and the maps before the next d
 
 
 async def draw(page, digit: int) -> None:
-    """tests.browser.draw_digit for the async API (retries while the canvas is replaced),
+    """lenet_testkit.browser.draw_digit for the async API (retries while the canvas is replaced),
     at a hand's pace: one mouse event per HAND_PX_PER_EVENT of travel. Chromium takes
     one event per frame (60 a second), so that is a pen moving about 600 px/s: a digit in
     0.4-0.8 s, as people draw them. (A fixed number of events per segment gave 8 events
@@ -187,7 +187,7 @@ async def _cold_start(url: str, sessions: int) -> list[str]:
     from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import async_playwright
 
-    from tests.browser import CHROMIUM_ARGS, chromium_path
+    from lenet_testkit.browser import CHROMIUM_ARGS, chromium_path
 
     async def one(b, i: int) -> str | None:
         context = await b.new_context(viewport={"width": 1400, "height": 1000})
@@ -221,7 +221,7 @@ async def _load(
     look time in ``looks``, all sessions draw for ``seconds``."""
     from playwright.async_api import async_playwright
 
-    from tests.browser import CHROMIUM_ARGS, chromium_path
+    from lenet_testkit.browser import CHROMIUM_ARGS, chromium_path
 
     out: dict = {"errors": [], "contexts": [], "phases": {}}
     async with async_playwright() as p:
@@ -432,7 +432,7 @@ def run_fault(recovery_limit_s: float = FAULT_RECOVERY_LIMIT_S) -> dict:
     from playwright.sync_api import Error as PlaywrightError
 
     from bench.browser import stroke as sync_stroke
-    from tests.browser import browser, clear_canvas, open_app
+    from lenet_testkit.browser import browser, clear_canvas, open_app
 
     data: dict = {}
     server = Server()

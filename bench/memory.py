@@ -31,7 +31,7 @@ def run(sessions: int = 10) -> dict:
     if why:
         return skipped("memory", TITLE, why, targets)
     from bench.browser import stroke
-    from tests.browser import browser, open_app
+    from lenet_testkit.browser import browser, open_app
 
     rows, data = [], {}
     with Server() as server, browser() as b:

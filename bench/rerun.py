@@ -27,7 +27,7 @@ import torch
 from bench.common import MODELS_DIR, Target, result, skipped, summary, table
 from lenet.checkpoint import MODELS_DIR_ENV
 from lenet.viz import LAYER_FIGURES
-from tests.digits import STROKES, render
+from lenet_testkit.digits import STROKES, render
 
 TITLE = "Draw page rerun (server side)"
 TARGET_MS = 150.0
@@ -108,7 +108,7 @@ def _patched_app(models_dir: Path | None):
 def apptest_reruns(
     reruns: int, models_dir: Path | None, canvases: dict[int, np.ndarray], checkpoint: str
 ):
-    from tests.apptest_util import run_page
+    from lenet_testkit.apptest import run_page
 
     digits = sorted(canvases)
     times, wrong, exceptions = [], 0, 0

@@ -55,7 +55,7 @@ def run(strokes: int = 20, warmup: int = 2) -> dict:
     if why:
         return skipped("train_load", TITLE, why, targets)
     from bench.browser import measure, stroke
-    from tests.browser import browser, clear_canvas, open_app
+    from lenet_testkit.browser import browser, clear_canvas, open_app
 
     with Server() as server, browser() as b:
         draw = open_app(b, server.url)

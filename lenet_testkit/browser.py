@@ -12,7 +12,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.digits import STROKES
+from lenet_testkit.digits import STROKES
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = [
@@ -282,6 +282,11 @@ def strokes_lost(page, url: str, touch: bool = False, answered=wait_prediction) 
     return lost
 
 
+def errors_on(page) -> list[str]:
+    """The text of every exception Streamlit shows on the page."""
+    return [e.inner_text() for e in page.locator("[data-testid='stException']").all()]
+
+
 def clear_canvas(page) -> None:
     page.locator(".st-key-clear_canvas button").click()
     page.wait_for_function("() => !document.querySelector('.st-key-prediction')", timeout=30_000)
@@ -302,7 +307,7 @@ def wide_canvas_box(page, timeout: float = 30.0) -> dict:
 
 def write_number(page, digits: str, steps_per_segment: int = 4) -> None:
     """Write ``digits`` from left to right on the wide canvas with the mouse, each digit's
-    strokes (tests/digits.py) in a square cell as high as the canvas."""
+    strokes (lenet_testkit/digits.py) in a square cell as high as the canvas."""
     box = wide_canvas_box(page)
     size = box["height"]
     for k, digit in enumerate(digits):
