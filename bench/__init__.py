@@ -1,8 +1,9 @@
 """Benchmarks of the LeNet-5 teaching app (never timed tests).
 
-Each module measures one thing, prints a markdown section and returns a dict (see
-``bench.common.result``); ``python -m bench.run_all`` (``make bench``) runs them all and
-rewrites bench/RESULTS.md. Every script takes ``--quick`` for small settings.
+Each module measures one thing; its ``run()`` returns data (``bench.common.result``: the
+targets, the tables and sentences of its section, its numbers) and ``bench.report``, the
+one renderer, turns that into markdown. ``python -m bench.run_all`` (``make bench``) runs
+them all and rewrites bench/RESULTS.md. Every script takes ``--quick`` for small settings.
 
     python -m bench.accuracy      # test error of each shipped checkpoint vs LeCun et al. 1998
     python -m bench.train_speed   # our training loop vs a per-sample DataLoader baseline

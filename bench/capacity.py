@@ -32,9 +32,9 @@ from bench.common import (
     result,
     skipped,
     summary,
-    table,
 )
 from bench.load import open_page, session
+from bench.report import section, table
 
 TITLE = "Capacity: one replica on one core"
 TARGET_P95_S = 1.5
@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> dict:
         student_rate=args.student_rate,
         share=args.share,
     )
-    print(out["markdown"])
+    print(section(out))
     return out
 
 

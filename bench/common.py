@@ -1,4 +1,4 @@
-"""Shared pieces of the benchmarks: statistics, targets, markdown, machine facts, and a
+"""Shared pieces of the benchmarks: statistics, targets, results, machine facts, and a
 Streamlit server whose process (RSS) the benchmarks can read and restart."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from lenet.checkpoint import models_dir
 
@@ -76,52 +77,25 @@ class Target:
     def to_dict(self) -> dict:
         return {**asdict(self), "met": self.met, "status": self.status}
 
-    def row(self) -> list[str]:
-        sign = "≥" if self.higher_is_better else "≤"
-        measured = "—" if self.measured is None else f"{fmt(self.measured)} {self.unit}".strip()
-        status = self.status
-        if self.met is False:
-            status = f"**MISSED** ({measured})"
-        limit = f"{sign} {fmt(self.limit)} {self.unit}".strip()
-        return [self.name, measured, limit, status, self.note]
+
+class Table(NamedTuple):
+    """A table of a benchmark's section: column headers and rows of cells (numbers are
+    formatted by bench.report)."""
+
+    headers: Sequence[str]
+    rows: Sequence[Sequence[object]]
 
 
-def fmt(x: float | None) -> str:
-    if x is None:
-        return "—"
-    if isinstance(x, int):
-        return f"{x:,}"
-    if not math.isfinite(x):
-        return str(x)
-    if abs(x) >= 1000:
-        return f"{x:,.0f}"
-    return f"{x:.3g}"
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    def cell(v: object) -> str:
-        return (fmt(v) if isinstance(v, int | float) else str(v)).replace("|", "\\|")
-
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def targets_table(targets: Sequence[Target]) -> str:
-    return table(["target", "measured", "limit", "status", "note"], [t.row() for t in targets])
-
-
-def result(name: str, title: str, body: str, targets: Sequence[Target], **data) -> dict:
-    """What every benchmark returns: its markdown section, its targets and its numbers."""
-    parts = [f"## {title}", ""]
-    if targets:
-        parts += [targets_table(targets), ""]
-    parts.append(body.strip())
+def result(
+    name: str, title: str, body: str | Sequence[str | Table], targets: Sequence[Target], **data
+) -> dict:
+    """What every benchmark's run() returns: its targets, the blocks of its section (tables
+    and sentences, in order; bench.report renders them) and its numbers."""
     return {
         "name": name,
         "title": title,
-        "markdown": "\n".join(parts).strip() + "\n",
         "targets": [t.to_dict() for t in targets],
+        "body": [body] if isinstance(body, str | Table) else list(body),
         **data,
     }
 
@@ -129,7 +103,7 @@ def result(name: str, title: str, body: str, targets: Sequence[Target], **data) 
 def skipped(name: str, title: str, why: str, targets: Sequence[Target] = ()) -> dict:
     for t in targets:
         t.note = t.note or why
-    return result(name, title, f"Skipped: {why}", targets, skipped=why)
+    return result(name, title, [f"Skipped: {why}"], targets, skipped=why)
 
 
 # ----------------------------------------------------------------------------- machine

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import MODELS_DIR, VARIANTS, Target, checkpoint_path, result, summary, table
+from bench.common import MODELS_DIR, VARIANTS, Table, Target, checkpoint_path, result, summary
 from bench.latency import app_threads, load_model, torch_threads
+from bench.report import section
 from lenet import explain as ex
 
 TITLE = "Why this digit? (server side)"
@@ -103,7 +104,7 @@ def run(
             + [f"{r['fool_steps_median']:.0f}"]
         )
     body = [
-        table(
+        Table(
             [
                 "variant",
                 "saliency median / p95 (ms)",
@@ -122,7 +123,7 @@ def run(
         f"probabilities). Fooling: epsilon {FOOL_EPSILON}, too small to succeed, so all "
         f"{FOOL_STEPS} steps (forward + backward each) run.",
     ]
-    return result("explain", TITLE, "\n\n".join(body), targets, variants=per_variant)
+    return result("explain", TITLE, body, targets, variants=per_variant)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
         models_dir=Path(args.models),
         threads=args.threads or "app",
     )
-    print(out["markdown"])
+    print(section(out))
     return out
 
 

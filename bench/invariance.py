@@ -30,13 +30,14 @@ import torch
 from bench.common import (
     MODELS_DIR,
     VARIANTS,
+    Table,
     Target,
     checkpoint_path,
     result,
     skipped,
     summary,
-    table,
 )
+from bench.report import section
 
 TITLE = "Invariance lab (server side)"
 TARGET_SLIDER_MS = 150.0
@@ -223,18 +224,16 @@ def report(slider, sizes, one, three, cold, digits, points, apptest=None) -> dic
         "sweeps, the cached class sweep, the equivariance section): an upper bound. In the "
         "browser a slider move reruns only the controls' fragment, timed directly above."
     )
-    body = "\n\n".join(
-        [
-            table(
-                ["measurement", "median (ms)", "p95 (ms)", "n"],
-                [[r[0], f"{r[1]:.1f}", f"{r[2]:.1f}", r[3]] for r in rows],
-            ),
-            note,
-            "Bytes of one slider move (median): "
-            + ", ".join(f"{k} {v:,}" for k, v in per_part.items())
-            + ".",
-        ]
-    )
+    body = [
+        Table(
+            ["measurement", "median (ms)", "p95 (ms)", "n"],
+            [[r[0], f"{r[1]:.1f}", f"{r[2]:.1f}", r[3]] for r in rows],
+        ),
+        note,
+        "Bytes of one slider move (median): "
+        + ", ".join(f"{k} {v:,}" for k, v in per_part.items())
+        + ".",
+    ]
     return result(
         "invariance",
         TITLE,
@@ -259,7 +258,7 @@ def main(argv: list[str] | None = None) -> dict:
         class_repeats=1 if args.quick else 3,
         models_dir=Path(args.models) if args.models else None,
     )
-    print(out["markdown"])
+    print(section(out))
     return out
 
 

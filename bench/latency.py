@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.common import MODELS_DIR, ROOT, VARIANTS, Target, checkpoint_path, result, summary, table
+from bench.common import MODELS_DIR, ROOT, VARIANTS, Table, Target, checkpoint_path, result, summary
+from bench.report import section
 from lenet.inference import predict
 from lenet.model import LeNet5, LeNetConfig
 from lenet.preprocess import canvas_steps, ink_to_steps, rgba_to_ink, to_tensor
@@ -184,107 +185,33 @@ def run(
         except (OSError, ValueError):
             batch_images = np.random.default_rng(0).integers(0, 256, (10_000, 28, 28), np.uint8)
 
-    per_variant, rows, targets, all_pre, all_whole = {}, [], [], [], []
-    first_model = None
+    per_variant, raw, first_model = {}, {}, None
     for variant in variants:
         path = checkpoints.get(variant) or checkpoint_path(variant, models_dir)
         model, source = load_model(variant, path)
         first_model = first_model or model
-        xs = [to_tensor(canvas_steps(c).centred28) for c in canvases]
         with torch_threads(single_threads):
-            t = time_whole_path(model, canvases, calls)
+            raw[variant] = time_whole_path(model, canvases, calls)
+            xs = [to_tensor(canvas_steps(c).centred28) for c in canvases]
             with torch.inference_mode():
                 bare = time_calls(model.activations, xs, calls)
         tp = batch_throughput(model, batch_images, batch, batch_repeats)
-        r = {
+        per_variant[variant] = {
             "checkpoint": source,
-            "whole": summary(t["whole"]),
-            "preprocess": summary(t["preprocess"]),
-            "predict": summary(t["predict"]),
+            **{k: summary(raw[variant][k]) for k in ("whole", "preprocess", "predict")},
             "forward": summary(bare),
             "batch_images_per_s": tp["images_per_s"],
         }
-        per_variant[variant] = r
-        all_pre += t["preprocess"]
-        all_whole += t["whole"]
-        note = "" if not source.startswith("missing") else "checkpoint missing: untrained weights"
-        targets.append(
-            Target(
-                f"whole path, {variant} (median)",
-                r["whole"]["median_ms"],
-                TARGET_WHOLE_MS,
-                "ms",
-                note=note,
-            )
-        )
-        rows.append(
-            [
-                variant,
-                f"{r['whole']['median_ms']:.2f} / {r['whole']['p95_ms']:.2f}",
-                f"{r['preprocess']['median_ms']:.2f} / {r['preprocess']['p95_ms']:.2f}",
-                f"{r['predict']['median_ms']:.2f} / {r['predict']['p95_ms']:.2f}",
-                f"{r['forward']['median_ms']:.3f} / {r['forward']['p95_ms']:.3f}",
-                f"{tp['images_per_s']:,.0f}",
-            ]
-        )
-    pre_ms = summary(all_pre)["median_ms"]
-    whole_ms = summary(all_whole)["median_ms"]
-    share = pre_ms / whole_ms
-    targets.append(
-        Target(
-            "preprocessing (median, all variants)",
-            pre_ms,
-            TARGET_WHOLE_MS / 2,
-            "ms",
-            note="half of the 2 ms budget",
-        )
-    )
-    targets.append(
-        Target(
-            "preprocessing share of the whole path", 100 * share, 100 * TARGET_PREPROCESS_SHARE, "%"
-        )
-    )
+    pre_ms = summary([x for t in raw.values() for x in t["preprocess"]])["median_ms"]
+    share = pre_ms / summary([x for t in raw.values() for x in t["whole"]])["median_ms"]
+    targets = _targets(per_variant, pre_ms, share)
     with torch_threads(single_threads):
         parts = breakdown(first_model, canvases, max(10, calls // 4))
     compared = compare_threads(first_model, canvases, max(10, calls // 2))
-    missed = any(t.met is False for t in targets)
-    body = [
-        table(
-            [
-                "variant",
-                "whole path median / p95 (ms)",
-                "canvas_steps (ms)",
-                "predict (ms)",
-                "bare forward (ms)",
-                f"batch {batch} (img/s)",
-            ],
-            rows,
-        ),
-        f"{calls} calls per variant, alternating {len(canvases)} drawn digits "
-        f"(tests/digits.render, 280×280 RGBA); {single_threads} torch thread(s) for the "
-        "single-canvas timings"
-        + (" (what lenet/ui.py sets for the app)" if threads and threads == app_threads() else "")
-        + f", {default_threads} (torch's default) for the batch. "
-        "The whole path is canvas_steps + predict timed together per call; the bare "
-        "forward pass is model.activations on a (1, 1, 32, 32) tensor under inference_mode; "
-        f"batch throughput is lenet.evaluate.predict over {len(batch_images):,} images in "
-        f"batches of {batch}.",
-        "Torch threads for one canvas (whole path, first variant, alternating blocks):\n\n"
-        + table(
-            ["torch threads", "median (ms)", "p95 (ms)", "n"],
-            [
-                [k, f"{v['median_ms']:.2f}", f"{v['p95_ms']:.2f}", v["n"]]
-                for k, v in compared.items()
-            ],
-        ),
-        "Where the time goes (each piece timed on its own, first variant; median / p95 ms):\n\n"
-        + table(
-            ["step", "median", "p95"],
-            [[k, f"{v['median_ms']:.3f}", f"{v['p95_ms']:.3f}"] for k, v in parts.items()],
-        ),
-    ]
+    settings = (calls, len(canvases), single_threads, default_threads, threads, batch)
+    body = _body(per_variant, settings, len(batch_images), compared, parts)
     profile_text = None
-    if profile or (profile is None and missed):
+    if profile or (profile is None and any(t.met is False for t in targets)):
         with torch_threads(single_threads):
             profile_text = profile_path(first_model, canvases, min(200, calls))
         body.append(
@@ -294,7 +221,7 @@ def run(
     return result(
         "latency",
         TITLE,
-        "\n\n".join(body),
+        body,
         targets,
         variants=per_variant,
         breakdown=parts,
@@ -303,6 +230,77 @@ def run(
         preprocess_share=share,
         profile=profile_text,
     )
+
+
+def _targets(per_variant: dict, pre_ms: float, share: float) -> list[Target]:
+    targets = [
+        Target(
+            f"whole path, {variant} (median)",
+            r["whole"]["median_ms"],
+            TARGET_WHOLE_MS,
+            "ms",
+            note="checkpoint missing: untrained weights"
+            if r["checkpoint"].startswith("missing")
+            else "",
+        )
+        for variant, r in per_variant.items()
+    ]
+    return targets + [
+        Target(
+            "preprocessing (median, all variants)",
+            pre_ms,
+            TARGET_WHOLE_MS / 2,
+            "ms",
+            note="half of the 2 ms budget",
+        ),
+        Target(
+            "preprocessing share of the whole path", 100 * share, 100 * TARGET_PREPROCESS_SHARE, "%"
+        ),
+    ]
+
+
+def _body(
+    per_variant: dict, settings: tuple, batch_images: int, compared: dict, parts: dict
+) -> list:
+    calls, canvases, single_threads, default_threads, threads, batch = settings
+
+    def ms(s: dict, digits: int = 2) -> str:
+        return f"{s['median_ms']:.{digits}f} / {s['p95_ms']:.{digits}f}"
+
+    rows = [
+        [
+            variant,
+            *(ms(r[k]) for k in ("whole", "preprocess", "predict")),
+            ms(r["forward"], 3),
+            f"{r['batch_images_per_s']:,.0f}",
+        ]
+        for variant, r in per_variant.items()
+    ]
+    headers = ["variant", "whole path median / p95 (ms)", "canvas_steps (ms)", "predict (ms)"]
+    app = " (what lenet/ui.py sets for the app)" if threads and threads == app_threads() else ""
+    return [
+        Table([*headers, "bare forward (ms)", f"batch {batch} (img/s)"], rows),
+        f"{calls} calls per variant, alternating {canvases} drawn digits "
+        f"(lenet_testkit.digits.render, 280×280 RGBA); {single_threads} torch thread(s) for the "
+        f"single-canvas timings{app}, {default_threads} (torch's default) for the batch. "
+        "The whole path is canvas_steps + predict timed together per call; the bare "
+        "forward pass is model.activations on a (1, 1, 32, 32) tensor under inference_mode; "
+        f"batch throughput is lenet.evaluate.predict over {batch_images:,} images in "
+        f"batches of {batch}.",
+        "Torch threads for one canvas (whole path, first variant, alternating blocks):",
+        Table(
+            ["torch threads", "median (ms)", "p95 (ms)", "n"],
+            [
+                [k, f"{v['median_ms']:.2f}", f"{v['p95_ms']:.2f}", v["n"]]
+                for k, v in compared.items()
+            ],
+        ),
+        "Where the time goes (each piece timed on its own, first variant; median / p95 ms):",
+        Table(
+            ["step", "median", "p95"],
+            [[k, f"{v['median_ms']:.3f}", f"{v['p95_ms']:.3f}"] for k, v in parts.items()],
+        ),
+    ]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -325,7 +323,7 @@ def main(argv: list[str] | None = None) -> dict:
         profile=True if args.profile else None,
         threads=args.threads or "app",
     )
-    print(out["markdown"])
+    print(section(out))
     return out
 
 

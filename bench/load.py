@@ -25,6 +25,7 @@ from bench.common import (
     READ_JS,
     STROKE_DIGITS,
     Server,
+    Table,
     Target,
     app_checkpoint_missing,
     chromium_missing,
@@ -33,8 +34,8 @@ from bench.common import (
     session_ttl_s,
     skipped,
     summary,
-    table,
 )
+from bench.report import section
 from lenet_testkit.digits import STROKES
 
 TITLE = "Load: concurrent browser sessions"
@@ -379,9 +380,9 @@ def run(
             f"{out['rss_after']:.0f} MB",
         ],
     ]
-    body = table(["", "value"], rows)
-    body += (
-        f"\n\nOne headless Chromium on the same 2 cores as the server, a context per "
+    body = [Table(["", "value"], rows)]
+    body.append(
+        f"One headless Chromium on the same 2 cores as the server, a context per "
         f"session. Every page is opened first (page loads are the cold-start target's); "
         f"then each session draws a digit at a hand's pace (a mouse event every "
         f"{HAND_PX_PER_EVENT:g} px of travel, at Chromium's 60 events a second: 0.4-0.8 s a "
@@ -396,20 +397,20 @@ def run(
         f"The target is read with them."
     )
     if ttl is not None:
-        body += f"\n\nserver.disconnectedSessionTTL overridden to {ttl:.0f} s for this run."
+        body.append(f"server.disconnectedSessionTTL overridden to {ttl:.0f} s for this run.")
     if out["errors"]:
         counts: dict[str, int] = {}
         for e in out["errors"]:
             counts[e] = counts.get(e, 0) + 1
-        body += "\n\nErrors: " + "; ".join(f"{k} (×{v})" for k, v in counts.items())
+        body.append("Errors: " + "; ".join(f"{k} (×{v})" for k, v in counts.items()))
     if cold:
-        body += (
-            f"\n\nCold start (a separate, freshly started server; {sessions} pages opened at "
+        body.append(
+            f"Cold start (a separate, freshly started server; {sessions} pages opened at "
             f"once): {len(cold)} of {sessions} failed: " + "; ".join(cold) + ". The server log "
             f"({cold_log}) has the tracebacks."
         )
     if out.get("warmup_error"):
-        body += f"\n\nThe warm-up stroke failed: {out['warmup_error']}"
+        body.append(f"The warm-up stroke failed: {out['warmup_error']}")
     out["phases"] = {str(look): ph for look, ph in phases.items()}
     return result("load", TITLE, body, targets, summary=s, stats=stats, **out)
 
@@ -513,20 +514,19 @@ def run_fault(recovery_limit_s: float = FAULT_RECOVERY_LIMIT_S) -> dict:
         ),
         ["result", "PASS" if passed else "FAIL"],
     ]
-    body = table(["", "value"], rows)
-    body += (
-        "\n\nThe server is killed with SIGKILL after a prediction and started again on the "
+    body = [Table(["", "value"], rows)]
+    body.append(
+        "The server is killed with SIGKILL after a prediction and started again on the "
         "same port; Streamlit's client reconnects on its own. Strokes are tried every "
         "≤ 10 s until one is predicted, so the recovery time includes up to one try's wait. "
         "It passes when a stroke is predicted again without a page reload and the sidebar "
         "(app.py's checkpoint picker) is still there."
     )
     if sidebar_lost:
-        body += "\n\nAfter the restart the page came back without app.py's sidebar."
+        body.append("After the restart the page came back without app.py's sidebar.")
     if data["server_log"]:
-        body += "\n\nThe restarted server logged: " + " / ".join(
-            f"`{line}`" for line in data["server_log"]
-        )
+        logged = " / ".join(f"`{line}`" for line in data["server_log"])
+        body.append("The restarted server logged: " + logged)
     return result("fault", FAULT_TITLE, body, targets, passed=passed, recovery_s=recovered, **data)
 
 
@@ -560,7 +560,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if not args.no_fault:
         outs.append(run_fault())
     for out in outs:
-        print(out["markdown"])
+        print(section(out))
     return outs
 
 

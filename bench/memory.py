@@ -13,13 +13,14 @@ import time
 from bench.common import (
     STROKE_DIGITS,
     Server,
+    Table,
     Target,
     app_checkpoint_missing,
     chromium_missing,
     result,
     skipped,
-    table,
 )
+from bench.report import section
 
 TITLE = "Server memory"
 TARGET_MB = 400.0
@@ -66,12 +67,12 @@ def run(sessions: int = 10) -> dict:
     targets[0].measured = data["after_start_mb"]
     if "error" in first:
         targets[0].note = f"the first prediction failed: {first['error']}"
-    body = table(["when", "RSS (MB)"], [[w, f"{v:.0f}"] for w, v in rows])
-    body += (
-        f"\n\n1 MB = 2^20 bytes. {failures} of {sessions} sessions did not show a prediction. "
+    body = [
+        Table(["when", "RSS (MB)"], [[w, f"{v:.0f}"] for w, v in rows]),
+        f"1 MB = 2^20 bytes. {failures} of {sessions} sessions did not show a prediction. "
         "Memory after the sessions close is measured by bench/load.py (it waits "
-        "server.disconnectedSessionTTL)."
-    )
+        "server.disconnectedSessionTTL).",
+    ]
     return result("memory", TITLE, body, targets, sessions=sessions, failures=failures, **data)
 
 
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     out = run(sessions=args.sessions or (3 if args.quick else 10))
-    print(out["markdown"])
+    print(section(out))
     return out
 
 

@@ -1,7 +1,7 @@
 """The draw page's server-side rerun after a stroke, without a browser.
 
 1. AppTest: app.py on the draw page with lenet.ui.draw_canvas patched to return a drawn
-   digit (tests/digits.render); ``at.run()`` is timed with a different digit each time.
+   digit (lenet_testkit.digits.render); ``at.run()`` is timed with a different digit each time.
    AppTest reruns the whole script (sidebar, navigation, page), where a stroke in the
    browser reruns only the canvas fragment: an upper bound.
 2. The fragment's own work, timed directly: canvas_steps + predict + every image a stroke
@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.common import MODELS_DIR, Target, result, skipped, summary, table
+from bench.common import MODELS_DIR, Table, Target, result, skipped, summary
+from bench.report import section
 from lenet.checkpoint import MODELS_DIR_ENV
 from lenet.viz import LAYER_FIGURES
 from lenet_testkit.digits import STROKES, render
@@ -175,24 +176,12 @@ def run(
         target.measured, target.note = value["median_ms"], f"p95 {value['p95_ms']:.0f} ms"
     targets[2].measured = kb
     targets[2].note = f"all seven layer images {sum(built[k] for k in LAYER_FIGURES) / 1000:.0f} KB"
-    rows = [["AppTest `at.run()` (whole script)", apptest], ["fragment work, direct", fragment]]
-    body = [
-        table(
-            ["measurement", "median (ms)", "p95 (ms)", "n"],
-            [[label, f"{v['median_ms']:.1f}", f"{v['p95_ms']:.1f}", v["n"]] for label, v in rows],
-        ),
-        f"Checkpoint: {shown or name}. Each AppTest rerun draws another digit "
-        f"({', '.join(map(str, canvases))} in turn); {wrong} of {len(times)} reruns did not "
-        f"show the drawn digit as the prediction, {exceptions} raised an exception; the page "
-        f"showed {charts} plotly chart(s). Torch threads in the app: {app_threads}.",
-        "Image bytes of one stroke (1 KB = 1000 bytes; S4, C5 and F6 are built when their "
-        "tab is opened):\n\n"
-        + table(["image", "bytes"], [[k, f"{v:,}"] for k, v in built.items()]),
-    ]
+    counts = (wrong, exceptions, charts, app_threads, len(times))
+    body = _body(apptest, fragment, built, shown or name, list(canvases), counts)
     return result(
         "rerun",
         TITLE,
-        "\n\n".join(body),
+        body,
         targets,
         apptest=apptest,
         fragment=fragment,
@@ -202,6 +191,24 @@ def run(
         wrong_predictions=wrong,
         exceptions=exceptions,
     )
+
+
+def _body(apptest, fragment, built: dict, name: str, digits: list, counts: tuple) -> list:
+    wrong, exceptions, charts, app_threads, reruns = counts
+    rows = [["AppTest `at.run()` (whole script)", apptest], ["fragment work, direct", fragment]]
+    return [
+        Table(
+            ["measurement", "median (ms)", "p95 (ms)", "n"],
+            [[label, f"{v['median_ms']:.1f}", f"{v['p95_ms']:.1f}", v["n"]] for label, v in rows],
+        ),
+        f"Checkpoint: {name}. Each AppTest rerun draws another digit "
+        f"({', '.join(map(str, digits))} in turn); {wrong} of {reruns} reruns did not "
+        f"show the drawn digit as the prediction, {exceptions} raised an exception; the page "
+        f"showed {charts} plotly chart(s). Torch threads in the app: {app_threads}.",
+        "Image bytes of one stroke (1 KB = 1000 bytes; S4, C5 and F6 are built when their "
+        "tab is opened):",
+        Table(["image", "bytes"], [[k, f"{v:,}"] for k, v in built.items()]),
+    ]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -216,7 +223,7 @@ def main(argv: list[str] | None = None) -> dict:
         fragment_calls=args.calls or (10 if args.quick else 40),
         models_dir=Path(args.models) if args.models else None,
     )
-    print(out["markdown"])
+    print(section(out))
     return out
 
 

@@ -10,7 +10,6 @@ and the others still run.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 import time
@@ -32,7 +31,8 @@ from bench import (
     train_load,
     train_speed,
 )
-from bench.common import ROOT, chromium_missing, machine, result, table
+from bench.common import ROOT, chromium_missing, machine, result, skipped
+from bench.report import document, section
 
 ORDER = (
     "accuracy",
@@ -95,76 +95,6 @@ def plan(quick: bool, threads: int | None = None) -> dict:
     }
 
 
-def render(results: list[dict], info: dict, command: str, quick: bool, seconds: float) -> str:
-    when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    load_avg = ", ".join(f"{x:g}" for x in info["load_average"])
-    lines = [
-        "# Benchmark results",
-        "",
-        f"Written by `{command}` on {when} in {seconds / 60:.1f} min"
-        + (
-            " (**quick settings**: few repeats, short load run; not for quoting)." if quick else "."
-        ),
-        "",
-        table(
-            ["machine", ""],
-            [
-                ["CPU", info["cpu"]],
-                ["cores", f"{info['cores']} ({info['usable_cores']} usable by this process)"],
-                ["torch threads", info["torch_threads"]],
-                ["RAM", f"{info['ram_gb']} GiB"],
-                ["load average at start (1, 5, 15 min)", load_avg],
-                ["CUDA", info["cuda"] or "no CUDA device"],
-                ["Python / torch", f"{info['python']} / {info['torch']}"],
-            ],
-        ),
-        "",
-        "Benchmarks, not tests: every figure is a median over repeats (p95 where shown), and "
-        "every comparison is measured side by side in the same run, interleaved. A target "
-        "that is not met is marked **MISSED** with the number measured; targets are never "
-        "loosened. Timings depend on what else the machine runs: see the load average above.",
-        "",
-        "## Targets",
-        "",
-    ]
-    rows = []
-    for r in results:
-        for t in r["targets"]:
-            measured = "—" if t["measured"] is None else f"{_num(t['measured'])} {t['unit']}"
-            sign = "≥" if t["higher_is_better"] else "≤"
-            status = t["status"]
-            if t["met"] is False:
-                status = f"**MISSED** ({measured.strip()})"
-            rows.append(
-                [
-                    r["title"],
-                    t["name"],
-                    measured.strip(),
-                    f"{sign} {_num(t['limit'])} {t['unit']}".strip(),
-                    status,
-                    t["note"],
-                ]
-            )
-    lines += [table(["benchmark", "target", "measured", "limit", "status", "note"], rows), ""]
-    missed = sum(row[4].startswith("**MISSED") or row[4] == "FAILED" for row in rows)
-    met = sum(row[4] == "met" for row in rows)
-    lines.append(
-        f"{met} met, {missed} missed or failed, {len(rows) - met - missed} not measured "
-        "(missing, skipped, failed or not run) of "
-        f"{len(rows)} targets."
-    )
-    lines.append("")
-    for r in results:
-        lines += [r["markdown"].strip(), ""]
-    return "\n".join(lines)
-
-
-def _num(x) -> str:
-    from bench.common import fmt
-
-    return fmt(x)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few repeats, short load run")
@@ -188,19 +118,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {name}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         if name in BROWSER and no_browser:
-            out = result(name, name, f"Skipped: {no_browser}", [], skipped=no_browser)
+            out = skipped(name, name, no_browser)
         else:
             try:
                 out = calls[name]()
             except Exception as e:  # noqa: BLE001 - reported in RESULTS.md, the rest go on
                 tb = traceback.format_exc(limit=6)
-                out = result(name, name, f"**Failed**: {type(e).__name__}: {e}\n\n```\n{tb}```", [])
+                out = result(
+                    name, name, [f"**Failed**: {type(e).__name__}: {e}", f"```\n{tb}```"], []
+                )
         out["seconds"] = time.perf_counter() - t0
-        print(out["markdown"], flush=True)
+        print(section(out), flush=True)
         results.append(out)
     given = sys.argv[1:] if argv is None else argv
     command = ("python -m bench.run_all " + " ".join(given)).strip()
-    text = render(results, info, command, args.quick, time.perf_counter() - started)
+    text = document(results, info, command, args.quick, time.perf_counter() - started)
     Path(args.out).write_text(text)
     print(f"wrote {args.out}", file=sys.stderr)
     if args.json:

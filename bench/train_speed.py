@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from bench.common import DATA_DIR, Target, fmt, median, result, table
+from bench.common import DATA_DIR, Table, Target, median, result
+from bench.report import fmt, section
 from lenet.evaluate import predict_padded as test_predictions
 from lenet.model import LeNet5, LeNetConfig
 from lenet.preprocess import PAD, pad_unit
@@ -429,9 +430,9 @@ def _run(
             )
         per_device[name] = r
 
-    body = _markdown(per_device, variant, recipe, len(train_images), len(test_images), notes)
-    body += (
-        f"\n\nSettings: {batches} batches of {recipe.batch_size} per chunk, {repeats} "
+    body = _body(per_device, variant, recipe, len(train_images), len(test_images), notes)
+    body.append(
+        f"Settings: {batches} batches of {recipe.batch_size} per chunk, {repeats} "
         f"interleaved repeats; race: one-cycle schedule over {race_epochs:g} epochs, test set "
         f"evaluated every {eval_every} batches, limit {race_limit_s:.0f} s per loop; "
         f"{len(train_images):,} training and {len(test_images):,} test images; "
@@ -440,7 +441,7 @@ def _run(
     return result("train_speed", TITLE, body, targets, devices=per_device, variant=variant)
 
 
-def _markdown(per_device, variant, recipe, n_train, n_test, notes) -> str:
+def _body(per_device, variant, recipe, n_train, n_test, notes) -> list:
     rows, parts = [], []
     for name, r in per_device.items():
         if "skipped" in r:
@@ -457,7 +458,7 @@ def _markdown(per_device, variant, recipe, n_train, n_test, notes) -> str:
             ]
         )
     parts.append(
-        table(
+        Table(
             [
                 "device",
                 "ours (train_one_epoch, batch augmentation)",
@@ -501,8 +502,10 @@ def _markdown(per_device, variant, recipe, n_train, n_test, notes) -> str:
         parts.append(
             f"Time to {TARGET_ACCURACY:.1%} test accuracy ({variant} recipe: lr {recipe.lr:g}, "
             f"batch {recipe.batch_size}, weight decay {recipe.weight_decay:g}, label smoothing "
-            f"{recipe.label_smoothing:g}, augmentation), interleaved:\n\n"
-            + table(
+            f"{recipe.label_smoothing:g}, augmentation), interleaved:"
+        )
+        parts.append(
+            Table(
                 [
                     "device",
                     "loop",
@@ -517,7 +520,7 @@ def _markdown(per_device, variant, recipe, n_train, n_test, notes) -> str:
     parts += notes
     if "cuda" not in per_device:
         parts.append("CUDA: not asked for (`--device all` or `--device cuda`).")
-    return "\n\n".join(parts)
+    return parts
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -556,7 +559,7 @@ def main(argv: list[str] | None = None) -> dict:
         test_limit=args.test_limit,
         threads=args.threads,
     )
-    print(out["markdown"])
+    print(section(out))
     return out
 
 
