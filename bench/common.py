@@ -12,6 +12,7 @@ import sys
 import time
 import tomllib
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -43,6 +44,20 @@ def summary(values_s: Sequence[float]) -> dict:
     """Median and p95 in milliseconds of durations given in seconds."""
     ms = [v * 1e3 for v in values_s]
     return {"n": len(ms), "median_ms": median(ms), "p95_ms": p95(ms), "min_ms": min(ms)}
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """Torch's threads set to ``n`` (None: left as they are) inside the block."""
+    import torch
+
+    saved = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
 
 
 # ----------------------------------------------------------------------------- targets

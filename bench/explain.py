@@ -15,8 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import MODELS_DIR, VARIANTS, Table, Target, checkpoint_path, result, summary
-from bench.latency import app_threads, load_model, torch_threads
+from bench.common import (
+    MODELS_DIR,
+    VARIANTS,
+    Table,
+    Target,
+    checkpoint_path,
+    result,
+    summary,
+    torch_threads,
+)
+from bench.latency import app_threads, load_model
 from bench.report import section
 from lenet import explain as ex
 

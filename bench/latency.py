@@ -14,13 +14,22 @@ import io
 import pstats
 import re
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from bench.common import MODELS_DIR, ROOT, VARIANTS, Table, Target, checkpoint_path, result, summary
+from bench.common import (
+    MODELS_DIR,
+    ROOT,
+    VARIANTS,
+    Table,
+    Target,
+    checkpoint_path,
+    result,
+    summary,
+    torch_threads,
+)
 from bench.report import section
 from lenet.inference import predict
 from lenet.model import LeNet5, LeNetConfig
@@ -42,17 +51,6 @@ def app_threads() -> int | None:
         return None
     match = re.search(r"^\s*torch\.set_num_threads\((\d+)\)", source, re.MULTILINE)
     return int(match.group(1)) if match else None
-
-
-@contextmanager
-def torch_threads(n: int | None):
-    saved = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
 
 
 def load_model(variant: str, path: Path | None) -> tuple[LeNet5, str]:

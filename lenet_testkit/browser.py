@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from lenet_testkit.digits import STROKES
@@ -127,6 +127,22 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+@asynccontextmanager
+async def async_browser():
+    """browser() for Playwright's async API (the load benchmarks' concurrent sessions)."""
+    from playwright.async_api import async_playwright
+
+    path = chromium_path()
+    if path is None:
+        raise RuntimeError(INSTALL_HINT)
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            await b.close()
 
 
 def open_app(b, url: str, path: str = "/"):
