@@ -8,7 +8,6 @@ import os
 import platform
 import statistics
 import subprocess
-import sys
 import time
 import tomllib
 from collections.abc import Sequence
@@ -58,6 +57,24 @@ def torch_threads(n: int | None):
         yield
     finally:
         torch.set_num_threads(saved)
+
+
+def time_calls(fn, calls: int, warmup: int = 3, cpu: bool = False):
+    """Seconds of ``fn(i)`` for i = 0 .. warmup + calls - 1, the first ``warmup`` calls not
+    counted. ``cpu``: also the process's CPU seconds per call (on a machine shared with
+    other jobs it shows how much of the wall time was spent waiting for a core); then
+    returns (wall, cpu)."""
+    wall, used = [], []
+    for i in range(calls + warmup):
+        c0 = time.process_time() if cpu else 0.0
+        t0 = time.perf_counter()
+        fn(i)
+        t1 = time.perf_counter()
+        if i >= warmup:
+            wall.append(t1 - t0)
+            if cpu:
+                used.append(time.process_time() - c0)
+    return (wall, used) if cpu else wall
 
 
 # ----------------------------------------------------------------------------- targets
@@ -233,29 +250,11 @@ class Server:
 
     def start(self, timeout: float = 90.0) -> float:
         """Start the server; returns the seconds until it answered its health check."""
-        from lenet_testkit.browser import server_env, wait_healthy
+        from lenet_testkit.browser import start_server
 
         started = time.perf_counter()
-        with open(self.log_path, "a") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "lenet.server",
-                    "--server.port",
-                    str(self.port),
-                    "--server.address",
-                    "127.0.0.1",
-                    "--server.headless",
-                    "true",
-                    *self.args,
-                ],
-                cwd=self.root,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=server_env(),
-            )
-        wait_healthy(self.url, timeout=timeout, proc=self.proc)
+        args = ("--server.address", "127.0.0.1", *self.args)
+        self.proc = start_server(self.port, None, args, self.root, self.log_path, timeout)
         return time.perf_counter() - started
 
     def kill(self) -> None:
@@ -265,13 +264,10 @@ class Server:
             self.proc.wait(10)
 
     def stop(self) -> None:
+        from lenet_testkit.browser import stop_server
+
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+            stop_server(self.proc)
 
     def rss_mb(self) -> float | None:
         return vm_rss_mb(self.proc.pid) if self.proc is not None else None

@@ -10,7 +10,6 @@ the worst case), with the app's torch threads.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from bench.common import (
     checkpoint_path,
     result,
     summary,
+    time_calls,
     torch_threads,
 )
 from bench.latency import app_threads, load_model
@@ -47,20 +47,6 @@ def digits(models_dir: Path, count: int = 20) -> tuple[np.ndarray, np.ndarray]:
     return sample.images[chosen], sample.labels[chosen].astype(int)
 
 
-def time_each(fn, images: np.ndarray, calls: int, warmup: int = 3) -> tuple[list, list]:
-    """Seconds of ``fn(i)`` per call, cycling through the digits, after a warm-up: wall
-    time, and the process's CPU time (on a machine shared with other jobs, the CPU time
-    shows how much of the wall time was spent waiting for a core)."""
-    wall, cpu = [], []
-    for i in range(calls + warmup):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn(i % len(images))
-        if i >= warmup:
-            wall.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
-    return wall, cpu
-
-
 def measure(model, images: np.ndarray, labels: np.ndarray, calls: int) -> dict:
     targets = (labels + 1) % 10
     steps_taken = []
@@ -69,14 +55,15 @@ def measure(model, images: np.ndarray, labels: np.ndarray, calls: int) -> dict:
         fooled = ex.fool(model, images[i], int(targets[i]), FOOL_EPSILON, FOOL_STEPS)
         steps_taken.append(fooled.steps)
 
+    def each(fn, n: int):  # cycling through the digits
+        return time_calls(lambda i: fn(i % len(images)), n, cpu=True)
+
     times = {
-        "saliency": time_each(
-            lambda i: ex.saliency(model, images[i], int(labels[i])), images, calls
+        "saliency": each(lambda i: ex.saliency(model, images[i], int(labels[i])), calls),
+        "occlusion": each(
+            lambda i: ex.occlusion(model, images[i], int(labels[i]), PATCH, STRIDE), calls
         ),
-        "occlusion": time_each(
-            lambda i: ex.occlusion(model, images[i], int(labels[i]), PATCH, STRIDE), images, calls
-        ),
-        "fool": time_each(fool, images, max(5, calls // 4)),
+        "fool": each(fool, max(5, calls // 4)),
     }
     out = {k: summary(wall) for k, (wall, _) in times.items()}
     out["cpu"] = {k: summary(cpu) for k, (_, cpu) in times.items()}

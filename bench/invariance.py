@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from bench.common import (
     MODELS_DIR,
@@ -36,6 +35,8 @@ from bench.common import (
     result,
     skipped,
     summary,
+    time_calls,
+    torch_threads,
 )
 from bench.report import section
 
@@ -93,16 +94,6 @@ def apptest_moves(digit: np.ndarray, moves: int) -> tuple[dict, int]:
     return summary(times), exceptions
 
 
-def time_it(fn, calls: int, warmup: int = 3) -> list[float]:
-    out = []
-    for i in range(calls + warmup):
-        t0 = time.perf_counter()
-        fn(i)
-        if i >= warmup:
-            out.append(time.perf_counter() - t0)
-    return out
-
-
 def run(calls: int = 40, class_repeats: int = 3, models_dir: Path | None = None) -> dict:
     from lenet import invariance as inv
     from lenet.checkpoint import load_checkpoint
@@ -114,15 +105,13 @@ def run(calls: int = 40, class_repeats: int = 3, models_dir: Path | None = None)
     if not paths or sample is None:
         t = [Target("slider move (median)", None, TARGET_SLIDER_MS, "ms")]
         return skipped("invariance", TITLE, f"no checkpoint in {folder} or no MNIST sample", t)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         models = {p.stem.removeprefix("lenet5-"): load_checkpoint(p) for p in paths}
         first = next(iter(models.values()))
         digits = sample.images[sample.random[:: max(1, len(sample.random) // 10)]]
         images, labels = sample.images[sample.random], sample.labels[sample.random]
         sizes = []
-        slider = time_it(
+        slider = time_calls(
             lambda i: sizes.append(
                 slider_move(first, digits[i % len(digits)], MOVES[i % len(MOVES)])
             ),
@@ -131,14 +120,14 @@ def run(calls: int = 40, class_repeats: int = 3, models_dir: Path | None = None)
         values = inv.TRANSFORMS["rotate"].values()
         one = {
             name: summary(
-                time_it(
+                time_calls(
                     lambda i, m=m: inv.sweep(m, digits[i % len(digits)], "rotate", values), calls
                 )
             )
             for name, m in models.items()
         }
         three = summary(
-            time_it(
+            time_calls(
                 lambda i: [
                     inv.sweep(m, digits[i % len(digits)], "rotate", values) for m in models.values()
                 ],
@@ -148,7 +137,7 @@ def run(calls: int = 40, class_repeats: int = 3, models_dir: Path | None = None)
         class_values = inv.TRANSFORMS["rotate"].values(inv.CLASS_SWEEP_POINTS)
         cpu0 = time.process_time()
         cold = summary(
-            time_it(
+            time_calls(
                 lambda i: inv.class_sweep(models, images, labels, "rotate", class_values),
                 class_repeats,
                 warmup=0,
@@ -156,53 +145,12 @@ def run(calls: int = 40, class_repeats: int = 3, models_dir: Path | None = None)
         )
         cold["cpu_ms"] = (time.process_time() - cpu0) * 1e3 / class_repeats
         apptest = apptest_moves(digits[0], calls) if models_dir is None else None
-    finally:
-        torch.set_num_threads(threads)
     return report(summary(slider), sizes, one, three, cold, len(images), len(class_values), apptest)
 
 
 def report(slider, sizes, one, three, cold, digits, points, apptest=None) -> dict:
     per_part = {k: int(np.median([s[k] for s in sizes])) for k in sizes[0]}
-    kb = sum(per_part.values()) / 1000
-    slowest = max(one, key=lambda k: one[k]["median_ms"])
-    targets = [
-        Target(
-            "slider move: new prediction + maps (median)",
-            slider["median_ms"],
-            TARGET_SLIDER_MS,
-            "ms",
-            note=f"p95 {slider['p95_ms']:.0f} ms; direct fragment work",
-        ),
-        Target(
-            "bytes a slider move sends (images + chart)",
-            kb,
-            TARGET_KB,
-            "KB",
-            note="thumbnails, probabilities, C1 and C3, all PNG",
-        ),
-        Target(
-            "41-point sweep, one network (slowest median)",
-            one[slowest]["median_ms"],
-            TARGET_SWEEP_ONE_MS,
-            "ms",
-            note=slowest,
-        ),
-        Target(
-            "41-point sweep, three networks (median)",
-            three["median_ms"],
-            TARGET_SWEEP_THREE_MS,
-            "ms",
-            note=f"p95 {three['p95_ms']:.0f} ms",
-        ),
-        Target(
-            "class sweep, cold (median)",
-            cold["median_ms"] / 1000,
-            TARGET_CLASS_S,
-            "s",
-            note=f"{points} values x {digits} digits x three networks; CPU time "
-            f"{cold['cpu_ms'] / 1000:.2f} s (wall time includes waiting for a busy CPU)",
-        ),
-    ]
+    targets = _targets(slider, sum(per_part.values()) / 1000, one, three, cold, digits, points)
     rows = [["slider move (direct)", slider["median_ms"], slider["p95_ms"], slider["n"]]]
     if apptest is not None:
         app, failed = apptest
@@ -245,6 +193,48 @@ def report(slider, sizes, one, three, cold, digits, points, apptest=None) -> dic
         class_cold=cold,
         bytes=per_part,
     )
+
+
+def _targets(slider, kb, one, three, cold, digits, points) -> list[Target]:
+    slowest = max(one, key=lambda k: one[k]["median_ms"])
+    return [
+        Target(
+            "slider move: new prediction + maps (median)",
+            slider["median_ms"],
+            TARGET_SLIDER_MS,
+            "ms",
+            note=f"p95 {slider['p95_ms']:.0f} ms; direct fragment work",
+        ),
+        Target(
+            "bytes a slider move sends (images + chart)",
+            kb,
+            TARGET_KB,
+            "KB",
+            note="thumbnails, probabilities, C1 and C3, all PNG",
+        ),
+        Target(
+            "41-point sweep, one network (slowest median)",
+            one[slowest]["median_ms"],
+            TARGET_SWEEP_ONE_MS,
+            "ms",
+            note=slowest,
+        ),
+        Target(
+            "41-point sweep, three networks (median)",
+            three["median_ms"],
+            TARGET_SWEEP_THREE_MS,
+            "ms",
+            note=f"p95 {three['p95_ms']:.0f} ms",
+        ),
+        Target(
+            "class sweep, cold (median)",
+            cold["median_ms"] / 1000,
+            TARGET_CLASS_S,
+            "s",
+            note=f"{points} values x {digits} digits x three networks; CPU time "
+            f"{cold['cpu_ms'] / 1000:.2f} s (wall time includes waiting for a busy CPU)",
+        ),
+    ]
 
 
 def main(argv: list[str] | None = None) -> dict:

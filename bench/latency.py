@@ -28,6 +28,7 @@ from bench.common import (
     checkpoint_path,
     result,
     summary,
+    time_calls,
     torch_threads,
 )
 from bench.report import section
@@ -81,15 +82,9 @@ def time_whole_path(model: LeNet5, canvases: list[np.ndarray], calls: int) -> di
     return {"whole": whole, "preprocess": pre, "predict": infer}
 
 
-def time_calls(fn, args_list: list, calls: int) -> list[float]:
-    out = []
-    for i in range(calls + 20):
-        a = args_list[i % len(args_list)]
-        t0 = time.perf_counter()
-        fn(a)
-        if i >= 20:
-            out.append(time.perf_counter() - t0)
-    return out
+def time_each(fn, args_list: list, calls: int) -> list[float]:
+    """Seconds of ``fn`` per call, cycling through ``args_list``, after 20 warm-up calls."""
+    return time_calls(lambda i: fn(args_list[i % len(args_list)]), calls, warmup=20)
 
 
 def breakdown(model: LeNet5, canvases: list[np.ndarray], calls: int) -> dict:
@@ -103,10 +98,10 @@ def breakdown(model: LeNet5, canvases: list[np.ndarray], calls: int) -> dict:
         return model.activations(x)
 
     parts = {
-        "rgba_to_ink (canvas -> ink map)": time_calls(rgba_to_ink, canvases, calls),
-        "ink_to_steps (crop, resize, centre)": time_calls(ink_to_steps, inks, calls),
-        "to_tensor (28x28 uint8 -> 1x1x32x32)": time_calls(lambda im: to_tensor(im), images, calls),
-        "model.activations (forward pass)": time_calls(forward, tensors, calls),
+        "rgba_to_ink (canvas -> ink map)": time_each(rgba_to_ink, canvases, calls),
+        "ink_to_steps (crop, resize, centre)": time_each(ink_to_steps, inks, calls),
+        "to_tensor (28x28 uint8 -> 1x1x32x32)": time_each(lambda im: to_tensor(im), images, calls),
+        "model.activations (forward pass)": time_each(forward, tensors, calls),
     }
     return {k: summary(v) for k, v in parts.items()}
 
@@ -142,17 +137,23 @@ def profile_path(model: LeNet5, canvases: list[np.ndarray], calls: int = 200) ->
     return "\n".join(lines[start:])
 
 
-def batch_throughput(model: LeNet5, images: np.ndarray, batch: int, repeats: int) -> dict:
+def batch_throughput(model: LeNet5, images: np.ndarray, batch: int, repeats: int) -> float:
     """lenet.evaluate.predict over ``images`` in batches of ``batch``: images/s."""
     from lenet.evaluate import predict as predict_batch
 
     predict_batch(model, images[:batch], batch_size=batch)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        predict_batch(model, images, batch_size=batch)
-        times.append(time.perf_counter() - t0)
-    return {"images_per_s": len(images) / float(np.median(times)), "images": len(images)}
+    times = time_calls(lambda i: predict_batch(model, images, batch_size=batch), repeats, 0)
+    return len(images) / float(np.median(times))
+
+
+def mnist_test_images(folder: Path) -> np.ndarray:
+    """The MNIST test images, or 10,000 random ones when the files are not there."""
+    from lenet.data import load_mnist
+
+    try:
+        return load_mnist(folder, "test")[0]
+    except (OSError, ValueError):
+        return np.random.default_rng(0).integers(0, 256, (10_000, 28, 28), np.uint8)
 
 
 def run(
@@ -176,13 +177,7 @@ def run(
     single_threads = threads or default_threads
     canvases = [render(d) for d in sorted(STROKES)]
     if batch_images is None:
-        try:
-            from lenet.data import load_mnist
-
-            batch_images = load_mnist(Path(models_dir).parent / "data" / "mnist", "test")[0]
-        except (OSError, ValueError):
-            batch_images = np.random.default_rng(0).integers(0, 256, (10_000, 28, 28), np.uint8)
-
+        batch_images = mnist_test_images(Path(models_dir).parent / "data" / "mnist")
     per_variant, raw, first_model = {}, {}, None
     for variant in variants:
         path = checkpoints.get(variant) or checkpoint_path(variant, models_dir)
@@ -192,13 +187,12 @@ def run(
             raw[variant] = time_whole_path(model, canvases, calls)
             xs = [to_tensor(canvas_steps(c).centred28) for c in canvases]
             with torch.inference_mode():
-                bare = time_calls(model.activations, xs, calls)
-        tp = batch_throughput(model, batch_images, batch, batch_repeats)
+                bare = time_each(model.activations, xs, calls)
         per_variant[variant] = {
             "checkpoint": source,
             **{k: summary(raw[variant][k]) for k in ("whole", "preprocess", "predict")},
             "forward": summary(bare),
-            "batch_images_per_s": tp["images_per_s"],
+            "batch_images_per_s": batch_throughput(model, batch_images, batch, batch_repeats),
         }
     pre_ms = summary([x for t in raw.values() for x in t["preprocess"]])["median_ms"]
     share = pre_ms / summary([x for t in raw.values() for x in t["whole"]])["median_ms"]
@@ -212,10 +206,9 @@ def run(
     if profile or (profile is None and any(t.met is False for t in targets)):
         with torch_threads(single_threads):
             profile_text = profile_path(first_model, canvases, min(200, calls))
-        body.append(
-            f"Profile of the whole path (cProfile, {min(200, calls)} calls, sorted by own time):\n\n"
-            "```\n" + profile_text + "\n```"
-        )
+        calls_ = min(200, calls)
+        body.append(f"Profile of the whole path (cProfile, {calls_} calls, sorted by own time):")
+        body.append(f"```\n{profile_text}\n```")
     return result(
         "latency",
         TITLE,

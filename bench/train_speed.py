@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from bench.common import DATA_DIR, Table, Target, median, result, torch_threads
+from bench.common import DATA_DIR, Table, Target, median, result, time_calls, torch_threads
 from bench.report import fmt, section
 from lenet.evaluate import predict_padded as test_predictions
 from lenet.model import LeNet5, LeNetConfig
@@ -191,13 +191,7 @@ def forward_macs(model: LeNet5) -> int:
 def matmul_peak_flops(n: int = 2048, repeats: int = 5) -> float:
     """FLOP/s of a float32 n x n matmul with torch's current threads (median of repeats)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        torch.mm(a, b)
-        times.append(time.perf_counter() - started)
-    return 2 * n**3 / median(times)
+    return 2 * n**3 / median(time_calls(lambda i: torch.mm(a, b), repeats, warmup=1))
 
 
 # ----------------------------------------------------------------------------- benchmark

@@ -63,31 +63,31 @@ def server_env(env: dict | None = None) -> dict:
     return {**inherited, **(env or {})}
 
 
-def start_server(port: int, env: dict | None = None, args: tuple = ()) -> subprocess.Popen:
-    """Start the app (`python -m lenet.server`) on ``port`` and wait until it is healthy;
-    its output goes to $TMPDIR/streamlit-<port>.log (appended: a restart keeps the log)."""
+def start_server(
+    port: int,
+    env: dict | None = None,
+    args: tuple = (),
+    root: Path = ROOT,
+    log_path: Path | None = None,
+    timeout: float = 60.0,
+) -> subprocess.Popen:
+    """Start the app (`python -m lenet.server`) of the checkout ``root`` on ``port`` and
+    wait until it is healthy; its output goes to ``log_path`` (default
+    $TMPDIR/streamlit-<port>.log; appended: a restart keeps the log)."""
     import os
 
-    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"streamlit-{port}.log"
+    log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"streamlit-{port}.log"
+    command = [sys.executable, "-m", "lenet.server", "--server.port", str(port)]
     with open(log_path, "a") as log:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lenet.server",
-                "--server.port",
-                str(port),
-                "--server.headless",
-                "true",
-                *args,
-            ],
-            cwd=ROOT,
+            [*command, "--server.headless", "true", *args],
+            cwd=root,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=server_env(env),
         )
     try:
-        wait_healthy(f"http://127.0.0.1:{port}", proc=proc)
+        wait_healthy(f"http://127.0.0.1:{port}", timeout=timeout, proc=proc)
     except BaseException:
         stop_server(proc)
         raise
