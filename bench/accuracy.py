@@ -6,13 +6,11 @@ al. 1998 (LeNet-5: 0.95% test error, 0.8% when trained with distortions).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import DATA_DIR, VARIANTS, Table, Target, checkpoint_path, result
-from bench.report import section
+from bench.common import DATA_DIR, VARIANTS, Table, Target, checkpoint_path, cli, result
 
 # Percent test error each variant must reach (never loosened).
 TARGET_ERROR_PCT = {"classic": 0.8, "modern": 0.5, "lecun1998": 1.0}
@@ -103,29 +101,8 @@ def _variant(variant: str, path: Path, images, labels) -> tuple[dict, Target, li
     return r, target, row
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--checkpoint",
-        action="append",
-        default=[],
-        metavar="VARIANT=PATH",
-        help="evaluate PATH as VARIANT (repeatable; default models/lenet5-<variant>.safetensors)",
-    )
-    parser.add_argument("--data", default=str(DATA_DIR))
-    parser.add_argument("--limit", type=int, help="only the first N test images")
-    parser.add_argument("--quick", action="store_true", help="(no effect: already quick)")
-    args = parser.parse_args(argv)
-    overrides = {}
-    for item in args.checkpoint:
-        variant, _, path = item.partition("=")
-        if not path:
-            parser.error(f"--checkpoint wants VARIANT=PATH, got {item!r}")
-        overrides[variant] = Path(path)
-    out = run(overrides, data=args.data, limit=args.limit)
-    print(section(out))
-    return out
-
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

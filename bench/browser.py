@@ -9,8 +9,6 @@ delay); the canvas is then cleared and the next digit drawn.
 
 from __future__ import annotations
 
-import argparse
-
 from bench.common import (
     ARM_JS,
     DONE_JS,
@@ -22,11 +20,11 @@ from bench.common import (
     Target,
     app_checkpoint_missing,
     chromium_missing,
+    cli,
     result,
     skipped,
     summary,
 )
-from bench.report import section
 
 TITLE = "Browser: mouse-up to prediction"
 TARGET_MS = 500.0
@@ -116,15 +114,8 @@ def run(strokes: int = 30, warmup: int = 2) -> dict:
     return result("browser", TITLE, body, [target, errors], summary=s, errors=m["errors"])
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--strokes", type=int, help="timed strokes (30; quick 5)")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    out = run(strokes=args.strokes or (5 if args.quick else 30), warmup=1 if args.quick else 2)
-    print(section(out))
-    return out
-
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"strokes": 5, "warmup": 1}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

@@ -8,6 +8,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 import tomllib
 from collections.abc import Sequence
@@ -136,6 +137,48 @@ def skipped(name: str, title: str, why: str, targets: Sequence[Target] = ()) -> 
     for t in targets:
         t.note = t.note or why
     return result(name, title, [f"Skipped: {why}"], targets, skipped=why)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def cli(run, quick: dict, argv: list[str] | None = None) -> dict:
+    """``python -m bench.<name>``: run() with its defaults (make bench's settings), or with
+    ``quick`` under --quick; each keyword of run() that takes a number, a string, a path or
+    a tuple of strings is an option (``--fragment-calls 10``), a ``dict[str, Path]`` a
+    repeatable ``--checkpoints VARIANT=PATH``. Prints the section, returns the result."""
+    import argparse
+    import inspect
+
+    from bench.report import section
+
+    doc = sys.modules[run.__module__].__doc__ or ""
+    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"quick settings: {quick}")
+    for name, p in inspect.signature(run).parameters.items():
+        kind = str(p.annotation)
+        flag = "--" + name.replace("_", "-")
+        if "dict[str, Path]" in kind:
+            parser.add_argument(flag, action="append", metavar="VARIANT=PATH")
+        elif isinstance(p.default, bool) or "bool" in kind:
+            parser.add_argument(flag, type=lambda v: v.lower() in ("1", "true", "yes"))
+        elif isinstance(p.default, tuple):
+            parser.add_argument(flag, nargs="+", help=f"default: {' '.join(p.default)}")
+        elif isinstance(p.default, int | float | str) or any(
+            t in kind for t in ("int", "float", "str", "Path")
+        ):
+            convert = float if "float" in kind else int if "int" in kind else str
+            parser.add_argument(flag, type=convert, help=f"default: {p.default}")
+    given = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}
+    settings = {**(quick if given.pop("quick") else {}), **given}
+    for name, value in settings.items():
+        if isinstance(value, list) and value and "=" in value[0]:
+            settings[name] = {k: Path(v) for k, _, v in (item.partition("=") for item in value)}
+        elif isinstance(value, list):
+            settings[name] = tuple(value)
+    out = run(**settings)
+    print(section(out))
+    return out
 
 
 # ----------------------------------------------------------------------------- machine

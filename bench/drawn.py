@@ -9,14 +9,12 @@ the dev split (another seed) is for looking at the errors. Nothing here is train
 
 from __future__ import annotations
 
-import argparse
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import VARIANTS, Table, Target, checkpoint_path, result, skipped
-from bench.report import section
+from bench.common import VARIANTS, Table, Target, checkpoint_path, cli, result, skipped
 
 TITLE = "Accuracy on drawn digits"
 TARGET_PCT = 99.0  # issue 19.3: every shipped network, on drawn digits
@@ -141,29 +139,8 @@ def _body(per_variant: dict, meta: list[dict], split: str, shown_errors: int) ->
     ]
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=("eval", "dev"), default="eval")
-    parser.add_argument("--per-glyph", type=int, default=4, help="random poses per glyph and pen")
-    parser.add_argument("--errors", type=int, default=30, help="errors listed per checkpoint")
-    parser.add_argument(
-        "--checkpoint",
-        action="append",
-        default=[],
-        metavar="VARIANT=PATH",
-        help="evaluate PATH as VARIANT (repeatable)",
-    )
-    args = parser.parse_args(argv)
-    overrides = {}
-    for item in args.checkpoint:
-        variant, _, path = item.partition("=")
-        if not path:
-            parser.error(f"--checkpoint wants VARIANT=PATH, got {item!r}")
-        overrides[variant] = Path(path)
-    out = run(args.split, args.per_glyph, overrides, args.errors)
-    print(section(out))
-    return out
-
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"per_glyph": 1}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

@@ -9,7 +9,6 @@ the worst case), with the app's torch threads.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +19,13 @@ from bench.common import (
     Table,
     Target,
     checkpoint_path,
+    cli,
     result,
     summary,
     time_calls,
     torch_threads,
 )
 from bench.latency import app_threads, load_model
-from bench.report import section
 from lenet import explain as ex
 
 TITLE = "Why this digit? (server side)"
@@ -122,23 +121,8 @@ def run(
     return result("explain", TITLE, body, targets, variants=per_variant)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, help="calls per measurement (100; quick 20)")
-    parser.add_argument("--variant", action="append", choices=VARIANTS, help="repeatable")
-    parser.add_argument("--models", default=str(MODELS_DIR), help="folder of the checkpoints")
-    parser.add_argument("--threads", type=int, help="torch threads (default: the app's)")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    out = run(
-        calls=args.calls or (20 if args.quick else 100),
-        variants=tuple(args.variant or VARIANTS),
-        models_dir=Path(args.models),
-        threads=args.threads or "app",
-    )
-    print(section(out))
-    return out
-
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"calls": 20}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

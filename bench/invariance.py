@@ -19,7 +19,6 @@ Torch runs on one thread, as the app sets it (lenet/ui.py).
 
 from __future__ import annotations
 
-import argparse
 import io
 import time
 from pathlib import Path
@@ -32,13 +31,13 @@ from bench.common import (
     Table,
     Target,
     checkpoint_path,
+    cli,
     result,
     skipped,
     summary,
     time_calls,
     torch_threads,
 )
-from bench.report import section
 
 TITLE = "Invariance lab (server side)"
 TARGET_SLIDER_MS = 150.0
@@ -237,20 +236,8 @@ def _targets(slider, kb, one, three, cold, digits, points) -> list[Target]:
     ]
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, help="timed calls of each measurement (40; quick 10)")
-    parser.add_argument("--models", help="checkpoint folder (default: models/)")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    out = run(
-        calls=args.calls or (10 if args.quick else 40),
-        class_repeats=1 if args.quick else 3,
-        models_dir=Path(args.models) if args.models else None,
-    )
-    print(section(out))
-    return out
-
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"calls": 10, "class_repeats": 1}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

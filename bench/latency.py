@@ -8,7 +8,6 @@ for evaluation.
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import io
 import pstats
@@ -26,12 +25,12 @@ from bench.common import (
     Table,
     Target,
     checkpoint_path,
+    cli,
     result,
     summary,
     time_calls,
     torch_threads,
 )
-from bench.report import section
 from lenet.inference import predict
 from lenet.model import LeNet5, LeNetConfig
 from lenet.preprocess import canvas_steps, ink_to_steps, rgba_to_ink, to_tensor
@@ -294,29 +293,8 @@ def _body(
     ]
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, help="calls per measurement (1000; quick 100)")
-    parser.add_argument("--variant", action="append", choices=VARIANTS, help="repeatable")
-    parser.add_argument("--models", default=str(MODELS_DIR), help="folder of the checkpoints")
-    parser.add_argument("--profile", action="store_true", help="always profile the path")
-    parser.add_argument(
-        "--threads", type=int, help="torch threads for one canvas (default: the app's)"
-    )
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    calls = args.calls or (100 if args.quick else 1000)
-    out = run(
-        calls=calls,
-        variants=tuple(args.variant or VARIANTS),
-        models_dir=Path(args.models),
-        batch_repeats=1 if args.quick else 3,
-        profile=True if args.profile else None,
-        threads=args.threads or "app",
-    )
-    print(section(out))
-    return out
-
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"calls": 100, "batch_repeats": 1}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

@@ -8,12 +8,12 @@ server.disconnectedSessionTTL from .streamlit/config.toml plus a margin).
 Fault run (``--fault``): the server is killed (SIGKILL) and started again on the same port
 while a page is open; the page must reconnect by itself and predict the next stroke.
 
-    python -m bench.load [--quick] [--sessions 10] [--seconds 60] [--fault | --no-fault]
+    python -m bench.load [--quick] [--sessions 10] [--seconds 60]   # the load run
+    python -m bench.run_all --only fault                             # the fault run
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from collections import Counter
@@ -30,13 +30,13 @@ from bench.common import (
     Target,
     app_checkpoint_missing,
     chromium_missing,
+    cli,
     median,
     result,
     session_ttl_s,
     skipped,
     summary,
 )
-from bench.report import section
 from lenet_testkit.digits import STROKES
 
 TITLE = "Load: concurrent browser sessions"
@@ -519,39 +519,8 @@ def _fault_rows(data: dict, passed: bool) -> list[list]:
     return rows + [["result", "PASS" if passed else "FAIL"]]
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=10)
-    parser.add_argument("--seconds", type=float, help="drawing time (60; quick 15)")
-    parser.add_argument("--ttl", type=float, help="override disconnectedSessionTTL (quick: 5)")
-    parser.add_argument(
-        "--look",
-        type=float,
-        default=LOOK_S,
-        help=f"seconds a student looks at a result ({LOOK_S:g})",
-    )
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--fault", action="store_true", help="only the fault run")
-    group.add_argument("--no-fault", action="store_true", help="skip the fault run")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    outs = []
-    if not args.fault:
-        outs.append(
-            run(
-                sessions=args.sessions,
-                seconds=args.seconds or (15 if args.quick else 60),
-                ttl=args.ttl if args.ttl is not None else (5 if args.quick else None),
-                margin=5 if args.quick else 15,
-                look_s=args.look,
-            )
-        )
-    if not args.no_fault:
-        outs.append(run_fault())
-    for out in outs:
-        print(section(out))
-    return outs
-
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"sessions": 3, "seconds": 15, "ttl": 5, "margin": 5}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

@@ -7,7 +7,6 @@ exists), and with 10 browser sessions each having drawn a digit.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 from bench.common import (
@@ -17,10 +16,10 @@ from bench.common import (
     Target,
     app_checkpoint_missing,
     chromium_missing,
+    cli,
     result,
     skipped,
 )
-from bench.report import section
 
 TITLE = "Server memory"
 TARGET_MB = 400.0
@@ -76,15 +75,8 @@ def run(sessions: int = 10) -> dict:
     return result("memory", TITLE, body, targets, sessions=sessions, failures=failures, **data)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, help="browser sessions (10; quick 3)")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    out = run(sessions=args.sessions or (3 if args.quick else 10))
-    print(section(out))
-    return out
-
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"sessions": 3}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

@@ -133,6 +133,10 @@ def run(variants=("classic", "modern", "lecun1998"), count: int = 200) -> dict:
     return result("reading", TITLE, body, targets, figures=figures)
 
 
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"variants": ("classic",), "count": 30}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200)

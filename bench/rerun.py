@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import time
@@ -24,8 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.common import MODELS_DIR, Table, Target, result, skipped, summary
-from bench.report import section
+from bench.common import MODELS_DIR, Table, Target, cli, result, skipped, summary
 from lenet.checkpoint import MODELS_DIR_ENV
 from lenet.viz import LAYER_FIGURES
 from lenet_testkit.digits import STROKES, render
@@ -211,21 +209,8 @@ def _body(apptest, fragment, built: dict, name: str, digits: list, counts: tuple
     ]
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reruns", type=int, help="timed AppTest reruns (40; quick 10)")
-    parser.add_argument("--calls", type=int, help="direct fragment calls (40; quick 10)")
-    parser.add_argument("--models", help="checkpoint folder (default: models/)")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    out = run(
-        reruns=args.reruns or (10 if args.quick else 40),
-        fragment_calls=args.calls or (10 if args.quick else 40),
-        models_dir=Path(args.models) if args.models else None,
-    )
-    print(section(out))
-    return out
-
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"reruns": 10, "fragment_calls": 10}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

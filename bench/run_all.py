@@ -10,27 +10,14 @@ and the others still run.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import time
 import traceback
+from functools import partial
 from pathlib import Path
 
-from bench import (
-    accuracy,
-    browser,
-    browser_cost,
-    drawn,
-    explain,
-    invariance,
-    latency,
-    load,
-    memory,
-    reading,
-    rerun,
-    train_load,
-    train_speed,
-)
 from bench.common import ROOT, chromium_missing, machine, result, skipped
 from bench.report import document, section
 
@@ -57,42 +44,17 @@ BASELINE = "6d8afb0"
 
 
 def plan(quick: bool, threads: int | None = None) -> dict:
-    """Each benchmark's call with the full (make bench) or quick settings."""
-    if quick:
-        return {
-            "accuracy": lambda: accuracy.run(),
-            "drawn": lambda: drawn.run(per_glyph=1),
-            "train_speed": lambda: train_speed.run(
-                device="all", batches=10, repeats=3, skip_race=True, threads=threads
-            ),
-            "latency": lambda: latency.run(calls=100, batch_repeats=1),
-            "rerun": lambda: rerun.run(reruns=10, fragment_calls=10),
-            "invariance": lambda: invariance.run(calls=10, class_repeats=1),
-            "explain": lambda: explain.run(calls=20),
-            "browser_cost": lambda: browser_cost.run(digits=3, lab_moves=2),
-            "reading": lambda: reading.run(variants=("classic",), count=30),
-            "browser": lambda: browser.run(strokes=5, warmup=1),
-            "memory": lambda: memory.run(sessions=3),
-            "load": lambda: load.run(sessions=3, seconds=15, ttl=5, margin=5),
-            "fault": lambda: load.run_fault(),
-            "train_load": lambda: train_load.run(strokes=5, warmup=1),
-        }
-    return {
-        "accuracy": lambda: accuracy.run(),
-        "drawn": lambda: drawn.run(),
-        "train_speed": lambda: train_speed.run(device="all", threads=threads),
-        "latency": lambda: latency.run(calls=1000),
-        "rerun": lambda: rerun.run(reruns=40, fragment_calls=40),
-        "invariance": lambda: invariance.run(calls=40),
-        "explain": lambda: explain.run(calls=100),
-        "browser_cost": lambda: browser_cost.run(digits=10, baseline=BASELINE),
-        "reading": lambda: reading.run(count=200),
-        "browser": lambda: browser.run(strokes=30),
-        "memory": lambda: memory.run(sessions=10),
-        "load": lambda: load.run(sessions=10, seconds=60),
-        "fault": lambda: load.run_fault(),
-        "train_load": lambda: train_load.run(strokes=20),
+    """Each benchmark's call with the full (make bench: run()'s defaults) or quick settings
+    (the module's QUICK)."""
+    modules = {name: importlib.import_module(f"bench.{name}") for name in ORDER if name != "fault"}
+    calls = {
+        n: partial(m.run, **(getattr(m, "QUICK", {}) if quick else {})) for n, m in modules.items()
     }
+    calls["train_speed"] = partial(calls["train_speed"], threads=threads)
+    calls["fault"] = modules["load"].run_fault
+    cost = {"digits": 3, "lab_moves": 2} if quick else {"digits": 10, "baseline": BASELINE}
+    calls["browser_cost"] = partial(modules["browser_cost"].run, **cost)
+    return calls
 
 
 def main(argv: list[str] | None = None) -> int:

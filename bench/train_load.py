@@ -9,7 +9,6 @@ Targets (issue 17): p95 with a job running at most 2x the idle p95, RSS <= 600 M
 
 from __future__ import annotations
 
-import argparse
 import time
 
 from bench.common import DATA_DIR as MNIST_DIR
@@ -19,11 +18,11 @@ from bench.common import (
     Target,
     app_checkpoint_missing,
     chromium_missing,
+    cli,
     result,
     skipped,
     summary,
 )
-from bench.report import section
 
 TITLE = "Draw page while a job trains"
 RSS_TARGET_MB = 600.0
@@ -124,15 +123,8 @@ def report(targets: list[Target], d: dict) -> dict:
     )
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--strokes", type=int, help="timed strokes per series (20; quick 5)")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    out = run(strokes=args.strokes or (5 if args.quick else 20), warmup=1 if args.quick else 2)
-    print(section(out))
-    return out
-
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"strokes": 5, "warmup": 1}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

@@ -14,7 +14,6 @@ are counted in the time).
 
 from __future__ import annotations
 
-import argparse
 import copy
 import math
 import time
@@ -25,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from bench.common import DATA_DIR, Table, Target, median, result, time_calls, torch_threads
-from bench.report import fmt, section
+from bench.common import DATA_DIR, Table, Target, cli, median, result, time_calls, torch_threads
+from bench.report import fmt
 from lenet.evaluate import predict_padded as test_predictions
 from lenet.model import LeNet5, LeNetConfig
 from lenet.preprocess import PAD, pad_unit
@@ -275,7 +274,7 @@ def race(loops: dict, test_x, test_labels, eval_every: int, limit_s: float, max_
 def run(
     variant: str = "modern",
     data: str = str(DATA_DIR),
-    device: str = "cpu",
+    device: str = "all",
     batches: int = 100,
     repeats: int = 5,
     race_epochs: float = 3.0,
@@ -460,45 +459,8 @@ def _race_cells(st: dict) -> list[str]:
     ]
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variant", default="modern", choices=list(RECIPES))
-    parser.add_argument("--data", default=str(DATA_DIR))
-    parser.add_argument("--device", default="all", choices=("cpu", "cuda", "all"))
-    parser.add_argument("--batches", type=int, help="batches per timed chunk (100; quick 10)")
-    parser.add_argument("--repeats", type=int, help="interleaved chunk pairs (5; quick 3)")
-    parser.add_argument("--race-epochs", type=float, default=3.0, help="schedule length")
-    parser.add_argument("--eval-every", type=int, default=100, help="batches between evals")
-    parser.add_argument("--race-limit", type=float, default=120.0, help="seconds per loop")
-    parser.add_argument("--no-race", action="store_true", help="skip time-to-99%%")
-    parser.add_argument("--no-race-baseline", action="store_true", help="race our loop only")
-    parser.add_argument("--train-limit", type=int, help="only the first N training images")
-    parser.add_argument("--test-limit", type=int, help="only the first N test images")
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
-    parser.add_argument("--quick", action="store_true", help="few small chunks, no race")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.no_race = True
-    args.batches = args.batches or (10 if args.quick else 100)
-    args.repeats = args.repeats or (3 if args.quick else 5)
-    out = run(
-        variant=args.variant,
-        data=args.data,
-        device=args.device,
-        batches=args.batches,
-        repeats=args.repeats,
-        race_epochs=args.race_epochs,
-        eval_every=args.eval_every,
-        race_limit_s=args.race_limit,
-        race_baseline=not args.no_race_baseline,
-        skip_race=args.no_race,
-        train_limit=args.train_limit,
-        test_limit=args.test_limit,
-        threads=args.threads,
-    )
-    print(section(out))
-    return out
-
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"batches": 10, "repeats": 3, "skip_race": True}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)
