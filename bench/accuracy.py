@@ -1,7 +1,7 @@
 """Test error of each shipped checkpoint on the 10,000 MNIST test digits, next to LeCun et
 al. 1998 (LeNet-5: 0.95% test error, 0.8% when trained with distortions).
 
-    python -m bench.accuracy [--checkpoint modern=/tmp/m.safetensors] [--data data/mnist]
+    python -m bench.accuracy [--checkpoints modern=/tmp/m.safetensors] [--data data/mnist]
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ varied slant, size and position, rasterised like the canvas and read through
 lenet.preprocess.canvas_steps exactly as the draw page does. The eval split is reported;
 the dev split (another seed) is for looking at the errors. Nothing here is trained on.
 
-    python -m bench.drawn [--split eval|dev] [--per-glyph 4] [--errors 30]
+    python -m bench.drawn [--split eval|dev] [--per-glyph 4] [--shown-errors 30]
 """
 
 from __future__ import annotations

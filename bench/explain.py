@@ -4,7 +4,7 @@ pass), occlusion with a 4x4 patch and stride 1 (625 positions, one batched forwa
 and fooling with 50 steps (epsilon 0.01, too small to succeed, so that all 50 steps run:
 the worst case), with the app's torch threads.
 
-    python -m bench.explain [--quick] [--calls 100] [--variant classic]
+    python -m bench.explain [--quick] [--calls 100] [--variants classic modern]
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@
 
 Torch runs on one thread, as the app sets it (lenet/ui.py).
 
-    python -m bench.invariance [--quick] [--calls 40] [--models models]
+    python -m bench.invariance [--quick] [--calls 40] [--models-dir models]
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 every activation), the preprocessing alone, the bare forward pass, and batch throughput
 for evaluation.
 
-    python -m bench.latency [--quick] [--calls 1000] [--profile]
+    python -m bench.latency [--quick] [--calls 1000] [--profile true]
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@
 3. The bytes of those images (they reach the browser over HTTP, by URL; bench/browser_cost
    measures what actually arrives).
 
-    python -m bench.rerun [--quick] [--reruns 40] [--models models]
+    python -m bench.rerun [--quick] [--reruns 40] [--models-dir models]
 """
 
 from __future__ import annotations

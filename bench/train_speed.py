@@ -5,6 +5,7 @@ num_workers=0). Same network, batch size, optimizer, machine and run; the two ar
 interleaved chunk by chunk so that a busy machine slows both alike.
 
     python -m bench.train_speed [--quick] [--variant modern] [--device cpu|cuda|all]
+        [--skip-race true] [--threads N]   (every keyword of run() is an option)
 
 Reports images/s (median over chunks) and their ratio (median of the side-by-side
 ratios), the fraction of the CPU's matmul peak reached, and the wall time to reach 99.0%
