@@ -18,12 +18,13 @@ from __future__ import annotations
 import io
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from bench.common import MODELS_DIR, Table, Target, cli, result, skipped, summary
+from bench.common import MODELS_DIR, Table, Target, cli, result, skipped, summary, time_calls
 from lenet.checkpoint import MODELS_DIR_ENV
 from lenet.viz import LAYER_FIGURES
 from lenet_testkit.digits import STROKES, render
@@ -69,39 +70,28 @@ def build_outputs(model, rgba: np.ndarray, layers=PER_STROKE) -> dict[str, bytes
 
 def time_fragment(model, canvases: list[np.ndarray], calls: int) -> dict:
     """Timed direct fragment work (median ms over calls), after three warm-up calls."""
-    totals = []
-    for i in range(calls + 3):
-        t0 = time.perf_counter()
-        build_outputs(model, canvases[i % len(canvases)])
-        if i >= 3:
-            totals.append(time.perf_counter() - t0)
-    return summary(totals)
+    return summary(time_calls(lambda i: build_outputs(model, canvases[i % len(canvases)]), calls))
 
 
+@contextmanager
 def _patched_app(models_dir: Path | None):
-    """Context: lenet.ui.draw_canvas returns ``state['image']``; the models folder
-    optionally another one ($LENET_MODELS_DIR). Restores both afterwards."""
-    from contextlib import contextmanager
-
+    """lenet.ui.draw_canvas returns ``state['image']``; the models folder optionally
+    another one ($LENET_MODELS_DIR). Restores both afterwards."""
     import lenet.ui
 
-    @contextmanager
-    def cm():
-        state = {"image": None}
-        saved = lenet.ui.draw_canvas, os.environ.get(MODELS_DIR_ENV)
-        lenet.ui.draw_canvas = lambda stroke_width, key, **kw: state["image"]
-        if models_dir is not None:
-            os.environ[MODELS_DIR_ENV] = str(models_dir)
-        try:
-            yield state
-        finally:
-            lenet.ui.draw_canvas = saved[0]
-            if saved[1] is None:
-                os.environ.pop(MODELS_DIR_ENV, None)
-            else:
-                os.environ[MODELS_DIR_ENV] = saved[1]
-
-    return cm()
+    state = {"image": None}
+    saved = lenet.ui.draw_canvas, os.environ.get(MODELS_DIR_ENV)
+    lenet.ui.draw_canvas = lambda stroke_width, key, **kw: state["image"]
+    if models_dir is not None:
+        os.environ[MODELS_DIR_ENV] = str(models_dir)
+    try:
+        yield state
+    finally:
+        lenet.ui.draw_canvas = saved[0]
+        if saved[1] is None:
+            os.environ.pop(MODELS_DIR_ENV, None)
+        else:
+            os.environ[MODELS_DIR_ENV] = saved[1]
 
 
 def apptest_reruns(
