@@ -51,7 +51,9 @@ def chrome():
 
 @pytest.fixture(scope="module")
 def server():
-    """The app on a free port for one test module; yields its base URL."""
+    """The app on a free port for one test module; yields its base URL. The draw page is at
+    "/" whatever an AppTest earlier in this process left in LENET_START_PAGE (server_env
+    drops it)."""
     from lenet_testkit.browser import streamlit_server
 
     with streamlit_server() as url:
