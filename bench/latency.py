@@ -136,6 +136,14 @@ def profile_path(model: LeNet5, canvases: list[np.ndarray], calls: int = 200) ->
     return "\n".join(lines[start:])
 
 
+def time_model(model: LeNet5, canvases: list[np.ndarray], calls: int) -> tuple[dict, list]:
+    """The whole path's pieces per call (time_whole_path), and the bare forward pass."""
+    whole = time_whole_path(model, canvases, calls)
+    xs = [to_tensor(canvas_steps(c).centred28) for c in canvases]
+    with torch.inference_mode():
+        return whole, time_each(model.activations, xs, calls)
+
+
 def batch_throughput(model: LeNet5, images: np.ndarray, batch: int, repeats: int) -> float:
     """lenet.evaluate.predict over ``images`` in batches of ``batch``: images/s."""
     from lenet.evaluate import predict as predict_batch
@@ -169,33 +177,27 @@ def run(
     """``profile=None``: profile only when a target is missed. ``threads``: torch threads
     for the single-canvas timings: "app" (what lenet/ui.py sets), a number, or None for
     torch's default; batch throughput always runs with torch's default."""
-    checkpoints = checkpoints or {}
-    default_threads = torch.get_num_threads()
-    if threads == "app":
-        threads = app_threads()
+    checkpoints, default_threads = checkpoints or {}, torch.get_num_threads()
+    threads = app_threads() if threads == "app" else threads
     single_threads = threads or default_threads
     canvases = [render(d) for d in sorted(STROKES)]
     if batch_images is None:
         batch_images = mnist_test_images(Path(models_dir).parent / "data" / "mnist")
-    per_variant, raw, first_model = {}, {}, None
+    per_variant, raw, models = {}, {}, {}
     for variant in variants:
         path = checkpoints.get(variant) or checkpoint_path(variant, models_dir)
-        model, source = load_model(variant, path)
-        first_model = first_model or model
+        models[variant], source = load_model(variant, path)
         with torch_threads(single_threads):
-            raw[variant] = time_whole_path(model, canvases, calls)
-            xs = [to_tensor(canvas_steps(c).centred28) for c in canvases]
-            with torch.inference_mode():
-                bare = time_each(model.activations, xs, calls)
+            raw[variant], forward = time_model(models[variant], canvases, calls)
+        images_per_s = batch_throughput(models[variant], batch_images, batch, batch_repeats)
         per_variant[variant] = {
             "checkpoint": source,
             **{k: summary(raw[variant][k]) for k in ("whole", "preprocess", "predict")},
-            "forward": summary(bare),
-            "batch_images_per_s": batch_throughput(model, batch_images, batch, batch_repeats),
+            "forward": summary(forward),
+            "batch_images_per_s": images_per_s,
         }
-    pre_ms = summary([x for t in raw.values() for x in t["preprocess"]])["median_ms"]
-    share = pre_ms / summary([x for t in raw.values() for x in t["whole"]])["median_ms"]
-    targets = _targets(per_variant, pre_ms, share)
+    first_model = next(iter(models.values()))
+    targets, share = _targets(per_variant, raw)
     with torch_threads(single_threads):
         parts = breakdown(first_model, canvases, max(10, calls // 4))
     compared = compare_threads(first_model, canvases, max(10, calls // 2))
@@ -205,9 +207,10 @@ def run(
     if profile or (profile is None and any(t.met is False for t in targets)):
         with torch_threads(single_threads):
             profile_text = profile_path(first_model, canvases, min(200, calls))
-        calls_ = min(200, calls)
-        body.append(f"Profile of the whole path (cProfile, {calls_} calls, sorted by own time):")
-        body.append(f"```\n{profile_text}\n```")
+        body += [
+            f"Profile of the whole path (cProfile, {min(200, calls)} calls, sorted by own time):",
+            f"```\n{profile_text}\n```",
+        ]
     return result(
         "latency",
         TITLE,
@@ -222,7 +225,10 @@ def run(
     )
 
 
-def _targets(per_variant: dict, pre_ms: float, share: float) -> list[Target]:
+def _targets(per_variant: dict, raw: dict) -> tuple[list[Target], float]:
+    """The targets, and the preprocessing's share of the whole path (all variants)."""
+    pre_ms = summary([x for t in raw.values() for x in t["preprocess"]])["median_ms"]
+    share = pre_ms / summary([x for t in raw.values() for x in t["whole"]])["median_ms"]
     targets = [
         Target(
             f"whole path, {variant} (median)",
@@ -246,7 +252,7 @@ def _targets(per_variant: dict, pre_ms: float, share: float) -> list[Target]:
         Target(
             "preprocessing share of the whole path", 100 * share, 100 * TARGET_PREPROCESS_SHARE, "%"
         ),
-    ]
+    ], share
 
 
 def _body(

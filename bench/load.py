@@ -278,19 +278,7 @@ def run(
     The sessions draw twice for ``seconds``: as a class (each student looks at a result
     for ``look_s`` before the next digit: the target), then back to back (no look: a
     stress figure, reported beside it)."""
-    targets = [
-        Target(
-            f"p95 mouse-up → prediction, {sessions} sessions drawing as a class",
-            None,
-            TARGET_P95_MS,
-            "ms",
-        ),
-        Target("errors (timeouts, exceptions)", None, 0, ""),
-        Target("RSS after sessions closed + TTL, above baseline", None, TARGET_RECLAIM_MB, "MB"),
-        Target(
-            f"cold start: {sessions} sessions opened at once on a fresh server, errors", None, 0, ""
-        ),
-    ]
+    targets = _load_targets(sessions)
     why = chromium_missing() or app_checkpoint_missing()
     if why:
         return skipped("load", TITLE, why, targets)
@@ -329,6 +317,22 @@ def run(
     body = [Table(["", "value"], rows), *notes]
     out["phases"] = {str(look): ph for look, ph in phases.items()}
     return result("load", TITLE, body, targets, summary=s, stats=stats, **out)
+
+
+def _load_targets(sessions: int) -> list[Target]:
+    return [
+        Target(
+            f"p95 mouse-up → prediction, {sessions} sessions drawing as a class",
+            None,
+            TARGET_P95_MS,
+            "ms",
+        ),
+        Target("errors (timeouts, exceptions)", None, 0, ""),
+        Target("RSS after sessions closed + TTL, above baseline", None, TARGET_RECLAIM_MB, "MB"),
+        Target(
+            f"cold start: {sessions} sessions opened at once on a fresh server, errors", None, 0, ""
+        ),
+    ]
 
 
 def _load_notes(out: dict, ttl: float | None, look: float, sessions: int, cold: list, log) -> list:
