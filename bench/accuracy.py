@@ -1,17 +1,16 @@
 """Test error of each shipped checkpoint on the 10,000 MNIST test digits, next to LeCun et
 al. 1998 (LeNet-5: 0.95% test error, 0.8% when trained with distortions).
 
-    python -m bench.accuracy [--checkpoint modern=/tmp/m.safetensors] [--data data/mnist]
+    python -m bench.accuracy [--checkpoints modern=/tmp/m.safetensors] [--data data/mnist]
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import DATA_DIR, VARIANTS, Target, checkpoint_path, result, table
+from bench.common import DATA_DIR, VARIANTS, Table, Target, checkpoint_path, cli, result
 
 # Percent test error each variant must reach (never loosened).
 TARGET_ERROR_PCT = {"classic": 0.8, "modern": 0.5, "lecun1998": 1.0}
@@ -49,8 +48,6 @@ def run(
 ) -> dict:
     """Evaluate every checkpoint (default: models/lenet5-<variant>.safetensors); a missing
     file is reported as missing. ``test_set`` replaces the MNIST files (tests)."""
-    from lenet.checkpoint import CheckpointError
-
     checkpoints = {v: checkpoint_path(v) for v in VARIANTS} | (checkpoints or {})
     if test_set is None:
         from lenet.data import load_mnist
@@ -62,76 +59,50 @@ def run(
 
     per_variant, targets, rows = {}, [], []
     for variant, path in checkpoints.items():
-        path = Path(path)
-        limit_pct = TARGET_ERROR_PCT.get(variant, 1.0)
-        name = f"{variant} test error"
-        if not path.is_file():
-            per_variant[variant] = {"path": str(path), "missing": True}
-            targets.append(Target(name, None, limit_pct, "%", note=str(path), unmeasured="missing"))
-            rows.append([variant, "missing", "—", "—", "—"])
-            continue
-        try:
-            r = evaluate_checkpoint(path, images, labels)
-        except CheckpointError as e:
-            per_variant[variant] = {"path": str(path), "error": str(e)}
-            targets.append(Target(name, None, limit_pct, "%", note=str(e), unmeasured="unreadable"))
-            rows.append([variant, "unreadable", "—", "—", "—"])
-            continue
-        per_variant[variant] = r
-        note = "dry-run checkpoint" if r["dry_run"] else ""
-        targets.append(Target(name, r["error_pct"], limit_pct, "%", note=note))
-        card = r["card_accuracy"]
-        rows.append(
-            [
-                variant,
-                f"{r['error_pct']:.2f}%",
-                f"{r['misclassified']} / {r['test_images']}",
-                "—" if card is None else f"{100 * (1 - card):.2f}%",
-                " ".join(f"{d}:{e:.2f}" for d, e in enumerate(r["per_class_error_pct"])),
-            ]
-        )
-    body = "\n\n".join(
-        [
-            table(
-                [
-                    "checkpoint",
-                    "test error",
-                    "misclassified",
-                    "model card says",
-                    "per-class error % (digit:error)",
-                ],
-                rows,
-            ),
-            PAPER,
-            f"Measured on {len(labels):,} test images.",
-        ]
-    )
+        per_variant[variant], target, row = _variant(variant, Path(path), images, labels)
+        targets.append(target)
+        rows.append(row)
+    headers = [
+        "checkpoint",
+        "test error",
+        "misclassified",
+        "model card says",
+        "per-class error % (digit:error)",
+    ]
+    body = [Table(headers, rows), PAPER, f"Measured on {len(labels):,} test images."]
     return result("accuracy", TITLE, body, targets, variants=per_variant, images=len(labels))
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--checkpoint",
-        action="append",
-        default=[],
-        metavar="VARIANT=PATH",
-        help="evaluate PATH as VARIANT (repeatable; default models/lenet5-<variant>.safetensors)",
-    )
-    parser.add_argument("--data", default=str(DATA_DIR))
-    parser.add_argument("--limit", type=int, help="only the first N test images")
-    parser.add_argument("--quick", action="store_true", help="(no effect: already quick)")
-    args = parser.parse_args(argv)
-    overrides = {}
-    for item in args.checkpoint:
-        variant, _, path = item.partition("=")
-        if not path:
-            parser.error(f"--checkpoint wants VARIANT=PATH, got {item!r}")
-        overrides[variant] = Path(path)
-    out = run(overrides, data=args.data, limit=args.limit)
-    print(out["markdown"])
-    return out
+def _variant(variant: str, path: Path, images, labels) -> tuple[dict, Target, list]:
+    """One checkpoint's figures, its target and its table row (missing or unreadable too)."""
+    from lenet.checkpoint import CheckpointError
 
+    limit_pct = TARGET_ERROR_PCT.get(variant, 1.0)
+    name = f"{variant} test error"
+    if not path.is_file():
+        target = Target(name, None, limit_pct, "%", note=str(path), unmeasured="missing")
+        return {"path": str(path), "missing": True}, target, [variant, "missing", "—", "—", "—"]
+    try:
+        r = evaluate_checkpoint(path, images, labels)
+    except CheckpointError as e:
+        target = Target(name, None, limit_pct, "%", note=str(e), unmeasured="unreadable")
+        return {"path": str(path), "error": str(e)}, target, [variant, "unreadable", "—", "—", "—"]
+    target = Target(
+        name, r["error_pct"], limit_pct, "%", note="dry-run checkpoint" if r["dry_run"] else ""
+    )
+    card = r["card_accuracy"]
+    row = [
+        variant,
+        f"{r['error_pct']:.2f}%",
+        f"{r['misclassified']} / {r['test_images']}",
+        "—" if card is None else f"{100 * (1 - card):.2f}%",
+        " ".join(f"{d}:{e:.2f}" for d, e in enumerate(r["per_class_error_pct"])),
+    ]
+    return r, target, row
+
+
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

@@ -9,8 +9,6 @@ delay); the canvas is then cleared and the next digit drawn.
 
 from __future__ import annotations
 
-import argparse
-
 from bench.common import (
     ARM_JS,
     DONE_JS,
@@ -18,13 +16,14 @@ from bench.common import (
     READ_JS,
     STROKE_DIGITS,
     Server,
+    Table,
     Target,
     app_checkpoint_missing,
     chromium_missing,
+    cli,
     result,
     skipped,
     summary,
-    table,
 )
 
 TITLE = "Browser: mouse-up to prediction"
@@ -36,7 +35,7 @@ def stroke(page, digit: int, timeout_s: float = 30.0) -> dict:
     {error}. The canvas must be blank (no prediction shown) beforehand."""
     from playwright.sync_api import Error as PlaywrightError
 
-    from tests.browser import draw_digit
+    from lenet_testkit.browser import draw_digit
 
     try:
         page.evaluate(ARM_JS)
@@ -61,9 +60,14 @@ def stroke(page, digit: int, timeout_s: float = 30.0) -> dict:
     return {"latency_s": (r["pred"]["t"] - r["up"]) / 1000, "value": r["pred"]["value"]}
 
 
-def measure(page, strokes: int, timeout_s: float = 30.0) -> dict:
-    from tests.browser import clear_canvas
+def measure(page, strokes: int, timeout_s: float = 30.0, warmup: int = 0) -> dict:
+    """``warmup`` strokes not counted, then ``strokes`` timed ones (STROKE_DIGITS in turn),
+    the canvas cleared after each: {latencies, errors, correct}."""
+    from lenet_testkit.browser import clear_canvas
 
+    for i in range(warmup):
+        stroke(page, STROKE_DIGITS[-1 - i])
+        clear_canvas(page)
     latencies, errors, correct = [], [], 0
     for i in range(strokes):
         digit = STROKE_DIGITS[i % len(STROKE_DIGITS)]
@@ -85,60 +89,33 @@ def run(strokes: int = 30, warmup: int = 2) -> dict:
     why = chromium_missing() or app_checkpoint_missing()
     if why:
         return skipped("browser", TITLE, why, [target])
-    from tests.browser import browser, clear_canvas, open_app
+    from lenet_testkit.browser import browser, open_app
 
     with Server() as server, browser() as b:
         page = open_app(b, server.url)
-        for i in range(warmup):
-            stroke(page, STROKE_DIGITS[-1 - i])
-            clear_canvas(page)
-        m = measure(page, strokes)
+        m = measure(page, strokes, warmup=warmup)
         page.close()
     s = summary(m["latencies"]) if m["latencies"] else None
     target.measured = s["median_ms"] if s else None
     target.note = f"p95 {s['p95_ms']:.0f} ms" if s else "no stroke was predicted"
     errors = Target("strokes without a prediction", len(m["errors"]), 0, "")
-    body = table(
-        [
-            "strokes",
-            "predicted",
-            "errors",
-            "median (ms)",
-            "p95 (ms)",
-            "min (ms)",
-            "shown digit = drawn digit",
-        ],
-        [
-            [
-                strokes,
-                len(m["latencies"]),
-                len(m["errors"]),
-                f"{s['median_ms']:.0f}" if s else "—",
-                f"{s['p95_ms']:.0f}" if s else "—",
-                f"{s['min_ms']:.0f}" if s else "—",
-                f"{m['correct']} / {len(m['latencies'])}",
-            ]
-        ],
-    )
-    body += (
-        f"\n\nSingle-stroke digits {', '.join(map(str, STROKE_DIGITS))} in turn, canvas "
+    ms = [f"{s[k]:.0f}" if s else "—" for k in ("median_ms", "p95_ms", "min_ms")]
+    predicted = len(m["latencies"])
+    row = [strokes, predicted, len(m["errors"]), *ms, f"{m['correct']} / {predicted}"]
+    headers = ["strokes", "predicted", "errors", "median (ms)", "p95 (ms)", "min (ms)"]
+    body = [
+        Table([*headers, "shown digit = drawn digit"], [row]),
+        f"Single-stroke digits {', '.join(map(str, STROKE_DIGITS))} in turn, canvas "
         f"cleared between strokes, {warmup} warm-up strokes not counted; headless Chromium "
-        "and the server share the machine."
-    )
+        "and the server share the machine.",
+    ]
     if m["errors"]:
-        body += "\n\nErrors: " + "; ".join(sorted(set(m["errors"])))
+        body.append("Errors: " + "; ".join(sorted(set(m["errors"]))))
     return result("browser", TITLE, body, [target, errors], summary=s, errors=m["errors"])
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--strokes", type=int, help="timed strokes (30; quick 5)")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    out = run(strokes=args.strokes or (5 if args.quick else 30), warmup=1 if args.quick else 2)
-    print(out["markdown"])
-    return out
-
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"strokes": 5, "warmup": 1}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

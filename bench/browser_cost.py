@@ -28,14 +28,15 @@ from bench.common import (
     ROOT,
     STROKE_DIGITS,
     Server,
+    Table,
     Target,
     app_checkpoint_missing,
     chromium_missing,
     median,
     result,
     skipped,
-    table,
 )
+from bench.report import section
 
 TITLE = "Browser cost of an interaction"
 RENDER_MS, RECEIVED_KB, LATENCY_MS, PHONE_MS = 80.0, 30.0, 150.0, 500.0
@@ -97,7 +98,7 @@ class Meter:
 
 
 def _stroke_points(page, digit: int, steps: int) -> list[tuple[float, float]]:
-    from tests.browser import STROKES, canvas_box
+    from lenet_testkit.browser import STROKES, canvas_box
 
     box = canvas_box(page)
     (stroke,) = STROKES[digit]  # single-stroke digits only: one mouse-up
@@ -168,7 +169,7 @@ def slider_cost(page, meter: Meter, key: str, direction: str) -> dict:
 
 
 def _clear(page) -> None:
-    from tests.browser import clear_canvas
+    from lenet_testkit.browser import clear_canvas
 
     clear_canvas(page)
 
@@ -240,7 +241,7 @@ def _med(rows: list[dict], key: str) -> float | None:
 
 
 def measure_all(url: str, digits: int, lab_moves: int) -> dict:
-    from tests.browser import browser
+    from lenet_testkit.browser import browser
 
     with browser() as b:
         return {
@@ -298,7 +299,7 @@ def run(digits: int = 10, lab_moves: int = 6, baseline: str | None = None) -> di
     return result("browser_cost", TITLE, _body(runs, baseline), targets, runs=runs)
 
 
-def _body(runs: dict, baseline: str | None) -> str:
+def _body(runs: dict, baseline: str | None) -> list:
     columns = list(runs)
     rows = []
     figures = [
@@ -331,9 +332,8 @@ def _body(runs: dict, baseline: str | None) -> str:
     heads = ["median per interaction"] + [
         "this commit" if c == "now" else f"baseline ({baseline})" for c in columns
     ]
-    text = table(heads, rows)
-    text += (
-        f"\n\nSingle-stroke digits {', '.join(map(str, STROKE_DIGITS))} in turn, "
+    text = (
+        f"Single-stroke digits {', '.join(map(str, STROKE_DIGITS))} in turn, "
         f"{len(desktop)} on a 1300×1000 page and {len(runs['now']['phone'])} on a 390×844 touch "
         "page with the CPU throttled 4×, one warm-up digit each; the labs' interaction is one "
         "keyboard step of a slider. Renderer time is `TaskDuration` from the DevTools "
@@ -343,7 +343,7 @@ def _body(runs: dict, baseline: str | None) -> str:
     )
     if baseline:
         text += " The baseline column is the same run against a worktree of the commit named."
-    return text
+    return [Table(heads, rows), text]
 
 
 def _fmt(x: float | None) -> str:
@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     digits = args.digits or (3 if args.quick else 10)
     out = run(digits=digits, lab_moves=2 if args.quick else 6, baseline=args.baseline)
-    print(out["markdown"])
+    print(section(out))
     return out
 
 

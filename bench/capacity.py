@@ -32,9 +32,9 @@ from bench.common import (
     result,
     skipped,
     summary,
-    table,
 )
 from bench.load import open_page, session
+from bench.report import section, table
 
 TITLE = "Capacity: one replica on one core"
 TARGET_P95_S = 1.5
@@ -107,7 +107,7 @@ def cpu_share(pid: int, share: float, period_us: int = 20_000):
 async def _phases(server: Server, sessions: int, seconds: float, looks: list[float]) -> dict:
     from playwright.async_api import async_playwright
 
-    from tests.browser import CHROMIUM_ARGS, chromium_path
+    from lenet_testkit.browser import CHROMIUM_ARGS, chromium_path
 
     out: dict = {"errors": [], "contexts": [], "phases": []}
     async with async_playwright() as p:
@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> dict:
         student_rate=args.student_rate,
         share=args.share,
     )
-    print(out["markdown"])
+    print(section(out))
     return out
 
 

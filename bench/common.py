@@ -1,4 +1,4 @@
-"""Shared pieces of the benchmarks: statistics, targets, markdown, machine facts, and a
+"""Shared pieces of the benchmarks: statistics, targets, results, machine facts, and a
 Streamlit server whose process (RSS) the benchmarks can read and restart."""
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ import sys
 import time
 import tomllib
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from lenet.checkpoint import models_dir
 
@@ -42,6 +44,38 @@ def summary(values_s: Sequence[float]) -> dict:
     """Median and p95 in milliseconds of durations given in seconds."""
     ms = [v * 1e3 for v in values_s]
     return {"n": len(ms), "median_ms": median(ms), "p95_ms": p95(ms), "min_ms": min(ms)}
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """Torch's threads set to ``n`` (None: left as they are) inside the block."""
+    import torch
+
+    saved = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def time_calls(fn, calls: int, warmup: int = 3, cpu: bool = False):
+    """Seconds of ``fn(i)`` for i = 0 .. warmup + calls - 1, the first ``warmup`` calls not
+    counted. ``cpu``: also the process's CPU seconds per call (on a machine shared with
+    other jobs it shows how much of the wall time was spent waiting for a core); then
+    returns (wall, cpu)."""
+    wall, used = [], []
+    for i in range(calls + warmup):
+        c0 = time.process_time() if cpu else 0.0
+        t0 = time.perf_counter()
+        fn(i)
+        t1 = time.perf_counter()
+        if i >= warmup:
+            wall.append(t1 - t0)
+            if cpu:
+                used.append(time.process_time() - c0)
+    return (wall, used) if cpu else wall
 
 
 # ----------------------------------------------------------------------------- targets
@@ -76,52 +110,25 @@ class Target:
     def to_dict(self) -> dict:
         return {**asdict(self), "met": self.met, "status": self.status}
 
-    def row(self) -> list[str]:
-        sign = "≥" if self.higher_is_better else "≤"
-        measured = "—" if self.measured is None else f"{fmt(self.measured)} {self.unit}".strip()
-        status = self.status
-        if self.met is False:
-            status = f"**MISSED** ({measured})"
-        limit = f"{sign} {fmt(self.limit)} {self.unit}".strip()
-        return [self.name, measured, limit, status, self.note]
+
+class Table(NamedTuple):
+    """A table of a benchmark's section: column headers and rows of cells (numbers are
+    formatted by bench.report)."""
+
+    headers: Sequence[str]
+    rows: Sequence[Sequence[object]]
 
 
-def fmt(x: float | None) -> str:
-    if x is None:
-        return "—"
-    if isinstance(x, int):
-        return f"{x:,}"
-    if not math.isfinite(x):
-        return str(x)
-    if abs(x) >= 1000:
-        return f"{x:,.0f}"
-    return f"{x:.3g}"
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    def cell(v: object) -> str:
-        return (fmt(v) if isinstance(v, int | float) else str(v)).replace("|", "\\|")
-
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def targets_table(targets: Sequence[Target]) -> str:
-    return table(["target", "measured", "limit", "status", "note"], [t.row() for t in targets])
-
-
-def result(name: str, title: str, body: str, targets: Sequence[Target], **data) -> dict:
-    """What every benchmark returns: its markdown section, its targets and its numbers."""
-    parts = [f"## {title}", ""]
-    if targets:
-        parts += [targets_table(targets), ""]
-    parts.append(body.strip())
+def result(
+    name: str, title: str, body: str | Sequence[str | Table], targets: Sequence[Target], **data
+) -> dict:
+    """What every benchmark's run() returns: its targets, the blocks of its section (tables
+    and sentences, in order; bench.report renders them) and its numbers."""
     return {
         "name": name,
         "title": title,
-        "markdown": "\n".join(parts).strip() + "\n",
         "targets": [t.to_dict() for t in targets],
+        "body": [body] if isinstance(body, str | Table) else list(body),
         **data,
     }
 
@@ -129,7 +136,49 @@ def result(name: str, title: str, body: str, targets: Sequence[Target], **data) 
 def skipped(name: str, title: str, why: str, targets: Sequence[Target] = ()) -> dict:
     for t in targets:
         t.note = t.note or why
-    return result(name, title, f"Skipped: {why}", targets, skipped=why)
+    return result(name, title, [f"Skipped: {why}"], targets, skipped=why)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def cli(run, quick: dict, argv: list[str] | None = None) -> dict:
+    """``python -m bench.<name>``: run() with its defaults (make bench's settings), or with
+    ``quick`` under --quick; each keyword of run() that takes a number, a string, a path or
+    a tuple of strings is an option (``--fragment-calls 10``), a ``dict[str, Path]`` a
+    repeatable ``--checkpoints VARIANT=PATH``. Prints the section, returns the result."""
+    import argparse
+    import inspect
+
+    from bench.report import section
+
+    doc = sys.modules[run.__module__].__doc__ or ""
+    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"quick settings: {quick}")
+    for name, p in inspect.signature(run).parameters.items():
+        kind = str(p.annotation)
+        flag = "--" + name.replace("_", "-")
+        if "dict[str, Path]" in kind:
+            parser.add_argument(flag, action="append", metavar="VARIANT=PATH")
+        elif isinstance(p.default, bool) or "bool" in kind:
+            parser.add_argument(flag, type=lambda v: v.lower() in ("1", "true", "yes"))
+        elif isinstance(p.default, tuple):
+            parser.add_argument(flag, nargs="+", help=f"default: {' '.join(p.default)}")
+        elif isinstance(p.default, int | float | str) or any(
+            t in kind for t in ("int", "float", "str", "Path")
+        ):
+            convert = float if "float" in kind else int if "int" in kind else str
+            parser.add_argument(flag, type=convert, help=f"default: {p.default}")
+    given = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}
+    settings = {**(quick if given.pop("quick") else {}), **given}
+    for name, value in settings.items():
+        if isinstance(value, list) and value and "=" in value[0]:
+            settings[name] = {k: Path(v) for k, _, v in (item.partition("=") for item in value)}
+        elif isinstance(value, list):
+            settings[name] = tuple(value)
+    out = run(**settings)
+    print(section(out))
+    return out
 
 
 # ----------------------------------------------------------------------------- machine
@@ -211,7 +260,7 @@ def session_ttl_s() -> float:
 
 def chromium_missing() -> str | None:
     """Why the browser benchmarks cannot run, or None when they can."""
-    from tests.browser import INSTALL_HINT, chromium_path
+    from lenet_testkit.browser import INSTALL_HINT, chromium_path
 
     try:
         import playwright  # noqa: F401
@@ -233,7 +282,7 @@ class Server:
     and it can be killed and started again on the same port."""
 
     def __init__(self, port: int | None = None, args: Sequence[str] = (), root: Path = ROOT):
-        from tests.browser import free_port
+        from lenet_testkit.browser import free_port
 
         self.root = Path(root)  # another checkout (e.g. a git worktree of an older commit)
         self.port = port or free_port()
@@ -244,29 +293,11 @@ class Server:
 
     def start(self, timeout: float = 90.0) -> float:
         """Start the server; returns the seconds until it answered its health check."""
-        from tests.browser import server_env, wait_healthy
+        from lenet_testkit.browser import start_server
 
         started = time.perf_counter()
-        with open(self.log_path, "a") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "lenet.server",
-                    "--server.port",
-                    str(self.port),
-                    "--server.address",
-                    "127.0.0.1",
-                    "--server.headless",
-                    "true",
-                    *self.args,
-                ],
-                cwd=self.root,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=server_env(),
-            )
-        wait_healthy(self.url, timeout=timeout, proc=self.proc)
+        args = ("--server.address", "127.0.0.1", *self.args)
+        self.proc = start_server(self.port, None, args, self.root, self.log_path, timeout)
         return time.perf_counter() - started
 
     def kill(self) -> None:
@@ -276,13 +307,10 @@ class Server:
             self.proc.wait(10)
 
     def stop(self) -> None:
+        from lenet_testkit.browser import stop_server
+
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+            stop_server(self.proc)
 
     def rss_mb(self) -> float | None:
         return vm_rss_mb(self.proc.pid) if self.proc is not None else None

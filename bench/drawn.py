@@ -4,18 +4,17 @@ varied slant, size and position, rasterised like the canvas and read through
 lenet.preprocess.canvas_steps exactly as the draw page does. The eval split is reported;
 the dev split (another seed) is for looking at the errors. Nothing here is trained on.
 
-    python -m bench.drawn [--split eval|dev] [--per-glyph 4] [--errors 30]
+    python -m bench.drawn [--split eval|dev] [--per-glyph 4] [--shown-errors 30]
 """
 
 from __future__ import annotations
 
-import argparse
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import VARIANTS, Target, checkpoint_path, result, skipped, table
+from bench.common import VARIANTS, Table, Target, checkpoint_path, cli, result, skipped
 
 TITLE = "Accuracy on drawn digits"
 TARGET_PCT = 99.0  # issue 19.3: every shipped network, on drawn digits
@@ -26,7 +25,7 @@ def drawn_set(split: str, per_glyph: int) -> tuple[list, np.ndarray]:
     as the draw page does."""
     from lenet.drawn import samples
     from lenet.preprocess import canvas_steps
-    from tests.digits import STROKES
+    from lenet_testkit.digits import STROKES
 
     meta, images = [], []
     for s in samples(split, per_glyph=per_glyph, extra_hands={"tests": STROKES}):
@@ -86,26 +85,25 @@ def run(
 ) -> dict:
     checkpoints = {v: checkpoint_path(v) for v in VARIANTS} | (checkpoints or {})
     present = {v: Path(p) for v, p in checkpoints.items() if Path(p).is_file()}
-    targets = [
-        Target(
-            f"{v} on drawn digits ({split})",
-            None,
-            TARGET_PCT,
-            "%",
-            higher_is_better=True,
-            unmeasured="missing",
-        )
-        for v in checkpoints
-    ]
+    kind = {"higher_is_better": True, "unmeasured": "missing"}
+    name = "on drawn digits"
+    targets = [Target(f"{v} {name} ({split})", None, TARGET_PCT, "%", **kind) for v in checkpoints]
     if not present:
         return skipped("drawn", TITLE, "no checkpoint to evaluate", targets)
     meta, images = drawn_set(split, per_glyph)
     per_variant = {v: evaluate(p, meta, images) for v, p in present.items()}
-    pens = list(dict.fromkeys(m["pen"] for m in meta))
-    sources = list(dict.fromkeys(m["source"] for m in meta))
     for t, v in zip(targets, checkpoints, strict=True):
         if v in per_variant:
             t.measured = per_variant[v]["accuracy_pct"]
+    body = _body(per_variant, meta, split, shown_errors)
+    return result(
+        "drawn", TITLE, body, targets, split=split, samples=len(meta), variants=per_variant
+    )
+
+
+def _body(per_variant: dict, meta: list[dict], split: str, shown_errors: int) -> list:
+    pens = list(dict.fromkeys(m["pen"] for m in meta))
+    sources = list(dict.fromkeys(m["source"] for m in meta))
     rows = [
         [
             v,
@@ -127,50 +125,22 @@ def run(
         v: Counter(f"{e['digit']}→{e['predicted']}" for e in r["errors"]).most_common(5)
         for v, r in per_variant.items()
     }
-    body = "\n\n".join(
-        [
-            f"{len(meta)} drawn digits ({split} split; sources: {', '.join(sources)}; pen widths "
-            "thin 7–11 px, default 17–23 px, thick 30–40 px on the 280 px canvas; slant ±0.35, "
-            "width ×0.75–1.3, height 30–85% of the canvas, anywhere on it, ±10° rotation).",
-            table(["checkpoint", "accuracy", *(f"{p} pen" for p in pens), "errors"], rows),
-            table(["checkpoint", *sources], by_source),
-            "Most frequent confusions (true→read): "
-            + "; ".join(
-                f"{v}: " + ", ".join(f"{k} ×{n}" for k, n in c) for v, c in confusions.items()
-            ),
-            table(["checkpoint", "source", "digit", "read as", "pen", "slant"], error_rows)
-            if error_rows
-            else f"Errors listed: {shown_errors} per checkpoint.",
-        ]
-    )
-    return result(
-        "drawn", TITLE, body, targets, split=split, samples=len(meta), variants=per_variant
-    )
+    return [
+        f"{len(meta)} drawn digits ({split} split; sources: {', '.join(sources)}; pen widths "
+        "thin 7–11 px, default 17–23 px, thick 30–40 px on the 280 px canvas; slant ±0.35, "
+        "width ×0.75–1.3, height 30–85% of the canvas, anywhere on it, ±10° rotation).",
+        Table(["checkpoint", "accuracy", *(f"{p} pen" for p in pens), "errors"], rows),
+        Table(["checkpoint", *sources], by_source),
+        "Most frequent confusions (true→read): "
+        + "; ".join(f"{v}: " + ", ".join(f"{k} ×{n}" for k, n in c) for v, c in confusions.items()),
+        Table(["checkpoint", "source", "digit", "read as", "pen", "slant"], error_rows)
+        if error_rows
+        else f"Errors listed: {shown_errors} per checkpoint.",
+    ]
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=("eval", "dev"), default="eval")
-    parser.add_argument("--per-glyph", type=int, default=4, help="random poses per glyph and pen")
-    parser.add_argument("--errors", type=int, default=30, help="errors listed per checkpoint")
-    parser.add_argument(
-        "--checkpoint",
-        action="append",
-        default=[],
-        metavar="VARIANT=PATH",
-        help="evaluate PATH as VARIANT (repeatable)",
-    )
-    args = parser.parse_args(argv)
-    overrides = {}
-    for item in args.checkpoint:
-        variant, _, path = item.partition("=")
-        if not path:
-            parser.error(f"--checkpoint wants VARIANT=PATH, got {item!r}")
-        overrides[variant] = Path(path)
-    out = run(args.split, args.per_glyph, overrides, args.errors)
-    print(out["markdown"])
-    return out
-
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"per_glyph": 1}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

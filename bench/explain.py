@@ -4,19 +4,28 @@ pass), occlusion with a 4x4 patch and stride 1 (625 positions, one batched forwa
 and fooling with 50 steps (epsilon 0.01, too small to succeed, so that all 50 steps run:
 the worst case), with the app's torch threads.
 
-    python -m bench.explain [--quick] [--calls 100] [--variant classic]
+    python -m bench.explain [--quick] [--calls 100] [--variants classic modern]
 """
 
 from __future__ import annotations
 
-import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import MODELS_DIR, VARIANTS, Target, checkpoint_path, result, summary, table
-from bench.latency import app_threads, load_model, torch_threads
+from bench.common import (
+    MODELS_DIR,
+    VARIANTS,
+    Table,
+    Target,
+    checkpoint_path,
+    cli,
+    result,
+    summary,
+    time_calls,
+    torch_threads,
+)
+from bench.latency import app_threads, load_model
 from lenet import explain as ex
 
 TITLE = "Why this digit? (server side)"
@@ -37,20 +46,6 @@ def digits(models_dir: Path, count: int = 20) -> tuple[np.ndarray, np.ndarray]:
     return sample.images[chosen], sample.labels[chosen].astype(int)
 
 
-def time_each(fn, images: np.ndarray, calls: int, warmup: int = 3) -> tuple[list, list]:
-    """Seconds of ``fn(i)`` per call, cycling through the digits, after a warm-up: wall
-    time, and the process's CPU time (on a machine shared with other jobs, the CPU time
-    shows how much of the wall time was spent waiting for a core)."""
-    wall, cpu = [], []
-    for i in range(calls + warmup):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn(i % len(images))
-        if i >= warmup:
-            wall.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
-    return wall, cpu
-
-
 def measure(model, images: np.ndarray, labels: np.ndarray, calls: int) -> dict:
     targets = (labels + 1) % 10
     steps_taken = []
@@ -59,14 +54,15 @@ def measure(model, images: np.ndarray, labels: np.ndarray, calls: int) -> dict:
         fooled = ex.fool(model, images[i], int(targets[i]), FOOL_EPSILON, FOOL_STEPS)
         steps_taken.append(fooled.steps)
 
+    def each(fn, n: int):  # cycling through the digits
+        return time_calls(lambda i: fn(i % len(images)), n, cpu=True)
+
     times = {
-        "saliency": time_each(
-            lambda i: ex.saliency(model, images[i], int(labels[i])), images, calls
+        "saliency": each(lambda i: ex.saliency(model, images[i], int(labels[i])), calls),
+        "occlusion": each(
+            lambda i: ex.occlusion(model, images[i], int(labels[i]), PATCH, STRIDE), calls
         ),
-        "occlusion": time_each(
-            lambda i: ex.occlusion(model, images[i], int(labels[i]), PATCH, STRIDE), images, calls
-        ),
-        "fool": time_each(fool, images, max(5, calls // 4)),
+        "fool": each(fool, max(5, calls // 4)),
     }
     out = {k: summary(wall) for k, (wall, _) in times.items()}
     out["cpu"] = {k: summary(cpu) for k, (_, cpu) in times.items()}
@@ -103,7 +99,7 @@ def run(
             + [f"{r['fool_steps_median']:.0f}"]
         )
     body = [
-        table(
+        Table(
             [
                 "variant",
                 "saliency median / p95 (ms)",
@@ -122,26 +118,11 @@ def run(
         f"probabilities). Fooling: epsilon {FOOL_EPSILON}, too small to succeed, so all "
         f"{FOOL_STEPS} steps (forward + backward each) run.",
     ]
-    return result("explain", TITLE, "\n\n".join(body), targets, variants=per_variant)
+    return result("explain", TITLE, body, targets, variants=per_variant)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, help="calls per measurement (100; quick 20)")
-    parser.add_argument("--variant", action="append", choices=VARIANTS, help="repeatable")
-    parser.add_argument("--models", default=str(MODELS_DIR), help="folder of the checkpoints")
-    parser.add_argument("--threads", type=int, help="torch threads (default: the app's)")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    out = run(
-        calls=args.calls or (20 if args.quick else 100),
-        variants=tuple(args.variant or VARIANTS),
-        models_dir=Path(args.models),
-        threads=args.threads or "app",
-    )
-    print(out["markdown"])
-    return out
-
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"calls": 20}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

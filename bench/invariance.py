@@ -14,28 +14,29 @@
 
 Torch runs on one thread, as the app sets it (lenet/ui.py).
 
-    python -m bench.invariance [--quick] [--calls 40] [--models models]
+    python -m bench.invariance [--quick] [--calls 40] [--models-dir models]
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from bench.common import (
     MODELS_DIR,
     VARIANTS,
+    Table,
     Target,
     checkpoint_path,
+    cli,
     result,
     skipped,
     summary,
-    table,
+    time_calls,
+    torch_threads,
 )
 
 TITLE = "Invariance lab (server side)"
@@ -78,7 +79,7 @@ def apptest_moves(digit: np.ndarray, moves: int) -> tuple[dict, int]:
     """Median ms of AppTest reruns after a rotation slider move; how many raised."""
     from streamlit.logger import set_log_level
 
-    from tests.apptest_util import run_page
+    from lenet_testkit.apptest import run_page
 
     set_log_level("error")
     at = run_page("pages/invariance.py", timeout=120, digit=digit)
@@ -92,16 +93,6 @@ def apptest_moves(digit: np.ndarray, moves: int) -> tuple[dict, int]:
     return summary(times), exceptions
 
 
-def time_it(fn, calls: int, warmup: int = 3) -> list[float]:
-    out = []
-    for i in range(calls + warmup):
-        t0 = time.perf_counter()
-        fn(i)
-        if i >= warmup:
-            out.append(time.perf_counter() - t0)
-    return out
-
-
 def run(calls: int = 40, class_repeats: int = 3, models_dir: Path | None = None) -> dict:
     from lenet import invariance as inv
     from lenet.checkpoint import load_checkpoint
@@ -113,15 +104,13 @@ def run(calls: int = 40, class_repeats: int = 3, models_dir: Path | None = None)
     if not paths or sample is None:
         t = [Target("slider move (median)", None, TARGET_SLIDER_MS, "ms")]
         return skipped("invariance", TITLE, f"no checkpoint in {folder} or no MNIST sample", t)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         models = {p.stem.removeprefix("lenet5-"): load_checkpoint(p) for p in paths}
         first = next(iter(models.values()))
         digits = sample.images[sample.random[:: max(1, len(sample.random) // 10)]]
         images, labels = sample.images[sample.random], sample.labels[sample.random]
         sizes = []
-        slider = time_it(
+        slider = time_calls(
             lambda i: sizes.append(
                 slider_move(first, digits[i % len(digits)], MOVES[i % len(MOVES)])
             ),
@@ -130,14 +119,14 @@ def run(calls: int = 40, class_repeats: int = 3, models_dir: Path | None = None)
         values = inv.TRANSFORMS["rotate"].values()
         one = {
             name: summary(
-                time_it(
+                time_calls(
                     lambda i, m=m: inv.sweep(m, digits[i % len(digits)], "rotate", values), calls
                 )
             )
             for name, m in models.items()
         }
         three = summary(
-            time_it(
+            time_calls(
                 lambda i: [
                     inv.sweep(m, digits[i % len(digits)], "rotate", values) for m in models.values()
                 ],
@@ -147,7 +136,7 @@ def run(calls: int = 40, class_repeats: int = 3, models_dir: Path | None = None)
         class_values = inv.TRANSFORMS["rotate"].values(inv.CLASS_SWEEP_POINTS)
         cpu0 = time.process_time()
         cold = summary(
-            time_it(
+            time_calls(
                 lambda i: inv.class_sweep(models, images, labels, "rotate", class_values),
                 class_repeats,
                 warmup=0,
@@ -155,16 +144,59 @@ def run(calls: int = 40, class_repeats: int = 3, models_dir: Path | None = None)
         )
         cold["cpu_ms"] = (time.process_time() - cpu0) * 1e3 / class_repeats
         apptest = apptest_moves(digits[0], calls) if models_dir is None else None
-    finally:
-        torch.set_num_threads(threads)
     return report(summary(slider), sizes, one, three, cold, len(images), len(class_values), apptest)
 
 
 def report(slider, sizes, one, three, cold, digits, points, apptest=None) -> dict:
     per_part = {k: int(np.median([s[k] for s in sizes])) for k in sizes[0]}
-    kb = sum(per_part.values()) / 1000
+    targets = _targets(slider, sum(per_part.values()) / 1000, one, three, cold, digits, points)
+    rows = [["slider move (direct)", slider["median_ms"], slider["p95_ms"], slider["n"]]]
+    if apptest is not None:
+        app, failed = apptest
+        rows.append(
+            [
+                f"slider move, AppTest whole-page rerun ({failed} raised)",
+                app["median_ms"],
+                app["p95_ms"],
+                app["n"],
+            ]
+        )
+    rows += [[f"41-point sweep, {k}", v["median_ms"], v["p95_ms"], v["n"]] for k, v in one.items()]
+    rows += [
+        ["41-point sweep, three networks", three["median_ms"], three["p95_ms"], three["n"]],
+        ["class sweep, cold", cold["median_ms"], cold["p95_ms"], cold["n"]],
+    ]
+    note = (
+        "The AppTest row reruns the whole page (sidebar, navigation, the three 41-point "
+        "sweeps, the cached class sweep, the equivariance section): an upper bound. In the "
+        "browser a slider move reruns only the controls' fragment, timed directly above."
+    )
+    body = [
+        Table(
+            ["measurement", "median (ms)", "p95 (ms)", "n"],
+            [[r[0], f"{r[1]:.1f}", f"{r[2]:.1f}", r[3]] for r in rows],
+        ),
+        note,
+        "Bytes of one slider move (median): "
+        + ", ".join(f"{k} {v:,}" for k, v in per_part.items())
+        + ".",
+    ]
+    return result(
+        "invariance",
+        TITLE,
+        body,
+        targets,
+        slider=slider,
+        sweep_one=one,
+        sweep_three=three,
+        class_cold=cold,
+        bytes=per_part,
+    )
+
+
+def _targets(slider, kb, one, three, cold, digits, points) -> list[Target]:
     slowest = max(one, key=lambda k: one[k]["median_ms"])
-    targets = [
+    return [
         Target(
             "slider move: new prediction + maps (median)",
             slider["median_ms"],
@@ -202,66 +234,10 @@ def report(slider, sizes, one, three, cold, digits, points, apptest=None) -> dic
             f"{cold['cpu_ms'] / 1000:.2f} s (wall time includes waiting for a busy CPU)",
         ),
     ]
-    rows = [["slider move (direct)", slider["median_ms"], slider["p95_ms"], slider["n"]]]
-    if apptest is not None:
-        app, failed = apptest
-        rows.append(
-            [
-                f"slider move, AppTest whole-page rerun ({failed} raised)",
-                app["median_ms"],
-                app["p95_ms"],
-                app["n"],
-            ]
-        )
-    rows += [[f"41-point sweep, {k}", v["median_ms"], v["p95_ms"], v["n"]] for k, v in one.items()]
-    rows += [
-        ["41-point sweep, three networks", three["median_ms"], three["p95_ms"], three["n"]],
-        ["class sweep, cold", cold["median_ms"], cold["p95_ms"], cold["n"]],
-    ]
-    note = (
-        "The AppTest row reruns the whole page (sidebar, navigation, the three 41-point "
-        "sweeps, the cached class sweep, the equivariance section): an upper bound. In the "
-        "browser a slider move reruns only the controls' fragment, timed directly above."
-    )
-    body = "\n\n".join(
-        [
-            table(
-                ["measurement", "median (ms)", "p95 (ms)", "n"],
-                [[r[0], f"{r[1]:.1f}", f"{r[2]:.1f}", r[3]] for r in rows],
-            ),
-            note,
-            "Bytes of one slider move (median): "
-            + ", ".join(f"{k} {v:,}" for k, v in per_part.items())
-            + ".",
-        ]
-    )
-    return result(
-        "invariance",
-        TITLE,
-        body,
-        targets,
-        slider=slider,
-        sweep_one=one,
-        sweep_three=three,
-        class_cold=cold,
-        bytes=per_part,
-    )
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, help="timed calls of each measurement (40; quick 10)")
-    parser.add_argument("--models", help="checkpoint folder (default: models/)")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    out = run(
-        calls=args.calls or (10 if args.quick else 40),
-        class_repeats=1 if args.quick else 3,
-        models_dir=Path(args.models) if args.models else None,
-    )
-    print(out["markdown"])
-    return out
-
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"calls": 10, "class_repeats": 1}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

@@ -3,28 +3,38 @@
 every activation), the preprocessing alone, the bare forward pass, and batch throughput
 for evaluation.
 
-    python -m bench.latency [--quick] [--calls 1000] [--profile]
+    python -m bench.latency [--quick] [--calls 1000] [--profile true]
 """
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import io
 import pstats
 import re
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from bench.common import MODELS_DIR, ROOT, VARIANTS, Target, checkpoint_path, result, summary, table
+from bench.common import (
+    MODELS_DIR,
+    ROOT,
+    VARIANTS,
+    Table,
+    Target,
+    checkpoint_path,
+    cli,
+    result,
+    summary,
+    time_calls,
+    torch_threads,
+)
 from lenet.inference import predict
 from lenet.model import LeNet5, LeNetConfig
 from lenet.preprocess import canvas_steps, ink_to_steps, rgba_to_ink, to_tensor
-from tests.digits import STROKES, render
+from lenet_testkit.digits import STROKES, render
 
 TITLE = "Prediction latency"
 TARGET_WHOLE_MS = 2.0
@@ -41,17 +51,6 @@ def app_threads() -> int | None:
         return None
     match = re.search(r"^\s*torch\.set_num_threads\((\d+)\)", source, re.MULTILINE)
     return int(match.group(1)) if match else None
-
-
-@contextmanager
-def torch_threads(n: int | None):
-    saved = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
 
 
 def load_model(variant: str, path: Path | None) -> tuple[LeNet5, str]:
@@ -82,15 +81,9 @@ def time_whole_path(model: LeNet5, canvases: list[np.ndarray], calls: int) -> di
     return {"whole": whole, "preprocess": pre, "predict": infer}
 
 
-def time_calls(fn, args_list: list, calls: int) -> list[float]:
-    out = []
-    for i in range(calls + 20):
-        a = args_list[i % len(args_list)]
-        t0 = time.perf_counter()
-        fn(a)
-        if i >= 20:
-            out.append(time.perf_counter() - t0)
-    return out
+def time_each(fn, args_list: list, calls: int) -> list[float]:
+    """Seconds of ``fn`` per call, cycling through ``args_list``, after 20 warm-up calls."""
+    return time_calls(lambda i: fn(args_list[i % len(args_list)]), calls, warmup=20)
 
 
 def breakdown(model: LeNet5, canvases: list[np.ndarray], calls: int) -> dict:
@@ -104,10 +97,10 @@ def breakdown(model: LeNet5, canvases: list[np.ndarray], calls: int) -> dict:
         return model.activations(x)
 
     parts = {
-        "rgba_to_ink (canvas -> ink map)": time_calls(rgba_to_ink, canvases, calls),
-        "ink_to_steps (crop, resize, centre)": time_calls(ink_to_steps, inks, calls),
-        "to_tensor (28x28 uint8 -> 1x1x32x32)": time_calls(lambda im: to_tensor(im), images, calls),
-        "model.activations (forward pass)": time_calls(forward, tensors, calls),
+        "rgba_to_ink (canvas -> ink map)": time_each(rgba_to_ink, canvases, calls),
+        "ink_to_steps (crop, resize, centre)": time_each(ink_to_steps, inks, calls),
+        "to_tensor (28x28 uint8 -> 1x1x32x32)": time_each(lambda im: to_tensor(im), images, calls),
+        "model.activations (forward pass)": time_each(forward, tensors, calls),
     }
     return {k: summary(v) for k, v in parts.items()}
 
@@ -143,17 +136,31 @@ def profile_path(model: LeNet5, canvases: list[np.ndarray], calls: int = 200) ->
     return "\n".join(lines[start:])
 
 
-def batch_throughput(model: LeNet5, images: np.ndarray, batch: int, repeats: int) -> dict:
+def time_model(model: LeNet5, canvases: list[np.ndarray], calls: int) -> tuple[dict, list]:
+    """The whole path's pieces per call (time_whole_path), and the bare forward pass."""
+    whole = time_whole_path(model, canvases, calls)
+    xs = [to_tensor(canvas_steps(c).centred28) for c in canvases]
+    with torch.inference_mode():
+        return whole, time_each(model.activations, xs, calls)
+
+
+def batch_throughput(model: LeNet5, images: np.ndarray, batch: int, repeats: int) -> float:
     """lenet.evaluate.predict over ``images`` in batches of ``batch``: images/s."""
     from lenet.evaluate import predict as predict_batch
 
     predict_batch(model, images[:batch], batch_size=batch)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        predict_batch(model, images, batch_size=batch)
-        times.append(time.perf_counter() - t0)
-    return {"images_per_s": len(images) / float(np.median(times)), "images": len(images)}
+    times = time_calls(lambda i: predict_batch(model, images, batch_size=batch), repeats, 0)
+    return len(images) / float(np.median(times))
+
+
+def mnist_test_images(folder: Path) -> np.ndarray:
+    """The MNIST test images, or 10,000 random ones when the files are not there."""
+    from lenet.data import load_mnist
+
+    try:
+        return load_mnist(folder, "test")[0]
+    except (OSError, ValueError):
+        return np.random.default_rng(0).integers(0, 256, (10_000, 28, 28), np.uint8)
 
 
 def run(
@@ -170,131 +177,44 @@ def run(
     """``profile=None``: profile only when a target is missed. ``threads``: torch threads
     for the single-canvas timings: "app" (what lenet/ui.py sets), a number, or None for
     torch's default; batch throughput always runs with torch's default."""
-    checkpoints = checkpoints or {}
-    default_threads = torch.get_num_threads()
-    if threads == "app":
-        threads = app_threads()
+    checkpoints, default_threads = checkpoints or {}, torch.get_num_threads()
+    threads = app_threads() if threads == "app" else threads
     single_threads = threads or default_threads
     canvases = [render(d) for d in sorted(STROKES)]
     if batch_images is None:
-        try:
-            from lenet.data import load_mnist
-
-            batch_images = load_mnist(Path(models_dir).parent / "data" / "mnist", "test")[0]
-        except (OSError, ValueError):
-            batch_images = np.random.default_rng(0).integers(0, 256, (10_000, 28, 28), np.uint8)
-
-    per_variant, rows, targets, all_pre, all_whole = {}, [], [], [], []
-    first_model = None
+        batch_images = mnist_test_images(Path(models_dir).parent / "data" / "mnist")
+    per_variant, raw, models = {}, {}, {}
     for variant in variants:
         path = checkpoints.get(variant) or checkpoint_path(variant, models_dir)
-        model, source = load_model(variant, path)
-        first_model = first_model or model
-        xs = [to_tensor(canvas_steps(c).centred28) for c in canvases]
+        models[variant], source = load_model(variant, path)
         with torch_threads(single_threads):
-            t = time_whole_path(model, canvases, calls)
-            with torch.inference_mode():
-                bare = time_calls(model.activations, xs, calls)
-        tp = batch_throughput(model, batch_images, batch, batch_repeats)
-        r = {
+            raw[variant], forward = time_model(models[variant], canvases, calls)
+        images_per_s = batch_throughput(models[variant], batch_images, batch, batch_repeats)
+        per_variant[variant] = {
             "checkpoint": source,
-            "whole": summary(t["whole"]),
-            "preprocess": summary(t["preprocess"]),
-            "predict": summary(t["predict"]),
-            "forward": summary(bare),
-            "batch_images_per_s": tp["images_per_s"],
+            **{k: summary(raw[variant][k]) for k in ("whole", "preprocess", "predict")},
+            "forward": summary(forward),
+            "batch_images_per_s": images_per_s,
         }
-        per_variant[variant] = r
-        all_pre += t["preprocess"]
-        all_whole += t["whole"]
-        note = "" if not source.startswith("missing") else "checkpoint missing: untrained weights"
-        targets.append(
-            Target(
-                f"whole path, {variant} (median)",
-                r["whole"]["median_ms"],
-                TARGET_WHOLE_MS,
-                "ms",
-                note=note,
-            )
-        )
-        rows.append(
-            [
-                variant,
-                f"{r['whole']['median_ms']:.2f} / {r['whole']['p95_ms']:.2f}",
-                f"{r['preprocess']['median_ms']:.2f} / {r['preprocess']['p95_ms']:.2f}",
-                f"{r['predict']['median_ms']:.2f} / {r['predict']['p95_ms']:.2f}",
-                f"{r['forward']['median_ms']:.3f} / {r['forward']['p95_ms']:.3f}",
-                f"{tp['images_per_s']:,.0f}",
-            ]
-        )
-    pre_ms = summary(all_pre)["median_ms"]
-    whole_ms = summary(all_whole)["median_ms"]
-    share = pre_ms / whole_ms
-    targets.append(
-        Target(
-            "preprocessing (median, all variants)",
-            pre_ms,
-            TARGET_WHOLE_MS / 2,
-            "ms",
-            note="half of the 2 ms budget",
-        )
-    )
-    targets.append(
-        Target(
-            "preprocessing share of the whole path", 100 * share, 100 * TARGET_PREPROCESS_SHARE, "%"
-        )
-    )
+    first_model = next(iter(models.values()))
+    targets, share = _targets(per_variant, raw)
     with torch_threads(single_threads):
         parts = breakdown(first_model, canvases, max(10, calls // 4))
     compared = compare_threads(first_model, canvases, max(10, calls // 2))
-    missed = any(t.met is False for t in targets)
-    body = [
-        table(
-            [
-                "variant",
-                "whole path median / p95 (ms)",
-                "canvas_steps (ms)",
-                "predict (ms)",
-                "bare forward (ms)",
-                f"batch {batch} (img/s)",
-            ],
-            rows,
-        ),
-        f"{calls} calls per variant, alternating {len(canvases)} drawn digits "
-        f"(tests/digits.render, 280×280 RGBA); {single_threads} torch thread(s) for the "
-        "single-canvas timings"
-        + (" (what lenet/ui.py sets for the app)" if threads and threads == app_threads() else "")
-        + f", {default_threads} (torch's default) for the batch. "
-        "The whole path is canvas_steps + predict timed together per call; the bare "
-        "forward pass is model.activations on a (1, 1, 32, 32) tensor under inference_mode; "
-        f"batch throughput is lenet.evaluate.predict over {len(batch_images):,} images in "
-        f"batches of {batch}.",
-        "Torch threads for one canvas (whole path, first variant, alternating blocks):\n\n"
-        + table(
-            ["torch threads", "median (ms)", "p95 (ms)", "n"],
-            [
-                [k, f"{v['median_ms']:.2f}", f"{v['p95_ms']:.2f}", v["n"]]
-                for k, v in compared.items()
-            ],
-        ),
-        "Where the time goes (each piece timed on its own, first variant; median / p95 ms):\n\n"
-        + table(
-            ["step", "median", "p95"],
-            [[k, f"{v['median_ms']:.3f}", f"{v['p95_ms']:.3f}"] for k, v in parts.items()],
-        ),
-    ]
+    settings = (calls, len(canvases), single_threads, default_threads, threads, batch)
+    body = _body(per_variant, settings, len(batch_images), compared, parts)
     profile_text = None
-    if profile or (profile is None and missed):
+    if profile or (profile is None and any(t.met is False for t in targets)):
         with torch_threads(single_threads):
             profile_text = profile_path(first_model, canvases, min(200, calls))
-        body.append(
-            f"Profile of the whole path (cProfile, {min(200, calls)} calls, sorted by own time):\n\n"
-            "```\n" + profile_text + "\n```"
-        )
+        body += [
+            f"Profile of the whole path (cProfile, {min(200, calls)} calls, sorted by own time):",
+            f"```\n{profile_text}\n```",
+        ]
     return result(
         "latency",
         TITLE,
-        "\n\n".join(body),
+        body,
         targets,
         variants=per_variant,
         breakdown=parts,
@@ -305,29 +225,82 @@ def run(
     )
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, help="calls per measurement (1000; quick 100)")
-    parser.add_argument("--variant", action="append", choices=VARIANTS, help="repeatable")
-    parser.add_argument("--models", default=str(MODELS_DIR), help="folder of the checkpoints")
-    parser.add_argument("--profile", action="store_true", help="always profile the path")
-    parser.add_argument(
-        "--threads", type=int, help="torch threads for one canvas (default: the app's)"
-    )
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    calls = args.calls or (100 if args.quick else 1000)
-    out = run(
-        calls=calls,
-        variants=tuple(args.variant or VARIANTS),
-        models_dir=Path(args.models),
-        batch_repeats=1 if args.quick else 3,
-        profile=True if args.profile else None,
-        threads=args.threads or "app",
-    )
-    print(out["markdown"])
-    return out
+def _targets(per_variant: dict, raw: dict) -> tuple[list[Target], float]:
+    """The targets, and the preprocessing's share of the whole path (all variants)."""
+    pre_ms = summary([x for t in raw.values() for x in t["preprocess"]])["median_ms"]
+    share = pre_ms / summary([x for t in raw.values() for x in t["whole"]])["median_ms"]
+    targets = [
+        Target(
+            f"whole path, {variant} (median)",
+            r["whole"]["median_ms"],
+            TARGET_WHOLE_MS,
+            "ms",
+            note="checkpoint missing: untrained weights"
+            if r["checkpoint"].startswith("missing")
+            else "",
+        )
+        for variant, r in per_variant.items()
+    ]
+    return targets + [
+        Target(
+            "preprocessing (median, all variants)",
+            pre_ms,
+            TARGET_WHOLE_MS / 2,
+            "ms",
+            note="half of the 2 ms budget",
+        ),
+        Target(
+            "preprocessing share of the whole path", 100 * share, 100 * TARGET_PREPROCESS_SHARE, "%"
+        ),
+    ], share
 
+
+def _body(
+    per_variant: dict, settings: tuple, batch_images: int, compared: dict, parts: dict
+) -> list:
+    calls, canvases, single_threads, default_threads, threads, batch = settings
+
+    def ms(s: dict, digits: int = 2) -> str:
+        return f"{s['median_ms']:.{digits}f} / {s['p95_ms']:.{digits}f}"
+
+    rows = [
+        [
+            variant,
+            *(ms(r[k]) for k in ("whole", "preprocess", "predict")),
+            ms(r["forward"], 3),
+            f"{r['batch_images_per_s']:,.0f}",
+        ]
+        for variant, r in per_variant.items()
+    ]
+    headers = ["variant", "whole path median / p95 (ms)", "canvas_steps (ms)", "predict (ms)"]
+    app = " (what lenet/ui.py sets for the app)" if threads and threads == app_threads() else ""
+    return [
+        Table([*headers, "bare forward (ms)", f"batch {batch} (img/s)"], rows),
+        f"{calls} calls per variant, alternating {canvases} drawn digits "
+        f"(lenet_testkit.digits.render, 280×280 RGBA); {single_threads} torch thread(s) for the "
+        f"single-canvas timings{app}, {default_threads} (torch's default) for the batch. "
+        "The whole path is canvas_steps + predict timed together per call; the bare "
+        "forward pass is model.activations on a (1, 1, 32, 32) tensor under inference_mode; "
+        f"batch throughput is lenet.evaluate.predict over {batch_images:,} images in "
+        f"batches of {batch}.",
+        "Torch threads for one canvas (whole path, first variant, alternating blocks):",
+        Table(
+            ["torch threads", "median (ms)", "p95 (ms)", "n"],
+            [
+                [k, f"{v['median_ms']:.2f}", f"{v['p95_ms']:.2f}", v["n"]]
+                for k, v in compared.items()
+            ],
+        ),
+        "Where the time goes (each piece timed on its own, first variant; median / p95 ms):",
+        Table(
+            ["step", "median", "p95"],
+            [[k, f"{v['median_ms']:.3f}", f"{v['p95_ms']:.3f}"] for k, v in parts.items()],
+        ),
+    ]
+
+
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"calls": 100, "batch_repeats": 1}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

@@ -8,14 +8,15 @@ server.disconnectedSessionTTL from .streamlit/config.toml plus a margin).
 Fault run (``--fault``): the server is killed (SIGKILL) and started again on the same port
 while a page is open; the page must reconnect by itself and predict the next stroke.
 
-    python -m bench.load [--quick] [--sessions 10] [--seconds 60] [--fault | --no-fault]
+    python -m bench.load [--quick] [--sessions 10] [--seconds 60]   # the load run
+    python -m bench.run_all --only fault                             # the fault run
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Sequence
 
 from bench.common import (
@@ -25,17 +26,18 @@ from bench.common import (
     READ_JS,
     STROKE_DIGITS,
     Server,
+    Table,
     Target,
     app_checkpoint_missing,
     chromium_missing,
+    cli,
     median,
     result,
     session_ttl_s,
     skipped,
     summary,
-    table,
 )
-from tests.digits import STROKES
+from lenet_testkit.digits import STROKES
 
 TITLE = "Load: concurrent browser sessions"
 FAULT_TITLE = "Fault: server killed and restarted mid-session"
@@ -53,7 +55,7 @@ LOOK_S = 5.0  # a student looks at the prediction and the maps before the next d
 
 
 async def draw(page, digit: int) -> None:
-    """tests.browser.draw_digit for the async API (retries while the canvas is replaced),
+    """lenet_testkit.browser.draw_digit for the async API (retries while the canvas is replaced),
     at a hand's pace: one mouse event per HAND_PX_PER_EVENT of travel. Chromium takes
     one event per frame (60 a second), so that is a pen moving about 600 px/s: a digit in
     0.4-0.8 s, as people draw them. (A fixed number of events per segment gave 8 events
@@ -185,9 +187,8 @@ async def _cold_start(url: str, sessions: int) -> list[str]:
     """Open ``sessions`` pages at once on a server no page has loaded yet; returns the
     errors (a page showing an exception, or no canvas within the timeout)."""
     from playwright.async_api import Error as PlaywrightError
-    from playwright.async_api import async_playwright
 
-    from tests.browser import CHROMIUM_ARGS, chromium_path
+    from lenet_testkit.browser import async_browser
 
     async def one(b, i: int) -> str | None:
         context = await b.new_context(viewport={"width": 1400, "height": 1000})
@@ -203,14 +204,8 @@ async def _cold_start(url: str, sessions: int) -> list[str]:
         finally:
             await context.close()
 
-    async with async_playwright() as p:
-        b = await p.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            results = await asyncio.gather(*(one(b, i) for i in range(sessions)))
-        finally:
-            await b.close()
+    async with async_browser() as b:
+        results = await asyncio.gather(*(one(b, i) for i in range(sessions)))
     return [r for r in results if r]
 
 
@@ -219,71 +214,57 @@ async def _load(
 ) -> dict:
     """Every page is opened first (the cold-start run measures page loads); then, for each
     look time in ``looks``, all sessions draw for ``seconds``."""
-    from playwright.async_api import async_playwright
-
-    from tests.browser import CHROMIUM_ARGS, chromium_path
+    from lenet_testkit.browser import async_browser
 
     out: dict = {"errors": [], "contexts": [], "phases": {}}
-    async with async_playwright() as p:
-        b = await p.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            # Baseline: the model loaded by one page, which then closes.
-            context = await b.new_context(viewport={"width": 1400, "height": 1000})
-            page = await context.new_page()
-            await page.goto(server.url, timeout=120_000)
-            await page.wait_for_selector("canvas", timeout=120_000)
-            warm = await stroke(page, STROKE_DIGITS[0], 60)
-            await context.close()
-            await asyncio.sleep(1.0)
-            out["rss_before"] = server.rss_mb()
-            out["warmup_error"] = warm.get("error")
+    async with async_browser() as b:
+        # Baseline: the model loaded by one page, which then closes.
+        context = await b.new_context(viewport={"width": 1400, "height": 1000})
+        page = await context.new_page()
+        await page.goto(server.url, timeout=120_000)
+        await page.wait_for_selector("canvas", timeout=120_000)
+        warm = await stroke(page, STROKE_DIGITS[0], 60)
+        await context.close()
+        await asyncio.sleep(1.0)
+        out["rss_before"] = server.rss_mb()
+        out["warmup_error"] = warm.get("error")
 
-            stop, during = asyncio.Event(), []
-            sampler = asyncio.create_task(sample_rss(server, during, stop))
-            opened = time.monotonic()
-            pages = await asyncio.gather(
-                *(open_page(i, b, server.url, out) for i in range(sessions))
-            )
-            out["open_s"] = time.monotonic() - opened
-            await asyncio.sleep(2.0)  # let the pages settle
-            warm_tabs: set[int] = set()
-            for look_s in looks:
-                phase = {"latencies": [], "warm_latencies": [], "correct": 0}
-                started = time.monotonic()
-                # Sessions start one after another over the first look: people do not
-                # all lift the pen at the same instant.
-                await asyncio.gather(
-                    *(
-                        session(
-                            i,
-                            pg,
-                            started + seconds,
-                            look_s,
-                            look_s * i / sessions,
-                            phase,
-                            out["errors"],
-                            warm_tabs,
-                        )
-                        for i, pg in enumerate(pages)
-                        if pg is not None
-                    )
-                )
-                phase["elapsed_s"] = time.monotonic() - started
-                out["phases"][look_s] = phase
-            stop.set()
-            await sampler
-            out["rss_during"] = during
-            for context in out.pop("contexts"):
-                await context.close()
-            await asyncio.sleep(1.0)
-            out["rss_closed"] = server.rss_mb()
-            await asyncio.sleep(ttl_wait)
-            out["rss_after"] = server.rss_mb()
-        finally:
-            await b.close()
+        stop, during = asyncio.Event(), []
+        sampler = asyncio.create_task(sample_rss(server, during, stop))
+        opened = time.monotonic()
+        pages = await asyncio.gather(*(open_page(i, b, server.url, out) for i in range(sessions)))
+        out["open_s"] = time.monotonic() - opened
+        await asyncio.sleep(2.0)  # let the pages settle
+        warm_tabs: set[int] = set()
+        for look_s in looks:
+            out["phases"][look_s] = await _phase(pages, seconds, look_s, out["errors"], warm_tabs)
+        stop.set()
+        await sampler
+        out["rss_during"] = during
+        for context in out.pop("contexts"):
+            await context.close()
+        await asyncio.sleep(1.0)
+        out["rss_closed"] = server.rss_mb()
+        await asyncio.sleep(ttl_wait)
+        out["rss_after"] = server.rss_mb()
     return out
+
+
+async def _phase(pages: list, seconds: float, look_s: float, errors: list, warm_tabs: set) -> dict:
+    """All open pages draw for ``seconds``, each looking ``look_s`` at a result. Sessions
+    start one after another over the first look: people do not all lift the pen at the
+    same instant."""
+    phase = {"latencies": [], "warm_latencies": [], "correct": 0}
+    started, n = time.monotonic(), len(pages)
+    await asyncio.gather(
+        *(
+            session(i, pg, started + seconds, look_s, look_s * i / n, phase, errors, warm_tabs)
+            for i, pg in enumerate(pages)
+            if pg is not None
+        )
+    )
+    phase["elapsed_s"] = time.monotonic() - started
+    return phase
 
 
 def run(
@@ -297,19 +278,7 @@ def run(
     The sessions draw twice for ``seconds``: as a class (each student looks at a result
     for ``look_s`` before the next digit: the target), then back to back (no look: a
     stress figure, reported beside it)."""
-    targets = [
-        Target(
-            f"p95 mouse-up → prediction, {sessions} sessions drawing as a class",
-            None,
-            TARGET_P95_MS,
-            "ms",
-        ),
-        Target("errors (timeouts, exceptions)", None, 0, ""),
-        Target("RSS after sessions closed + TTL, above baseline", None, TARGET_RECLAIM_MB, "MB"),
-        Target(
-            f"cold start: {sessions} sessions opened at once on a fresh server, errors", None, 0, ""
-        ),
-    ]
+    targets = _load_targets(sessions)
     why = chromium_missing() or app_checkpoint_missing()
     if why:
         return skipped("load", TITLE, why, targets)
@@ -322,7 +291,6 @@ def run(
     with Server(args=args) as server:
         out = asyncio.run(_load(server, sessions, seconds, ttl_s + margin, looks))
     out["cold_start_errors"] = cold
-    targets[3].measured = len(cold)
     phases = {look: out["phases"][look] for look in looks}
     stats = {
         look: summary(ph["latencies"]) if ph["latencies"] else None for look, ph in phases.items()
@@ -335,38 +303,93 @@ def run(
         else "no prediction"
     )
     targets[1].measured = len(out["errors"])
-    grew = None
     if out["rss_after"] is not None and out["rss_before"] is not None:
-        grew = out["rss_after"] - out["rss_before"]
-    targets[2].measured = grew
-    during = out["rss_during"]
-
-    def phase_rows(look: float) -> list[list]:
-        ph, st = phases[look], stats[look]
-        n = len(ph["latencies"])
-        warm = summary(ph["warm_latencies"]) if ph["warm_latencies"] else None
-        name = f"as a class (look {look:g} s)" if look else "back to back (look 0 s)"
-        return [
-            [f"**{name}**: successful predictions", n],
-            ["… shown digit = drawn digit", f"{ph['correct']} / {n}"],
-            [
-                "… latency p50 / p95 / min (ms)",
-                f"{st['median_ms']:.0f} / {st['p95_ms']:.0f} / {st['min_ms']:.0f}" if st else "—",
-            ],
-            [
-                "… the same without each tab's first prediction",
-                f"{warm['median_ms']:.0f} / {warm['p95_ms']:.0f} / {warm['min_ms']:.0f}"
-                if warm
-                else "—",
-            ],
-            ["… predictions per second (all sessions)", f"{n / max(ph['elapsed_s'], 1e-9):.1f}"],
-        ]
-
+        targets[2].measured = out["rss_after"] - out["rss_before"]
+    targets[3].measured = len(cold)
     rows = [
         ["sessions", sessions],
         ["all pages open (opened at once, before the drawing)", f"{out['open_s']:.0f} s"],
         ["drawing time per phase", f"{seconds:.0f} s"],
-        *[row for look in looks for row in phase_rows(look)],
+        *[row for look in looks for row in _phase_rows(look, phases[look], stats[look])],
+        *_rss_rows(out, ttl_s, margin),
+    ]
+    notes = _load_notes(out, ttl, looks[0], sessions, cold, cold_log)
+    body = [Table(["", "value"], rows), *notes]
+    out["phases"] = {str(look): ph for look, ph in phases.items()}
+    return result("load", TITLE, body, targets, summary=s, stats=stats, **out)
+
+
+def _load_targets(sessions: int) -> list[Target]:
+    return [
+        Target(
+            f"p95 mouse-up → prediction, {sessions} sessions drawing as a class",
+            None,
+            TARGET_P95_MS,
+            "ms",
+        ),
+        Target("errors (timeouts, exceptions)", None, 0, ""),
+        Target("RSS after sessions closed + TTL, above baseline", None, TARGET_RECLAIM_MB, "MB"),
+        Target(
+            f"cold start: {sessions} sessions opened at once on a fresh server, errors", None, 0, ""
+        ),
+    ]
+
+
+def _load_notes(out: dict, ttl: float | None, look: float, sessions: int, cold: list, log) -> list:
+    notes = [LOAD_METHOD.format(px=HAND_PX_PER_EVENT, look=look)]
+    if ttl is not None:
+        notes.append(f"server.disconnectedSessionTTL overridden to {ttl:.0f} s for this run.")
+    if out["errors"]:
+        counts = Counter(out["errors"])
+        notes.append("Errors: " + "; ".join(f"{k} (×{v})" for k, v in counts.items()))
+    if cold:
+        notes.append(
+            f"Cold start (a separate, freshly started server; {sessions} pages opened at "
+            f"once): {len(cold)} of {sessions} failed: " + "; ".join(cold) + ". The server log "
+            f"({log}) has the tracebacks."
+        )
+    if out.get("warmup_error"):
+        notes.append(f"The warm-up stroke failed: {out['warmup_error']}")
+    return notes
+
+
+LOAD_METHOD = (
+    "One headless Chromium on the same 2 cores as the server, a context per "
+    "session. Every page is opened first (page loads are the cold-start target's); "
+    "then each session draws a digit at a hand's pace (a mouse event every "
+    "{px:g} px of travel, at Chromium's 60 events a second: 0.4-0.8 s a "
+    "digit), waits for the prediction, looks at it, clears, and draws the next. The "
+    "target is read from the class phase: a student looks {look:g} s at a result "
+    "before drawing again. The back-to-back phase (no look at all) is reported as a "
+    "stress figure: there the ten Chromium tabs, which spend about 1 s of CPU per digit "
+    "drawing and rendering it, keep both cores busy by themselves. A tab's first "
+    "prediction costs its Chromium about 0.5 s more than the next ones (code and "
+    "styles used for the first time); in the class phase the ten first predictions "
+    "fall within the same few seconds, so the latency is also given without them. "
+    "The target is read with them."
+)
+
+
+def _ms3(s: dict | None) -> str:
+    return f"{s['median_ms']:.0f} / {s['p95_ms']:.0f} / {s['min_ms']:.0f}" if s else "—"
+
+
+def _phase_rows(look: float, ph: dict, st: dict | None) -> list[list]:
+    n = len(ph["latencies"])
+    warm = summary(ph["warm_latencies"]) if ph["warm_latencies"] else None
+    name = f"as a class (look {look:g} s)" if look else "back to back (look 0 s)"
+    return [
+        [f"**{name}**: successful predictions", n],
+        ["… shown digit = drawn digit", f"{ph['correct']} / {n}"],
+        ["… latency p50 / p95 / min (ms)", _ms3(st)],
+        ["… the same without each tab's first prediction", _ms3(warm)],
+        ["… predictions per second (all sessions)", f"{n / max(ph['elapsed_s'], 1e-9):.1f}"],
+    ]
+
+
+def _rss_rows(out: dict, ttl_s: float, margin: float) -> list[list]:
+    during = out["rss_during"]
+    return [
         ["errors (both phases)", len(out["errors"])],
         ["RSS before (one model loaded)", f"{out['rss_before']:.0f} MB"],
         [
@@ -379,190 +402,129 @@ def run(
             f"{out['rss_after']:.0f} MB",
         ],
     ]
-    body = table(["", "value"], rows)
-    body += (
-        f"\n\nOne headless Chromium on the same 2 cores as the server, a context per "
-        f"session. Every page is opened first (page loads are the cold-start target's); "
-        f"then each session draws a digit at a hand's pace (a mouse event every "
-        f"{HAND_PX_PER_EVENT:g} px of travel, at Chromium's 60 events a second: 0.4-0.8 s a "
-        f"digit), waits for the prediction, looks at it, clears, and draws the next. The "
-        f"target is read from the class phase: a student looks {looks[0]:g} s at a result "
-        f"before drawing again. The back-to-back phase (no look at all) is reported as a "
-        f"stress figure: there the ten Chromium tabs, which spend about 1 s of CPU per digit "
-        f"drawing and rendering it, keep both cores busy by themselves. A tab's first "
-        f"prediction costs its Chromium about 0.5 s more than the next ones (code and "
-        f"styles used for the first time); in the class phase the ten first predictions "
-        f"fall within the same few seconds, so the latency is also given without them. "
-        f"The target is read with them."
-    )
-    if ttl is not None:
-        body += f"\n\nserver.disconnectedSessionTTL overridden to {ttl:.0f} s for this run."
-    if out["errors"]:
-        counts: dict[str, int] = {}
-        for e in out["errors"]:
-            counts[e] = counts.get(e, 0) + 1
-        body += "\n\nErrors: " + "; ".join(f"{k} (×{v})" for k, v in counts.items())
-    if cold:
-        body += (
-            f"\n\nCold start (a separate, freshly started server; {sessions} pages opened at "
-            f"once): {len(cold)} of {sessions} failed: " + "; ".join(cold) + ". The server log "
-            f"({cold_log}) has the tracebacks."
-        )
-    if out.get("warmup_error"):
-        body += f"\n\nThe warm-up stroke failed: {out['warmup_error']}"
-    out["phases"] = {str(look): ph for look, ph in phases.items()}
-    return result("load", TITLE, body, targets, summary=s, stats=stats, **out)
 
 
 # ----------------------------------------------------------------------------- fault
 
 
 def run_fault(recovery_limit_s: float = FAULT_RECOVERY_LIMIT_S) -> dict:
-    targets = [
-        Target(
-            "page predicts again after a server restart (time from the kill)",
-            None,
-            recovery_limit_s,
-            "s",
-        )
-    ]
+    target = Target(
+        "page predicts again after a server restart (time from the kill)",
+        None,
+        recovery_limit_s,
+        "s",
+    )
     why = chromium_missing() or app_checkpoint_missing()
     if why:
-        return skipped("fault", FAULT_TITLE, why, targets)
-    from playwright.sync_api import Error as PlaywrightError
-
-    from bench.browser import stroke as sync_stroke
-    from tests.browser import browser, clear_canvas, open_app
-
-    data: dict = {}
+        return skipped("fault", FAULT_TITLE, why, [target])
+    target.unmeasured = "FAILED"
     server = Server()
     try:
         server.start()
-        with browser() as b:
-            page = open_app(b, server.url)
-            page.set_default_timeout(10_000)
-            origin = page.evaluate("() => performance.timeOrigin")
-            before = sync_stroke(page, STROKE_DIGITS[0])
-            data["before"] = before
-            data["sidebar_before"] = page.locator(SIDEBAR).count() > 0
-            clear_canvas(page)
-            killed_at = page.evaluate("() => performance.now()")
-            server.kill()
-            log_offset = server.log_path.stat().st_size
-            data["restart_s"] = server.start()
-            attempts, recovered = 0, None
-            deadline = time.monotonic() + recovery_limit_s
-            while time.monotonic() < deadline:
-                attempts += 1
-                r = sync_stroke(page, STROKE_DIGITS[attempts % len(STROKE_DIGITS)], 10)
-                if "error" not in r:
-                    pred = page.evaluate(READ_JS)["pred"]
-                    recovered = (pred["t"] - killed_at) / 1000
-                    data["after"] = r
-                    break
-                try:  # a stroke drawn before the reconnection is lost: start over
-                    clear_canvas(page)
-                except PlaywrightError:
-                    page.wait_for_timeout(500)
-            data["attempts"] = attempts
-            data["sidebar_after"] = page.locator(SIDEBAR).count() > 0
-            data["reloaded"] = page.evaluate("() => performance.timeOrigin") != origin
-            if recovered is None:  # does a reload bring it back?
-                try:
-                    page.reload()
-                    page.wait_for_selector("canvas", timeout=60_000)
-                    data["after_reload"] = "error" not in sync_stroke(page, STROKE_DIGITS[0], 30)
-                except PlaywrightError:
-                    data["after_reload"] = False
-        with open(server.log_path) as log:
-            log.seek(log_offset)
-            data["server_log"] = [
-                line.strip() for line in log if "Error" in line or "does not exist" in line
-            ][:5]
+        data = _kill_and_recover(server, recovery_limit_s)
     finally:
         server.stop()
+    recovered = data["recovered_s"]
     sidebar_lost = data["sidebar_before"] and not data["sidebar_after"]
     passed = recovered is not None and not data["reloaded"] and not sidebar_lost
-    targets[0].measured = recovered
-    targets[0].unmeasured = "FAILED"
-    targets[0].note = "pass" if passed else "fail"
-    if recovered is not None and not passed:
-        targets[0].measured = None  # recovered, but not to the same app
+    # recovered, but not to the same app: not measured
+    target.measured = recovered if passed or recovered is None else None
+    target.note = "pass" if passed else "fail"
+    body = [Table(["", "value"], _fault_rows(data, passed)), FAULT_METHOD]
+    if sidebar_lost:
+        body.append("After the restart the page came back without app.py's sidebar.")
+    if data["server_log"]:
+        logged = " / ".join(f"`{line}`" for line in data["server_log"])
+        body.append("The restarted server logged: " + logged)
+    del data["recovered_s"]
+    return result("fault", FAULT_TITLE, body, [target], passed=passed, recovery_s=recovered, **data)
+
+
+FAULT_METHOD = (
+    "The server is killed with SIGKILL after a prediction and started again on the "
+    "same port; Streamlit's client reconnects on its own. Strokes are tried every "
+    "≤ 10 s until one is predicted, so the recovery time includes up to one try's wait. "
+    "It passes when a stroke is predicted again without a page reload and the sidebar "
+    "(app.py's checkpoint picker) is still there."
+)
+
+
+def _kill_and_recover(server: Server, recovery_limit_s: float) -> dict:
+    """Predict, kill the server, start it again, and stroke until a prediction comes back
+    (``recovered_s`` from the kill, None if not within the limit: then try a reload)."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    from bench.browser import stroke as sync_stroke
+    from lenet_testkit.browser import browser, clear_canvas, open_app
+
+    data: dict = {"recovered_s": None}
+    with browser() as b:
+        page = open_app(b, server.url)
+        page.set_default_timeout(10_000)
+        origin = page.evaluate("() => performance.timeOrigin")
+        data["before"] = sync_stroke(page, STROKE_DIGITS[0])
+        data["sidebar_before"] = page.locator(SIDEBAR).count() > 0
+        clear_canvas(page)
+        killed_at = page.evaluate("() => performance.now()")
+        server.kill()
+        log_offset = server.log_path.stat().st_size
+        data["restart_s"] = server.start()
+        attempts, deadline = 0, time.monotonic() + recovery_limit_s
+        while time.monotonic() < deadline:
+            attempts += 1
+            r = sync_stroke(page, STROKE_DIGITS[attempts % len(STROKE_DIGITS)], 10)
+            if "error" not in r:
+                data["recovered_s"] = (page.evaluate(READ_JS)["pred"]["t"] - killed_at) / 1000
+                data["after"] = r
+                break
+            try:  # a stroke drawn before the reconnection is lost: start over
+                clear_canvas(page)
+            except PlaywrightError:
+                page.wait_for_timeout(500)
+        data["attempts"] = attempts
+        data["sidebar_after"] = page.locator(SIDEBAR).count() > 0
+        data["reloaded"] = page.evaluate("() => performance.timeOrigin") != origin
+        if data["recovered_s"] is None:  # does a reload bring it back?
+            try:
+                page.reload()
+                page.wait_for_selector("canvas", timeout=60_000)
+                data["after_reload"] = "error" not in sync_stroke(page, STROKE_DIGITS[0], 30)
+            except PlaywrightError:
+                data["after_reload"] = False
+    with open(server.log_path) as log:
+        log.seek(log_offset)
+        logged = [line.strip() for line in log if "Error" in line or "does not exist" in line]
+    data["server_log"] = logged[:5]
+    return data
+
+
+def _fault_rows(data: dict, passed: bool) -> list[list]:
+    def yes(flag: bool) -> str:
+        return "yes" if flag else "no"
+
+    recovered = data["recovered_s"]
     rows = [
-        ["prediction before the kill", "yes" if "error" not in data["before"] else "no"],
+        ["prediction before the kill", yes("error" not in data["before"])],
         ["server restart (start → healthy)", f"{data['restart_s']:.1f} s"],
         ["strokes until a prediction came back", data["attempts"]],
         [
             "time from kill to the next prediction",
             f"{recovered:.1f} s" if recovered is not None else "not recovered",
         ],
-        ["page reloaded", "yes" if data["reloaded"] else "no"],
+        ["page reloaded", yes(data["reloaded"])],
         [
             "sidebar (checkpoint picker) before / after",
-            f"{'yes' if data['sidebar_before'] else 'no'} / {'yes' if data['sidebar_after'] else 'no'}",
+            f"{yes(data['sidebar_before'])} / {yes(data['sidebar_after'])}",
         ],
-        *(
-            [
-                [
-                    "a stroke after reloading the page",
-                    "predicted" if data["after_reload"] else "not predicted",
-                ]
-            ]
-            if "after_reload" in data
-            else []
-        ),
-        ["result", "PASS" if passed else "FAIL"],
     ]
-    body = table(["", "value"], rows)
-    body += (
-        "\n\nThe server is killed with SIGKILL after a prediction and started again on the "
-        "same port; Streamlit's client reconnects on its own. Strokes are tried every "
-        "≤ 10 s until one is predicted, so the recovery time includes up to one try's wait. "
-        "It passes when a stroke is predicted again without a page reload and the sidebar "
-        "(app.py's checkpoint picker) is still there."
-    )
-    if sidebar_lost:
-        body += "\n\nAfter the restart the page came back without app.py's sidebar."
-    if data["server_log"]:
-        body += "\n\nThe restarted server logged: " + " / ".join(
-            f"`{line}`" for line in data["server_log"]
-        )
-    return result("fault", FAULT_TITLE, body, targets, passed=passed, recovery_s=recovered, **data)
+    if "after_reload" in data:
+        predicted = "predicted" if data["after_reload"] else "not predicted"
+        rows.append(["a stroke after reloading the page", predicted])
+    return rows + [["result", "PASS" if passed else "FAIL"]]
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=10)
-    parser.add_argument("--seconds", type=float, help="drawing time (60; quick 15)")
-    parser.add_argument("--ttl", type=float, help="override disconnectedSessionTTL (quick: 5)")
-    parser.add_argument(
-        "--look",
-        type=float,
-        default=LOOK_S,
-        help=f"seconds a student looks at a result ({LOOK_S:g})",
-    )
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--fault", action="store_true", help="only the fault run")
-    group.add_argument("--no-fault", action="store_true", help="skip the fault run")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    outs = []
-    if not args.fault:
-        outs.append(
-            run(
-                sessions=args.sessions,
-                seconds=args.seconds or (15 if args.quick else 60),
-                ttl=args.ttl if args.ttl is not None else (5 if args.quick else None),
-                margin=5 if args.quick else 15,
-                look_s=args.look,
-            )
-        )
-    if not args.no_fault:
-        outs.append(run_fault())
-    for out in outs:
-        print(out["markdown"])
-    return outs
-
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"sessions": 3, "seconds": 15, "ttl": 5, "margin": 5}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

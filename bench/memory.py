@@ -7,18 +7,18 @@ exists), and with 10 browser sessions each having drawn a digit.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 from bench.common import (
     STROKE_DIGITS,
     Server,
+    Table,
     Target,
     app_checkpoint_missing,
     chromium_missing,
+    cli,
     result,
     skipped,
-    table,
 )
 
 TITLE = "Server memory"
@@ -31,7 +31,7 @@ def run(sessions: int = 10) -> dict:
     if why:
         return skipped("memory", TITLE, why, targets)
     from bench.browser import stroke
-    from tests.browser import browser, open_app
+    from lenet_testkit.browser import browser, open_app
 
     rows, data = [], {}
     with Server() as server, browser() as b:
@@ -66,24 +66,17 @@ def run(sessions: int = 10) -> dict:
     targets[0].measured = data["after_start_mb"]
     if "error" in first:
         targets[0].note = f"the first prediction failed: {first['error']}"
-    body = table(["when", "RSS (MB)"], [[w, f"{v:.0f}"] for w, v in rows])
-    body += (
-        f"\n\n1 MB = 2^20 bytes. {failures} of {sessions} sessions did not show a prediction. "
+    body = [
+        Table(["when", "RSS (MB)"], [[w, f"{v:.0f}"] for w, v in rows]),
+        f"1 MB = 2^20 bytes. {failures} of {sessions} sessions did not show a prediction. "
         "Memory after the sessions close is measured by bench/load.py (it waits "
-        "server.disconnectedSessionTTL)."
-    )
+        "server.disconnectedSessionTTL).",
+    ]
     return result("memory", TITLE, body, targets, sessions=sessions, failures=failures, **data)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, help="browser sessions (10; quick 3)")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    out = run(sessions=args.sessions or (3 if args.quick else 10))
-    print(out["markdown"])
-    return out
-
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"sessions": 3}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

@@ -14,7 +14,8 @@ import time
 
 import torch
 
-from bench.common import DATA_DIR, Target, checkpoint_path, median, result, table
+from bench.common import DATA_DIR, Table, Target, checkpoint_path, median, result
+from bench.report import section
 from bench.written_numbers import DEV_SEED, EVAL_SEED, number_set
 
 TITLE = "Reading whole numbers"
@@ -90,39 +91,21 @@ def measure(variants=("classic",), count: int = 200, seed: int = EVAL_SEED, data
 
 def run(variants=("classic", "modern", "lecun1998"), count: int = 200) -> dict:
     figures = measure(variants, count)
-    first = figures[variants[0]]
+    first, v0 = figures[variants[0]], variants[0]
     targets = []
-    for name in ("strokes apart", "mnist apart"):
-        targets.append(
-            Target(
-                f"{name}: digits right ({variants[0]})",
-                first[name]["digits_pct"],
-                DIGITS_APART,
-                "%",
-                True,
-            )
-        )
-        targets.append(
-            Target(
-                f"{name}: whole numbers right ({variants[0]})",
-                first[name]["numbers_pct"],
-                NUMBERS_APART,
-                "%",
-                True,
-            )
-        )
-    for name in ("strokes touching", "mnist touching"):
-        targets.append(
-            Target(
-                f"{name}: digits right ({variants[0]})",
-                first[name]["digits_pct"],
-                DIGITS_TOUCHING,
-                "%",
-                True,
-            )
-        )
+    for name, digits, numbers in (
+        ("strokes apart", DIGITS_APART, NUMBERS_APART),
+        ("mnist apart", DIGITS_APART, NUMBERS_APART),
+        ("strokes touching", DIGITS_TOUCHING, None),
+        ("mnist touching", DIGITS_TOUCHING, None),
+    ):
+        f = first[name]
+        targets.append(Target(f"{name}: digits right ({v0})", f["digits_pct"], digits, "%", True))
+        if numbers is not None:
+            label = f"{name}: whole numbers right ({v0})"
+            targets.append(Target(label, f["numbers_pct"], numbers, "%", True))
     targets.append(
-        Target(f"6-digit number, median ({variants[0]})", first["six_digit_ms"], SIX_DIGIT_MS, "ms")
+        Target(f"6-digit number, median ({v0})", first["six_digit_ms"], SIX_DIGIT_MS, "ms")
     )
     rows = [
         [v, name, f["numbers"], f["digits_pct"], f["numbers_pct"], f["median_ms"]]
@@ -130,38 +113,28 @@ def run(variants=("classic", "modern", "lecun1998"), count: int = 200) -> dict:
         for name, f in per_set.items()
         if isinstance(f, dict)
     ]
-    body = "\n".join(
-        [
-            f"{count} numbers of 3-8 digits per set (bench/written_numbers.py, evaluation seed "
-            f"{EVAL_SEED}; the reader's constants were set on seed {DEV_SEED} only). Digits right "
-            "= 1 - edit distance / length, over the set. One torch thread, as in the app.",
-            "",
-            table(
-                [
-                    "model",
-                    "set",
-                    "numbers",
-                    "digits right %",
-                    "numbers right %",
-                    "median ms / number",
-                ],
-                rows,
-            ),
-            "",
-            "6-digit number (strokes, apart), median wall-clock ms (CPU ms of this process): "
-            + ", ".join(
-                f"{v} {f['six_digit_ms']:.1f} ({f['six_digit_cpu_ms']:.1f})"
-                for v, f in figures.items()
-            )
-            + ". On a busy machine the wall clock includes waiting for a core: compare the load "
-            "average above.",
-        ]
-    )
+    headers = ["model", "set", "numbers", "digits right %", "numbers right %"]
+    body = [
+        f"{count} numbers of 3-8 digits per set (bench/written_numbers.py, evaluation seed "
+        f"{EVAL_SEED}; the reader's constants were set on seed {DEV_SEED} only). Digits right "
+        "= 1 - edit distance / length, over the set. One torch thread, as in the app.",
+        Table([*headers, "median ms / number"], rows),
+        "6-digit number (strokes, apart), median wall-clock ms (CPU ms of this process): "
+        + ", ".join(
+            f"{v} {f['six_digit_ms']:.1f} ({f['six_digit_cpu_ms']:.1f})" for v, f in figures.items()
+        )
+        + ". On a busy machine the wall clock includes waiting for a core: compare the load "
+        "average above.",
+    ]
     for per_set in figures.values():
         for f in per_set.values():
             if isinstance(f, dict):
                 f["misread"] = f["misread"][:20]
     return result("reading", TITLE, body, targets, figures=figures)
+
+
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"variants": ("classic",), "count": 30}
 
 
 def main(argv=None) -> int:
@@ -182,7 +155,7 @@ def main(argv=None) -> int:
                     f"{f['numbers_pct']:.1f}% {f['median_ms']:.1f} ms  {f['misread'][:12]}"
                 )
         return 0
-    print(run(variants, args.count)["markdown"])
+    print(section(run(variants, args.count)))
     return 0
 
 

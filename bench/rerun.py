@@ -1,7 +1,7 @@
 """The draw page's server-side rerun after a stroke, without a browser.
 
 1. AppTest: app.py on the draw page with lenet.ui.draw_canvas patched to return a drawn
-   digit (tests/digits.render); ``at.run()`` is timed with a different digit each time.
+   digit (lenet_testkit.digits.render); ``at.run()`` is timed with a different digit each time.
    AppTest reruns the whole script (sidebar, navigation, page), where a stroke in the
    browser reruns only the canvas fragment: an upper bound.
 2. The fragment's own work, timed directly: canvas_steps + predict + every image a stroke
@@ -10,24 +10,24 @@
 3. The bytes of those images (they reach the browser over HTTP, by URL; bench/browser_cost
    measures what actually arrives).
 
-    python -m bench.rerun [--quick] [--reruns 40] [--models models]
+    python -m bench.rerun [--quick] [--reruns 40] [--models-dir models]
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from bench.common import MODELS_DIR, Target, result, skipped, summary, table
+from bench.common import MODELS_DIR, Table, Target, cli, result, skipped, summary, time_calls
 from lenet.checkpoint import MODELS_DIR_ENV
 from lenet.viz import LAYER_FIGURES
-from tests.digits import STROKES, render
+from lenet_testkit.digits import STROKES, render
 
 TITLE = "Draw page rerun (server side)"
 TARGET_MS = 150.0
@@ -70,45 +70,34 @@ def build_outputs(model, rgba: np.ndarray, layers=PER_STROKE) -> dict[str, bytes
 
 def time_fragment(model, canvases: list[np.ndarray], calls: int) -> dict:
     """Timed direct fragment work (median ms over calls), after three warm-up calls."""
-    totals = []
-    for i in range(calls + 3):
-        t0 = time.perf_counter()
-        build_outputs(model, canvases[i % len(canvases)])
-        if i >= 3:
-            totals.append(time.perf_counter() - t0)
-    return summary(totals)
+    return summary(time_calls(lambda i: build_outputs(model, canvases[i % len(canvases)]), calls))
 
 
+@contextmanager
 def _patched_app(models_dir: Path | None):
-    """Context: lenet.ui.draw_canvas returns ``state['image']``; the models folder
-    optionally another one ($LENET_MODELS_DIR). Restores both afterwards."""
-    from contextlib import contextmanager
-
+    """lenet.ui.draw_canvas returns ``state['image']``; the models folder optionally
+    another one ($LENET_MODELS_DIR). Restores both afterwards."""
     import lenet.ui
 
-    @contextmanager
-    def cm():
-        state = {"image": None}
-        saved = lenet.ui.draw_canvas, os.environ.get(MODELS_DIR_ENV)
-        lenet.ui.draw_canvas = lambda stroke_width, key, **kw: state["image"]
-        if models_dir is not None:
-            os.environ[MODELS_DIR_ENV] = str(models_dir)
-        try:
-            yield state
-        finally:
-            lenet.ui.draw_canvas = saved[0]
-            if saved[1] is None:
-                os.environ.pop(MODELS_DIR_ENV, None)
-            else:
-                os.environ[MODELS_DIR_ENV] = saved[1]
-
-    return cm()
+    state = {"image": None}
+    saved = lenet.ui.draw_canvas, os.environ.get(MODELS_DIR_ENV)
+    lenet.ui.draw_canvas = lambda stroke_width, key, **kw: state["image"]
+    if models_dir is not None:
+        os.environ[MODELS_DIR_ENV] = str(models_dir)
+    try:
+        yield state
+    finally:
+        lenet.ui.draw_canvas = saved[0]
+        if saved[1] is None:
+            os.environ.pop(MODELS_DIR_ENV, None)
+        else:
+            os.environ[MODELS_DIR_ENV] = saved[1]
 
 
 def apptest_reruns(
     reruns: int, models_dir: Path | None, canvases: dict[int, np.ndarray], checkpoint: str
 ):
-    from tests.apptest_util import run_page
+    from lenet_testkit.apptest import run_page
 
     digits = sorted(canvases)
     times, wrong, exceptions = [], 0, 0
@@ -175,24 +164,12 @@ def run(
         target.measured, target.note = value["median_ms"], f"p95 {value['p95_ms']:.0f} ms"
     targets[2].measured = kb
     targets[2].note = f"all seven layer images {sum(built[k] for k in LAYER_FIGURES) / 1000:.0f} KB"
-    rows = [["AppTest `at.run()` (whole script)", apptest], ["fragment work, direct", fragment]]
-    body = [
-        table(
-            ["measurement", "median (ms)", "p95 (ms)", "n"],
-            [[label, f"{v['median_ms']:.1f}", f"{v['p95_ms']:.1f}", v["n"]] for label, v in rows],
-        ),
-        f"Checkpoint: {shown or name}. Each AppTest rerun draws another digit "
-        f"({', '.join(map(str, canvases))} in turn); {wrong} of {len(times)} reruns did not "
-        f"show the drawn digit as the prediction, {exceptions} raised an exception; the page "
-        f"showed {charts} plotly chart(s). Torch threads in the app: {app_threads}.",
-        "Image bytes of one stroke (1 KB = 1000 bytes; S4, C5 and F6 are built when their "
-        "tab is opened):\n\n"
-        + table(["image", "bytes"], [[k, f"{v:,}"] for k, v in built.items()]),
-    ]
+    counts = (wrong, exceptions, charts, app_threads, len(times))
+    body = _body(apptest, fragment, built, shown or name, list(canvases), counts)
     return result(
         "rerun",
         TITLE,
-        "\n\n".join(body),
+        body,
         targets,
         apptest=apptest,
         fragment=fragment,
@@ -204,21 +181,26 @@ def run(
     )
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reruns", type=int, help="timed AppTest reruns (40; quick 10)")
-    parser.add_argument("--calls", type=int, help="direct fragment calls (40; quick 10)")
-    parser.add_argument("--models", help="checkpoint folder (default: models/)")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    out = run(
-        reruns=args.reruns or (10 if args.quick else 40),
-        fragment_calls=args.calls or (10 if args.quick else 40),
-        models_dir=Path(args.models) if args.models else None,
-    )
-    print(out["markdown"])
-    return out
+def _body(apptest, fragment, built: dict, name: str, digits: list, counts: tuple) -> list:
+    wrong, exceptions, charts, app_threads, reruns = counts
+    rows = [["AppTest `at.run()` (whole script)", apptest], ["fragment work, direct", fragment]]
+    return [
+        Table(
+            ["measurement", "median (ms)", "p95 (ms)", "n"],
+            [[label, f"{v['median_ms']:.1f}", f"{v['p95_ms']:.1f}", v["n"]] for label, v in rows],
+        ),
+        f"Checkpoint: {name}. Each AppTest rerun draws another digit "
+        f"({', '.join(map(str, digits))} in turn); {wrong} of {reruns} reruns did not "
+        f"show the drawn digit as the prediction, {exceptions} raised an exception; the page "
+        f"showed {charts} plotly chart(s). Torch threads in the app: {app_threads}.",
+        "Image bytes of one stroke (1 KB = 1000 bytes; S4, C5 and F6 are built when their "
+        "tab is opened):",
+        Table(["image", "bytes"], [[k, f"{v:,}"] for k, v in built.items()]),
+    ]
 
+
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"reruns": 10, "fragment_calls": 10}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

@@ -9,20 +9,19 @@ Targets (issue 17): p95 with a job running at most 2x the idle p95, RSS <= 600 M
 
 from __future__ import annotations
 
-import argparse
 import time
 
 from bench.common import DATA_DIR as MNIST_DIR
 from bench.common import (
-    STROKE_DIGITS,
     Server,
+    Table,
     Target,
     app_checkpoint_missing,
     chromium_missing,
+    cli,
     result,
     skipped,
     summary,
-    table,
 )
 
 TITLE = "Draw page while a job trains"
@@ -54,15 +53,12 @@ def run(strokes: int = 20, warmup: int = 2) -> dict:
         why = f"no MNIST files in {MNIST_DIR}: run `make data`"
     if why:
         return skipped("train_load", TITLE, why, targets)
-    from bench.browser import measure, stroke
-    from tests.browser import browser, clear_canvas, open_app
+    from bench.browser import measure
+    from lenet_testkit.browser import browser, open_app
 
     with Server() as server, browser() as b:
         draw = open_app(b, server.url)
-        for i in range(warmup):
-            stroke(draw, STROKE_DIGITS[-1 - i])
-            clear_canvas(draw)
-        idle = measure(draw, strokes)
+        idle = measure(draw, strokes, warmup=warmup)
         idle_rss = server.rss_mb()
         # the lesson's classic recipe: 30 epochs, so it trains for the whole measurement
         trainer = start_job(b, server.url, translate("train.preset_classic"))
@@ -93,7 +89,7 @@ def report(targets: list[Target], d: dict) -> dict:
         ["idle", d["idle"], s_idle, d["idle_rss"]],
         ["one job training (classic)", d["busy"], s_busy, d["busy_rss"]],
     ]
-    body = table(
+    table = Table(
         ["server", "strokes", "errors", "median (ms)", "p95 (ms)", "RSS after (MB)"],
         [
             [
@@ -108,12 +104,13 @@ def report(targets: list[Target], d: dict) -> dict:
         ],
     )
     still = "still training at its end" if d["still_training"] else "it ended before the series"
-    body += (
-        f"\n\nThe job trained in another browser session (the training page, Start on the "
+    body = [
+        table,
+        f"The job trained in another browser session (the training page, Start on the "
         f"classic preset) during all {d['busy_seconds']:.0f} s of the second series ({still}); "
         f"peak RSS (VmHWM) {d['peak']:.0f} MB. Headless Chromium, the server and the job share "
-        "the machine's cores; the worker thread runs at nice 10 with torch at one thread."
-    )
+        "the machine's cores; the worker thread runs at nice 10 with torch at one thread.",
+    ]
     return result(
         "train_load",
         TITLE,
@@ -126,15 +123,8 @@ def report(targets: list[Target], d: dict) -> dict:
     )
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--strokes", type=int, help="timed strokes per series (20; quick 5)")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    out = run(strokes=args.strokes or (5 if args.quick else 20), warmup=1 if args.quick else 2)
-    print(out["markdown"])
-    return out
-
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"strokes": 5, "warmup": 1}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

@@ -5,6 +5,7 @@ num_workers=0). Same network, batch size, optimizer, machine and run; the two ar
 interleaved chunk by chunk so that a busy machine slows both alike.
 
     python -m bench.train_speed [--quick] [--variant modern] [--device cpu|cuda|all]
+        [--skip-race true] [--threads N]   (every keyword of run() is an option)
 
 Reports images/s (median over chunks) and their ratio (median of the side-by-side
 ratios), the fraction of the CPU's matmul peak reached, and the wall time to reach 99.0%
@@ -14,7 +15,6 @@ are counted in the time).
 
 from __future__ import annotations
 
-import argparse
 import copy
 import math
 import time
@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from bench.common import DATA_DIR, Target, fmt, median, result, table
+from bench.common import DATA_DIR, Table, Target, cli, median, result, time_calls, torch_threads
+from bench.report import fmt
 from lenet.evaluate import predict_padded as test_predictions
 from lenet.model import LeNet5, LeNetConfig
 from lenet.preprocess import PAD, pad_unit
@@ -190,37 +191,38 @@ def forward_macs(model: LeNet5) -> int:
 def matmul_peak_flops(n: int = 2048, repeats: int = 5) -> float:
     """FLOP/s of a float32 n x n matmul with torch's current threads (median of repeats)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        torch.mm(a, b)
-        times.append(time.perf_counter() - started)
-    return 2 * n**3 / median(times)
+    return 2 * n**3 / median(time_calls(lambda i: torch.mm(a, b), repeats, warmup=1))
 
 
 # ----------------------------------------------------------------------------- benchmark
 
 
+def interleaved(chunks: dict, repeats: int) -> dict[object, list[float]]:
+    """Images/s of each ``chunks[name]()`` (a call returning (images, seconds)), one call
+    of each per repeat, the order reversed every other repeat so that a busy machine slows
+    all alike."""
+    names, rates = list(chunks), {name: [] for name in chunks}
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            images, seconds = chunks[name]()
+            rates[name].append(images / seconds)
+    return rates
+
+
 def throughput(ours: OurLoop, base: BaselineLoop, batches: int, repeats: int) -> dict:
-    """Interleaved chunks of ``batches`` batches, alternating which loop goes first."""
+    """Interleaved chunks of ``batches`` batches of our loop and the baseline."""
     timed(ours, 2)  # warm-up: first calls allocate and pick kernels
     timed(base, 2)
-    ours_rates, base_rates, ratios = [], [], []
-    for r in range(repeats):
-        pair = {}
-        for name in ("ours", "base") if r % 2 == 0 else ("base", "ours"):
-            images, seconds = timed(ours if name == "ours" else base, batches)
-            pair[name] = images / seconds
-        ours_rates.append(pair["ours"])
-        base_rates.append(pair["base"])
-        ratios.append(pair["ours"] / pair["base"])
+    rates = interleaved(
+        {"ours": lambda: timed(ours, batches), "base": lambda: timed(base, batches)}, repeats
+    )
+    ratios = [o / b for o, b in zip(rates["ours"], rates["base"], strict=True)]
     return {
-        "ours_images_per_s": median(ours_rates),
-        "baseline_images_per_s": median(base_rates),
+        "ours_images_per_s": median(rates["ours"]),
+        "baseline_images_per_s": median(rates["base"]),
         "speedup": median(ratios),
-        "ours_samples": ours_rates,
-        "baseline_samples": base_rates,
+        "ours_samples": rates["ours"],
+        "baseline_samples": rates["base"],
         "ratios": ratios,
         "batches_per_chunk": batches,
         "repeats": repeats,
@@ -232,15 +234,12 @@ def thread_comparison(ours: OurLoop, batches: int, repeats: int) -> dict | None:
     default = torch.get_num_threads()
     if default == 1 or ours.s.device.type != "cpu":
         return None
-    rates: dict[int, list[float]] = {default: [], 1: []}
-    try:
-        for r in range(repeats):
-            for threads in (default, 1) if r % 2 == 0 else (1, default):
-                torch.set_num_threads(threads)
-                images, seconds = timed(ours, batches)
-                rates[threads].append(images / seconds)
-    finally:
-        torch.set_num_threads(default)
+
+    def chunk(threads: int):
+        with torch_threads(threads):
+            return timed(ours, batches)
+
+    rates = interleaved({n: (lambda n=n: chunk(n)) for n in (default, 1)}, repeats)
     return {threads: median(v) for threads, v in rates.items()}
 
 
@@ -276,7 +275,7 @@ def race(loops: dict, test_x, test_labels, eval_every: int, limit_s: float, max_
 def run(
     variant: str = "modern",
     data: str = str(DATA_DIR),
-    device: str = "cpu",
+    device: str = "all",
     batches: int = 100,
     repeats: int = 5,
     race_epochs: float = 3.0,
@@ -291,182 +290,130 @@ def run(
     threads: int | None = None,
 ) -> dict:
     """``arrays`` = (train_images, train_labels, test_images, test_labels) replaces the
-    MNIST files (tests). ``device="all"`` adds CUDA where there is one."""
-    torch.set_flush_denormal(True)  # as lenet.train does, for both loops
-    saved_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)  # as lenet.train --threads does
-    try:
-        return _run(
-            variant,
-            data,
-            device,
-            batches,
-            repeats,
-            race_epochs,
-            eval_every,
-            race_limit_s,
-            race_baseline,
-            skip_race,
-            train_limit,
-            test_limit,
-            arrays,
-            seed,
-        )
-    finally:
-        torch.set_num_threads(saved_threads)
-
-
-def _run(
-    variant,
-    data,
-    device,
-    batches,
-    repeats,
-    race_epochs,
-    eval_every,
-    race_limit_s,
-    race_baseline,
-    skip_race,
-    train_limit,
-    test_limit,
-    arrays,
-    seed,
-) -> dict:
+    MNIST files (tests). ``device="all"`` adds CUDA where there is one. ``threads``: torch
+    threads, as lenet.train --threads sets them (default: torch's)."""
     if arrays is None:
         from lenet.data import load_mnist
 
         arrays = (*load_mnist(data, "train"), *load_mnist(data, "test"))
-    train_images, train_labels, test_images, test_labels = arrays
-    train_images, train_labels = train_images[:train_limit], train_labels[:train_limit]
-    test_images, test_labels = test_images[:test_limit], test_labels[:test_limit]
-
-    devices = ["cpu", "cuda"] if device == "all" else [device]
+    limits = (train_limit, train_limit, test_limit, test_limit)
+    arrays = tuple(a[:limit] for a, limit in zip(arrays, limits, strict=True))
     recipe = RECIPES[variant]
+    race_settings = None if skip_race else (eval_every, race_limit_s, race_baseline)
     per_device, targets, notes = {}, [], []
-    for name in devices:
-        if name == "cuda" and not torch.cuda.is_available():
-            per_device["cuda"] = {"skipped": "no CUDA device"}
-            notes.append("CUDA: no CUDA device (torch.cuda.is_available() is False).")
-            continue
-        dev = torch.device(name)
-        steps_per_epoch = math.ceil(len(train_images) / recipe.batch_size)
-        s = Setup(
-            batch_size=recipe.batch_size,
-            peak_lr=recipe.lr,
-            weight_decay=recipe.weight_decay,
-            label_smoothing=recipe.label_smoothing,
-            total_steps=max(1, int(race_epochs * steps_per_epoch)),
-            device=dev,
-        )
-        train_x = torch.as_tensor(train_images)  # uint8: the loop pads batch by batch
-        train_y = torch.as_tensor(train_labels, dtype=torch.long)
-        test_x = pad_unit(test_images).to(dev)
-
-        def fresh(s=s, dev=dev, train_x=train_x, train_y=train_y):
-            torch.manual_seed(seed)
-            model = LeNet5(LeNetConfig.for_variant(variant)).to(dev)
-            ours = OurLoop(model, train_x, train_y, s, seed)
-            base = BaselineLoop(copy.deepcopy(model), train_images, train_labels, s, seed)
-            return ours, base
-
-        ours, base = fresh()
-        r = throughput(ours, base, batches, repeats)
-        r["threads"] = thread_comparison(ours, batches, repeats)
-        r["epoch_seconds_ours"] = 60_000 / r["ours_images_per_s"]
-        r["epoch_seconds_baseline"] = 60_000 / r["baseline_images_per_s"]
-        if name == "cpu":
-            macs = forward_macs(ours.model)
-            peak = matmul_peak_flops()
-            r["forward_macs"] = macs
-            r["peak_gflops"] = peak / 1e9
-            r["training_gflops"] = r["ours_images_per_s"] * macs * 2 * 3 / 1e9
-            r["fraction_of_peak"] = r["training_gflops"] * 1e9 / peak
-        targets.append(
-            Target(
-                f"our epoch vs baseline ({name})",
-                r["speedup"],
-                TARGET_SPEEDUP,
-                "× faster",
-                higher_is_better=True,
+    torch.set_flush_denormal(True)  # as lenet.train does, for both loops
+    with torch_threads(threads):
+        for name in ["cpu", "cuda"] if device == "all" else [device]:
+            if name == "cuda" and not torch.cuda.is_available():
+                per_device["cuda"] = {"skipped": "no CUDA device"}
+                notes.append("CUDA: no CUDA device (torch.cuda.is_available() is False).")
+                continue
+            steps = max(1, int(race_epochs * math.ceil(len(arrays[0]) / recipe.batch_size)))
+            settings = (recipe.batch_size, recipe.lr, recipe.weight_decay, recipe.label_smoothing)
+            setup = Setup(*settings, steps, torch.device(name))
+            per_device[name] = measure_device(
+                variant, setup, arrays, (batches, repeats), race_settings, seed
             )
-        )
-        if skip_race:
-            targets.append(
-                Target(
-                    f"{variant} to {TARGET_ACCURACY:.1%} test accuracy ({name})",
-                    None,
-                    TARGET_SECONDS_TO_99,
-                    "s",
-                    unmeasured="not run",
-                    note="race skipped",
-                )
-            )
-        else:
-            ours, base = fresh()
-            loops = {"ours": ours, "baseline": base} if race_baseline else {"ours": ours}
-            r["race"] = race(
-                loops,
-                test_x,
-                test_labels,
-                eval_every,
-                race_limit_s,
-                max_steps=s.total_steps,
-            )
-            reached = r["race"]["ours"]["reached_s"]
-            targets.append(
-                Target(
-                    f"{variant} to {TARGET_ACCURACY:.1%} test accuracy ({name})",
-                    reached,
-                    TARGET_SECONDS_TO_99,
-                    "s",
-                    note=""
-                    if reached is not None
-                    else f"not reached: best {r['race']['ours']['best_accuracy']:.2%} "
-                    f"after {r['race']['ours']['seconds']:.0f} s",
-                    unmeasured="not reached",
-                )
-            )
-        per_device[name] = r
-
-    body = _markdown(per_device, variant, recipe, len(train_images), len(test_images), notes)
-    body += (
-        f"\n\nSettings: {batches} batches of {recipe.batch_size} per chunk, {repeats} "
+            targets += device_targets(name, variant, per_device[name])
+        threads_used = torch.get_num_threads()
+    body = _body(per_device, variant, recipe, notes)
+    body.append(
+        f"Settings: {batches} batches of {recipe.batch_size} per chunk, {repeats} "
         f"interleaved repeats; race: one-cycle schedule over {race_epochs:g} epochs, test set "
         f"evaluated every {eval_every} batches, limit {race_limit_s:.0f} s per loop; "
-        f"{len(train_images):,} training and {len(test_images):,} test images; "
-        f"torch threads: {torch.get_num_threads()}; denormals flushed to zero (as lenet.train)."
+        f"{len(arrays[0]):,} training and {len(arrays[2]):,} test images; "
+        f"torch threads: {threads_used}; denormals flushed to zero (as lenet.train)."
     )
     return result("train_speed", TITLE, body, targets, devices=per_device, variant=variant)
 
 
-def _markdown(per_device, variant, recipe, n_train, n_test, notes) -> str:
-    rows, parts = [], []
-    for name, r in per_device.items():
-        if "skipped" in r:
-            continue
-        rows.append(
-            [
-                name,
-                f"{r['ours_images_per_s']:,.0f} img/s ({r['epoch_seconds_ours']:.1f} s/epoch)",
-                f"{r['baseline_images_per_s']:,.0f} img/s "
-                f"({r['epoch_seconds_baseline']:.1f} s/epoch)",
-                f"{r['speedup']:.2f}× (per repeat: "
-                + ", ".join(f"{x:.2f}" for x in r["ratios"])
-                + ")",
-            ]
-        )
-    parts.append(
-        table(
-            [
-                "device",
-                "ours (train_one_epoch, batch augmentation)",
-                "baseline (Dataset + DataLoader, per-sample)",
-                "speedup (median of pairs)",
-            ],
-            rows,
-        )
+def measure_device(variant, s: Setup, arrays, chunks: tuple, race_settings, seed: int) -> dict:
+    """Throughput of both loops on one device, torch threads compared, the CPU's peak, and
+    (``race_settings`` = (eval_every, limit_s, with_baseline)) the race to 99%."""
+    train_images, train_labels, test_images, test_labels = arrays
+    train_x = torch.as_tensor(train_images)  # uint8: the loop pads batch by batch
+    train_y = torch.as_tensor(train_labels, dtype=torch.long)
+
+    def fresh():
+        torch.manual_seed(seed)
+        model = LeNet5(LeNetConfig.for_variant(variant)).to(s.device)
+        ours = OurLoop(model, train_x, train_y, s, seed)
+        base = BaselineLoop(copy.deepcopy(model), train_images, train_labels, s, seed)
+        return ours, base
+
+    ours, base = fresh()
+    r = throughput(ours, base, *chunks)
+    r["threads"] = thread_comparison(ours, *chunks)
+    r["epoch_seconds_ours"] = 60_000 / r["ours_images_per_s"]
+    r["epoch_seconds_baseline"] = 60_000 / r["baseline_images_per_s"]
+    if s.device.type == "cpu":
+        macs, peak = forward_macs(ours.model), matmul_peak_flops()
+        r["forward_macs"] = macs
+        r["peak_gflops"] = peak / 1e9
+        r["training_gflops"] = r["ours_images_per_s"] * macs * 2 * 3 / 1e9
+        r["fraction_of_peak"] = r["training_gflops"] * 1e9 / peak
+    if race_settings is not None:
+        eval_every, limit_s, with_baseline = race_settings
+        ours, base = fresh()
+        loops = {"ours": ours, "baseline": base} if with_baseline else {"ours": ours}
+        test_x = pad_unit(test_images).to(s.device)
+        r["race"] = race(loops, test_x, test_labels, eval_every, limit_s, s.total_steps)
+    return r
+
+
+def device_targets(name: str, variant: str, r: dict) -> list[Target]:
+    speedup = Target(
+        f"our epoch vs baseline ({name})", r["speedup"], TARGET_SPEEDUP, "× faster", True
     )
+    label = f"{variant} to {TARGET_ACCURACY:.1%} test accuracy ({name})"
+    if "race" not in r:
+        return [
+            speedup,
+            Target(
+                label, None, TARGET_SECONDS_TO_99, "s", unmeasured="not run", note="race skipped"
+            ),
+        ]
+    ours = r["race"]["ours"]
+    reached = ours["reached_s"]
+    note = (
+        ""
+        if reached is not None
+        else (f"not reached: best {ours['best_accuracy']:.2%} after {ours['seconds']:.0f} s")
+    )
+    return [
+        speedup,
+        Target(label, reached, TARGET_SECONDS_TO_99, "s", note=note, unmeasured="not reached"),
+    ]
+
+
+THROUGHPUT_HEADERS = [
+    "device",
+    "ours (train_one_epoch, batch augmentation)",
+    "baseline (Dataset + DataLoader, per-sample)",
+    "speedup (median of pairs)",
+]
+RACE_HEADERS = [
+    "device",
+    "loop",
+    "wall time (with evaluations)",
+    "training only",
+    "batches",
+    "best accuracy",
+]
+
+
+def _body(per_device, variant, recipe, notes) -> list:
+    measured = {name: r for name, r in per_device.items() if "skipped" not in r}
+    rows = [
+        [
+            name,
+            f"{r['ours_images_per_s']:,.0f} img/s ({r['epoch_seconds_ours']:.1f} s/epoch)",
+            f"{r['baseline_images_per_s']:,.0f} img/s ({r['epoch_seconds_baseline']:.1f} s/epoch)",
+            f"{r['speedup']:.2f}× (per repeat: " + ", ".join(f"{x:.2f}" for x in r["ratios"]) + ")",
+        ]
+        for name, r in measured.items()
+    ]
+    parts: list = [Table(THROUGHPUT_HEADERS, rows)]
     cpu = per_device.get("cpu", {})
     if cpu.get("threads"):
         parts.append(
@@ -483,82 +430,38 @@ def _markdown(per_device, variant, recipe, n_train, n_test, notes) -> str:
             f"against a float32 matmul peak (torch.mm 2048×2048, same threads) of "
             f"{cpu['peak_gflops']:.1f} GFLOP/s: **{cpu['fraction_of_peak']:.1%} of peak**."
         )
-    race_rows = []
-    for name, r in per_device.items():
-        for loop, st in r.get("race", {}).items():
-            reached = st["reached_s"]
-            race_rows.append(
-                [
-                    name,
-                    loop,
-                    "not reached" if reached is None else f"{reached:.1f} s",
-                    "—" if reached is None else f"{st['reached_train_s']:.1f} s",
-                    "—" if reached is None else str(st["reached_step"]),
-                    f"{st['best_accuracy']:.2%}",
-                ]
-            )
+    race_rows = [
+        [name, loop, *_race_cells(st)]
+        for name, r in per_device.items()
+        for loop, st in r.get("race", {}).items()
+    ]
     if race_rows:
         parts.append(
             f"Time to {TARGET_ACCURACY:.1%} test accuracy ({variant} recipe: lr {recipe.lr:g}, "
             f"batch {recipe.batch_size}, weight decay {recipe.weight_decay:g}, label smoothing "
-            f"{recipe.label_smoothing:g}, augmentation), interleaved:\n\n"
-            + table(
-                [
-                    "device",
-                    "loop",
-                    "wall time (with evaluations)",
-                    "training only",
-                    "batches",
-                    "best accuracy",
-                ],
-                race_rows,
-            )
+            f"{recipe.label_smoothing:g}, augmentation), interleaved:"
         )
+        parts.append(Table(RACE_HEADERS, race_rows))
     parts += notes
     if "cuda" not in per_device:
         parts.append("CUDA: not asked for (`--device all` or `--device cuda`).")
-    return "\n\n".join(parts)
+    return parts
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variant", default="modern", choices=list(RECIPES))
-    parser.add_argument("--data", default=str(DATA_DIR))
-    parser.add_argument("--device", default="all", choices=("cpu", "cuda", "all"))
-    parser.add_argument("--batches", type=int, help="batches per timed chunk (100; quick 10)")
-    parser.add_argument("--repeats", type=int, help="interleaved chunk pairs (5; quick 3)")
-    parser.add_argument("--race-epochs", type=float, default=3.0, help="schedule length")
-    parser.add_argument("--eval-every", type=int, default=100, help="batches between evals")
-    parser.add_argument("--race-limit", type=float, default=120.0, help="seconds per loop")
-    parser.add_argument("--no-race", action="store_true", help="skip time-to-99%%")
-    parser.add_argument("--no-race-baseline", action="store_true", help="race our loop only")
-    parser.add_argument("--train-limit", type=int, help="only the first N training images")
-    parser.add_argument("--test-limit", type=int, help="only the first N test images")
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
-    parser.add_argument("--quick", action="store_true", help="few small chunks, no race")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.no_race = True
-    args.batches = args.batches or (10 if args.quick else 100)
-    args.repeats = args.repeats or (3 if args.quick else 5)
-    out = run(
-        variant=args.variant,
-        data=args.data,
-        device=args.device,
-        batches=args.batches,
-        repeats=args.repeats,
-        race_epochs=args.race_epochs,
-        eval_every=args.eval_every,
-        race_limit_s=args.race_limit,
-        race_baseline=not args.no_race_baseline,
-        skip_race=args.no_race,
-        train_limit=args.train_limit,
-        test_limit=args.test_limit,
-        threads=args.threads,
-    )
-    print(out["markdown"])
-    return out
+def _race_cells(st: dict) -> list[str]:
+    reached = st["reached_s"]
+    if reached is None:
+        return ["not reached", "—", "—", f"{st['best_accuracy']:.2%}"]
+    return [
+        f"{reached:.1f} s",
+        f"{st['reached_train_s']:.1f} s",
+        str(st["reached_step"]),
+        f"{st['best_accuracy']:.2%}",
+    ]
 
+
+# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
+QUICK = {"batches": 10, "repeats": 3, "skip_race": True}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

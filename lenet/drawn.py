@@ -3,7 +3,7 @@ to measure what MNIST's test set does not, how the networks read pen strokes.
 
 Each digit is a list of strokes (polylines in unit coordinates, 0..1, y down) from one of
 several sources: stroke sets written out here as coordinates (two hands), the digits the
-tests and browser tests draw (tests/digits.py, passed in by the caller), and fonts on the
+tests and browser tests draw (lenet_testkit/digits.py, passed in by the caller), and fonts on the
 machine (glyphs rendered as filled outlines). Every sample varies the pen width (thin,
 default, thick, as the draw page's slider allows: 6..40 px on a 280 px canvas), the slant,
 the size, the position, a small rotation and a little tremor, drawn by a seeded generator:

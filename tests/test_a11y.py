@@ -19,16 +19,12 @@ import pytest
 from PIL import Image
 
 from lenet.i18n import translate
-from tests.browser import (
-    INSTALL_HINT,
+from lenet_testkit.browser import (
     ROOT,
-    browser,
-    chromium_path,
     draw_digit,
-    streamlit_server,
     wait_prediction,
 )
-from tests.digits import render
+from lenet_testkit.digits import render
 
 pytestmark = pytest.mark.browser
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -187,23 +183,6 @@ def excused(rule: str, selector: str) -> KnownViolation | None:
     return next(
         (e for e in EXCEPTIONS if e.rule == rule and fnmatch.fnmatch(selector, e.selector)), None
     )
-
-
-# --- Fixtures -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chrome():
-    if chromium_path() is None:
-        pytest.skip(INSTALL_HINT)
-    with browser() as b:
-        yield b
-
-
-@pytest.fixture(scope="module")
-def server():
-    with streamlit_server() as url:
-        yield url
 
 
 # --- Tests --------------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from bench import accuracy, explain, invariance, latency, rerun, run_all, train_speed
+from bench import accuracy, explain, invariance, latency, rerun, train_speed
 from bench.common import Target, p95, summary
+from bench.report import document, section
 from lenet.checkpoint import save_checkpoint
 from lenet.model import build_model
 
@@ -47,7 +48,7 @@ def arrays():
 
 
 def check_targets(out: dict) -> None:
-    assert out["markdown"].startswith("## ")
+    assert section(out).startswith("## ")
     for t in out["targets"]:
         assert t["status"] in ("met", "MISSED") or t["measured"] is None
 
@@ -72,7 +73,7 @@ def test_accuracy(models_dir, arrays):
     classic = out["variants"]["classic"]
     assert 0 <= classic["error_pct"] <= 100 and len(classic["per_class_error_pct"]) == 10
     assert classic["test_images"] == 200
-    assert "missing" in out["markdown"]
+    assert "missing" in section(out)
 
 
 def test_train_speed(arrays):
@@ -98,7 +99,7 @@ def test_train_speed(arrays):
     assert 400_000 < cpu["forward_macs"] < 440_000  # LeNet-5: ~0.42 M multiply-adds
     assert cpu["race"]["ours"]["history"] and cpu["race"]["baseline"]["history"]
     if "cuda" in out["devices"] and "skipped" in out["devices"]["cuda"]:
-        assert "no CUDA device" in out["markdown"]
+        assert "no CUDA device" in section(out)
 
 
 def test_baseline_dataset_matches_our_input_range(arrays):
@@ -153,7 +154,7 @@ def test_rerun(models_dir):
 
 def test_rerun_without_checkpoints(tmp_path):
     out = rerun.run(reruns=1, fragment_calls=1, models_dir=tmp_path)
-    assert "Skipped" in out["markdown"]
+    assert "Skipped" in section(out)
 
 
 def test_invariance(models_dir):
@@ -167,7 +168,7 @@ def test_invariance(models_dir):
 
 
 def test_invariance_without_checkpoints(tmp_path):
-    assert "Skipped" in invariance.run(calls=1, models_dir=tmp_path)["markdown"]
+    assert "Skipped" in section(invariance.run(calls=1, models_dir=tmp_path))
 
 
 def test_results_page(models_dir, arrays):
@@ -183,7 +184,7 @@ def test_results_page(models_dir, arrays):
         "python": "3.11",
         "torch": "2",
     }
-    text = run_all.render([out], info, "python -m bench.run_all --quick", True, 1.0)
+    text = document([out], info, "python -m bench.run_all --quick", True, 1.0)
     assert "test CPU" in text and "## Targets" in text and "quick settings" in text
     assert "classic test error" in text
 

@@ -11,13 +11,11 @@ from pathlib import Path
 import pytest
 
 from lenet.i18n import translate
-from tests.browser import (
-    INSTALL_HINT,
-    browser,
-    chromium_path,
+from lenet_testkit.browser import (
     clear_canvas,
     draw_digit,
     draw_digit_touch,
+    errors_on,
     free_port,
     open_app,
     prediction_text,
@@ -30,20 +28,6 @@ from tests.browser import (
 
 pytestmark = pytest.mark.browser
 SHOTS = os.environ.get("SCREENSHOTS_DIR")  # also keep the screenshots there (README images)
-
-
-@pytest.fixture(scope="module")
-def chrome():
-    if chromium_path() is None:
-        pytest.skip(INSTALL_HINT)
-    with browser() as b:
-        yield b
-
-
-@pytest.fixture(scope="module")
-def server():
-    with streamlit_server() as url:
-        yield url
 
 
 LAYERS_DRAWN = """() => ['probs', 'layer_c1', 'layer_kernels', 'layer_c3'].every(n => {
@@ -59,10 +43,6 @@ def screenshot(page, tmp_path: Path, name: str) -> Path:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, Path(SHOTS) / path.name)
     return path
-
-
-def errors_on(page) -> list[str]:
-    return [e.inner_text() for e in page.locator("[data-testid='stException']").all()]
 
 
 def test_drawn_digits_are_predicted(chrome, server, tmp_path):
@@ -380,7 +360,7 @@ def test_lab_settings_survive_a_visit_to_a_page_without_any(chrome, server):
 
 
 def test_a_number_written_with_the_mouse_is_read(chrome, server, tmp_path):
-    from tests.browser import reading_text, write_number
+    from lenet_testkit.browser import reading_text, write_number
 
     page = chrome.new_page(viewport={"width": 1400, "height": 2400})
     page.goto(server + "/read_number")
@@ -410,8 +390,8 @@ def test_a_photo_of_a_number_is_read_or_refused(chrome, server, photo):
     import numpy as np
     from PIL import Image
 
-    from tests.browser import reading_text
-    from tests.digits import strip
+    from lenet_testkit.browser import reading_text
+    from lenet_testkit.digits import strip
 
     if photo == "written":
         ink = strip([3, 1, 4], size=160, width=14, gap=30)[0][..., 0]

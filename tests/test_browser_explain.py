@@ -7,22 +7,14 @@ from __future__ import annotations
 import pytest
 
 from lenet.i18n import translate
-from tests.browser import draw_digit, open_app, streamlit_server, wait_prediction
-from tests.test_browser import chrome, errors_on, screenshot  # noqa: F401 (a fixture)
+from lenet_testkit.browser import draw_digit, errors_on, open_app, wait_prediction
+from tests.test_browser import screenshot
 
 pytestmark = pytest.mark.browser
 SECTIONS = ("saliency_header", "occlusion_header", "fool_header")
 
 
-@pytest.fixture(scope="module")
-def server():
-    """The app with the draw page at "/", whatever an AppTest earlier in this process left
-    in LENET_START_PAGE (tests.apptest_util.run_page sets it and the server inherits it)."""
-    with streamlit_server(env={"LENET_START_PAGE": "draw"}) as url:
-        yield url
-
-
-def test_a_drawn_digit_is_explained_in_all_three_sections(chrome, server, tmp_path):  # noqa: F811
+def test_a_drawn_digit_is_explained_in_all_three_sections(chrome, server, tmp_path):
     page = open_app(chrome, server)
     draw_digit(page, 7)
     assert wait_prediction(page, timeout=90) == "7"

@@ -7,37 +7,16 @@ from __future__ import annotations
 import pytest
 
 from lenet.i18n import translate
-from tests.browser import (
-    INSTALL_HINT,
-    browser,
-    chromium_path,
+from lenet_testkit.browser import (
     draw_digit,
+    errors_on,
     open_app,
-    streamlit_server,
     wait_prediction,
 )
 
 pytestmark = pytest.mark.browser
 PREDICTION = ".st-key-inv_prediction [data-testid='stMetricValue']"
 IMAGES = "[data-testid='stMain'] [data-testid='stImage'] img"
-
-
-@pytest.fixture(scope="module")
-def chrome():
-    if chromium_path() is None:
-        pytest.skip(INSTALL_HINT)
-    with browser() as b:
-        yield b
-
-
-@pytest.fixture(scope="module")
-def server():
-    with streamlit_server() as url:
-        yield url
-
-
-def errors_on(page) -> list[str]:
-    return [e.inner_text() for e in page.locator("[data-testid='stException']").all()]
 
 
 def state(page) -> tuple[str, list[str]]:

@@ -7,19 +7,11 @@ import re
 
 import pytest
 
-from tests.browser import INSTALL_HINT, browser, chromium_path, streamlit_server
+from lenet_testkit.browser import streamlit_server
 from tests.conftest import MNIST_ROOT, have_mnist
 
 pytestmark = pytest.mark.browser
 RESULT = ".st-key-train-result [data-testid='stMetricValue']"
-
-
-@pytest.fixture(scope="module")
-def chrome():
-    if chromium_path() is None:
-        pytest.skip(INSTALL_HINT)
-    with browser() as b:
-        yield b
 
 
 def test_start_on_quick_trains_to_95_percent_and_the_model_joins_the_sidebar(chrome):

@@ -11,6 +11,7 @@ import pytest
 
 from bench import capacity
 from bench.common import Target
+from bench.report import section
 
 
 @pytest.mark.parametrize("s, o", [(0.08, 0.3), (0.2, 0.1), (0.01, 1.0)])
@@ -48,7 +49,7 @@ def test_report_sizes_classes_from_the_knee():
     per_core = capacity.knee(s, 0.4 - s)
     assert out["per_core"] == pytest.approx(per_core)
     for n in capacity.CLASS_SIZES:
-        assert f"| {n:,} | {n * 0.12:.1f} | {math.ceil(n * 0.12 / per_core)} |" in out["markdown"]
+        assert f"| {n:,} | {n * 0.12:.1f} | {math.ceil(n * 0.12 / per_core)} |" in section(out)
     assert out["targets"][0]["status"] == "met"
 
 

@@ -5,18 +5,16 @@ Skips when no Docker engine can be reached (fails instead under CI=true). Every 
 started here is removed again, also when a test fails or the run is interrupted (stale ones
 from a killed run are removed at the next start).
 
-Browser tests against the container: request the `docker_app_url` fixture (with the
-`docker_image` and `docker_container` fixtures it depends on, e.g.
-`from tests.test_docker import docker_app_url, docker_container, docker_image`), or use the
-`running_container(image)` context manager directly. The tests here draw digits in Chromium
-(tests/browser.py) against one container, and against two replicas behind the load balancer
+Browser tests against the container: request the `docker_app_url` fixture (tests/conftest.py,
+with the `docker_image` and `docker_container` fixtures it depends on, built once per run),
+or use `tests.docker_engine.running_container(image)` directly. The tests here draw digits in Chromium
+(lenet_testkit/browser.py) against one container, and against two replicas behind the load balancer
 of the compose profile "scale" (docker/nginx.conf, `balanced_replicas`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -24,36 +22,36 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from tests.browser import (
-    INSTALL_HINT,
-    browser,
-    chromium_path,
+from lenet_testkit.browser import (
     clear_canvas,
     draw_digit,
+    errors_on,
     open_app,
     wait_prediction,
+)
+from tests.docker_engine import (
+    LABEL,
+    ROOT,
+    Container,
+    Image,
+    docker,
+    http_get,
+    publish,
+    published_url,
+    running_container,
+    wait_healthy,
 )
 
 pytestmark = pytest.mark.docker
 
-ROOT = Path(__file__).resolve().parent.parent
-BUILD_SCRIPT = ROOT / "docker" / "build.sh"
-IN_CI = os.environ.get("CI", "").lower() == "true"
-IMAGE_TAG = os.environ.get("LENET_DOCKER_TAG", "lenet5-app:pytest")
 MAX_IMAGE_BYTES = 1_500_000_000  # 1.5 GB, as `docker images` counts (decimal)
-BUILD_TIMEOUT_S = float(os.environ.get("LENET_DOCKER_BUILD_TIMEOUT", 3600))
-HEALTHY_TIMEOUT_S = float(os.environ.get("LENET_DOCKER_HEALTHY_TIMEOUT", 180))
-LABEL = "org.lenet5.test=1"
 EXPECTED_APP_FILES = {".streamlit", "app.py", "lenet", "models", "pages"}
-BALANCER_TAG = os.environ.get("LENET_BALANCER_TAG", "lenet5-balancer:pytest")
 NGINX_CONF = ROOT / "docker" / "nginx.conf"
 COMPOSE_FILE = ROOT / "compose.yaml"
 ROUTE_COOKIE = "lenet_route"
@@ -62,174 +60,6 @@ LOG_LINE = re.compile(
     r'"(?P<method>[A-Z]+) (?P<path>\S+) [^"]*" (?P<status>\d{3}) \d+ '
     r"upstream=(?P<upstream>.+?) route=(?P<route>\S+)"
 )
-
-
-def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"docker {' '.join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}"
-        )
-    return result
-
-
-def _engine_problem() -> str | None:
-    """None when a Docker engine answers, else why not (one line)."""
-    if shutil.which("docker") is None:
-        return "the docker CLI is not installed (Debian: apt-get install docker.io)"
-
-    def probe() -> subprocess.CompletedProcess:
-        return docker("info", "--format", "{{.ServerVersion}}", timeout=30, check=False)
-
-    try:
-        result = probe()
-        if result.returncode != 0 and os.geteuid() == 0 and shutil.which("dockerd"):
-            # dockerd is installed but not running: docker/build.sh knows how to start it
-            subprocess.run(["bash", str(BUILD_SCRIPT), "--ensure-engine"], timeout=90, check=False)
-            result = probe()
-    except subprocess.TimeoutExpired:
-        return "docker info timed out"
-    if result.returncode != 0:
-        lines = (result.stderr or result.stdout).strip().splitlines()
-        return lines[-1] if lines else f"docker info exited {result.returncode}"
-    return None
-
-
-def _remove_stale_containers() -> None:
-    ids = docker("ps", "-aq", "--filter", f"label={LABEL}", check=False).stdout.split()
-    if ids:
-        docker("rm", "-f", *ids, check=False)
-    networks = docker("network", "ls", "-q", "--filter", f"label={LABEL}", check=False)
-    for network in networks.stdout.split():
-        docker("network", "rm", network, check=False)
-
-
-def _host_for_published_ports() -> str:
-    """Where published ports are reachable: localhost, unless DOCKER_HOST is remote."""
-    parsed = urllib.parse.urlparse(os.environ.get("DOCKER_HOST", ""))
-    return parsed.hostname if parsed.scheme == "tcp" and parsed.hostname else "127.0.0.1"
-
-
-def http_get(url: str, timeout: float = 10) -> tuple[int, str]:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return response.status, response.read().decode("utf-8", "replace")
-
-
-@dataclass(frozen=True)
-class Image:
-    tag: str
-    size_bytes: int
-    build_seconds: float
-    stub_app: bool
-
-
-@dataclass(frozen=True)
-class Container:
-    name: str
-    url: str  # base URL, e.g. http://127.0.0.1:32768 (no trailing slash)
-
-    def exec(self, *cmd: str, check: bool = False) -> subprocess.CompletedProcess:
-        return docker("exec", self.name, *cmd, check=check)
-
-    def logs(self) -> str:
-        result = docker("logs", "--tail", "60", self.name, check=False)
-        return result.stdout + result.stderr
-
-
-def wait_healthy(container: Container, timeout: float = HEALTHY_TIMEOUT_S) -> float:
-    """Wait until Docker itself reports the container healthy (its HEALTHCHECK); seconds."""
-    start = time.monotonic()
-    status = "?"
-    while time.monotonic() - start < timeout:
-        state = json.loads(docker("inspect", "-f", "{{json .State}}", container.name).stdout)
-        if not state.get("Running"):
-            raise AssertionError(
-                f"container exited (code {state.get('ExitCode')}):\n{container.logs()}"
-            )
-        status = (state.get("Health") or {}).get("Status", "none")
-        if status == "healthy":
-            return time.monotonic() - start
-        if status in ("unhealthy", "none"):
-            raise AssertionError(f"container health is {status!r}:\n{container.logs()}")
-        time.sleep(1)
-    raise AssertionError(
-        f"container not healthy after {timeout:.0f} s (last: {status}):\n{container.logs()}"
-    )
-
-
-def _publish(port: int) -> tuple[str, str]:
-    """`docker run` arguments that publish `port` on a free host port."""
-    bind = "127.0.0.1" if _host_for_published_ports() == "127.0.0.1" else "0.0.0.0"
-    return ("-p", f"{bind}::{port}")
-
-
-def _published_url(name: str, port: int) -> str:
-    host_port = docker("port", name, f"{port}/tcp").stdout.split()[0].rsplit(":", 1)[1]
-    return f"http://{_host_for_published_ports()}:{host_port}"
-
-
-@contextmanager
-def running_container(image: str, *run_args: str) -> Iterator[Container]:
-    """`docker run` the image with port 8501 published on a free host port; always removed."""
-    name = f"lenet5-test-{uuid.uuid4().hex[:10]}"
-    try:
-        docker("run", "-d", "--name", name, "--label", LABEL, *_publish(8501), *run_args, image)
-        yield Container(name=name, url=_published_url(name, 8501))
-    finally:
-        docker("rm", "-f", name, check=False)
-
-
-def _run_build(cmd: list[str], log_path: Path) -> float:
-    """Run docker/build.sh with its output in log_path; seconds, or fail with the log's end."""
-    start = time.monotonic()
-    with open(log_path, "w") as log:
-        try:
-            result = subprocess.run(
-                cmd, stdout=log, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT_S, check=False
-            )
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"docker/build.sh took over {BUILD_TIMEOUT_S:.0f} s; log: {log_path}")
-    if result.returncode != 0:
-        tail = "\n".join(log_path.read_text().splitlines()[-40:])
-        pytest.fail(f"docker/build.sh exited {result.returncode} (log: {log_path}):\n{tail}")
-    return time.monotonic() - start
-
-
-@pytest.fixture(scope="session")
-def docker_image(tmp_path_factory) -> Image:
-    """The app image, built by docker/build.sh (the Debian stand-in base when python:3.11-slim
-    cannot be pulled). Without app.py in the repo it builds a stub app: pipeline test only."""
-    problem = _engine_problem()
-    if problem:
-        if IN_CI:
-            pytest.fail(f"CI=true needs a Docker engine, and none answers: {problem}")
-        pytest.skip(f"no Docker engine can be reached: {problem}")
-    _remove_stale_containers()
-
-    stub = not (ROOT / "app.py").exists()
-    if stub:
-        warnings.warn("app.py does not exist yet: testing the image with a stub app", stacklevel=1)
-    log_path = tmp_path_factory.mktemp("docker") / "build.log"
-    cmd = ["bash", str(BUILD_SCRIPT), "-t", IMAGE_TAG, *(["--stub-app"] if stub else [])]
-    seconds = _run_build(cmd, log_path)
-    size = int(docker("image", "inspect", "-f", "{{.Size}}", IMAGE_TAG).stdout.strip())
-    return Image(tag=IMAGE_TAG, size_bytes=size, build_seconds=seconds, stub_app=stub)
-
-
-@pytest.fixture(scope="session")
-def docker_container(docker_image: Image) -> Iterator[Container]:
-    """One container of the image, healthy, shared by the tests (removed at the end)."""
-    with running_container(docker_image.tag) as container:
-        wait_healthy(container)
-        yield container
-
-
-@pytest.fixture(scope="session")
-def docker_app_url(docker_container: Container) -> str:
-    """Base URL of the app served by a healthy container, for browser tests."""
-    return docker_container.url
 
 
 def test_image_size_at_most_1_5_gb(docker_image: Image, record_property):
@@ -381,19 +211,7 @@ def test_stops_promptly(docker_image: Image):
     assert code in ("0", "143"), f"exit code {code} after SIGTERM"
 
 
-# ---- Chromium against the container (tests/browser.py) --------------------------------
-
-
-@pytest.fixture(scope="module")
-def chrome():
-    if chromium_path() is None:
-        pytest.skip(INSTALL_HINT)
-    with browser() as b:
-        yield b
-
-
-def errors_on(page) -> list[str]:
-    return [e.inner_text() for e in page.locator("[data-testid='stException']").all()]
+# ---- Chromium against the container (lenet_testkit/browser.py) --------------------------------
 
 
 def draw_and_read(page, digit: int) -> str:
@@ -511,11 +329,11 @@ def balanced_replicas(app_image: str, balancer_image: str, replicas: int = 2):
             "--read-only",
             "--tmpfs",
             "/tmp",
-            *_publish(8080),
+            *publish(8080),
             *fast_health,
             balancer_image,
         )
-        balancer = Container(name=names[-1], url=_published_url(names[-1], 8080))
+        balancer = Container(name=names[-1], url=published_url(names[-1], 8080))
         wait_healthy(balancer, timeout=60)
         yield Balanced(
             url=balancer.url, balancer=balancer, replicas=tuple(members), network=network
@@ -524,15 +342,6 @@ def balanced_replicas(app_image: str, balancer_image: str, replicas: int = 2):
         if names:
             docker("rm", "-f", *names, check=False)
         docker("network", "rm", network, check=False)
-
-
-@pytest.fixture(scope="session")
-def balancer_image(docker_image: Image, tmp_path_factory) -> str:
-    """The load balancer image (docker/nginx.Dockerfile: Debian's nginx on the app's base),
-    built by `docker/build.sh --balancer`."""
-    log_path = tmp_path_factory.mktemp("docker") / "build-balancer.log"
-    _run_build(["bash", str(BUILD_SCRIPT), "--balancer", "-t", BALANCER_TAG], log_path)
-    return BALANCER_TAG
 
 
 @pytest.fixture(scope="module")

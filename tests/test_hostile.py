@@ -18,8 +18,8 @@ from PIL import Image
 
 from lenet.checkpoint import load_checkpoint, read_card
 from lenet.preprocess import MAX_UPLOAD_PIXELS, UploadError, open_upload, photo_steps
-from tests.apptest_util import PAGES, ROOT
-from tests.digits import render
+from lenet_testkit.apptest import PAGES, ROOT
+from lenet_testkit.digits import render
 from tests.mnist_files import idx_bytes
 
 

@@ -9,7 +9,7 @@ import string
 import pytest
 
 from lenet.i18n import LANGUAGES, catalogue, normalise_language, translate
-from tests.apptest_util import PAGES, ROOT, run_page, texts
+from lenet_testkit.apptest import PAGES, ROOT, run_page, texts
 
 PAGES_ON_DISK = PAGES
 

@@ -16,8 +16,8 @@ from lenet.i18n import translate
 from lenet.pooling import SEED_EXAMPLE
 from lenet.pooling_lab import GRADIENT_PRESETS
 from lenet.preprocess import canvas_to_mnist
-from tests.apptest_util import run_page, texts
-from tests.digits import render
+from lenet_testkit.apptest import run_page, texts
+from lenet_testkit.digits import render
 
 needs_a_model = pytest.mark.skipif(
     not (lenet.ui.models_dir() / lenet.ui.DEFAULT_CHECKPOINT).is_file(),

@@ -13,7 +13,7 @@ from lenet.checkpoint import models_dir, read_config
 from lenet.i18n import LANGUAGES, translate
 from lenet.model import C3_TABLE, LAYER_NAMES, VARIANTS, build_model
 from lenet.params import connections, layer_counts, totals
-from tests.apptest_util import run_page, texts
+from lenet_testkit.apptest import run_page, texts
 
 PAGE = "pages/architecture.py"
 C3_KEY = "architecture_c3_map"

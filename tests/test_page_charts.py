@@ -10,8 +10,8 @@ import pytest
 
 import lenet.ui
 from lenet.preprocess import canvas_to_mnist
-from tests.apptest_util import PAGES, ROOT, run_page
-from tests.digits import render
+from lenet_testkit.apptest import PAGES, ROOT, run_page
+from lenet_testkit.digits import render
 
 
 @pytest.mark.parametrize("page", PAGES)

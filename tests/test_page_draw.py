@@ -16,8 +16,8 @@ from lenet.checkpoint import load_checkpoint
 from lenet.i18n import translate
 from lenet.inference import c1_kernels, predict
 from lenet.preprocess import canvas_to_mnist
-from tests.apptest_util import run_page, texts
-from tests.digits import STROKES, render
+from lenet_testkit.apptest import run_page, texts
+from lenet_testkit.digits import STROKES, render
 
 CLASSIC = lenet.checkpoint.SHIPPED_MODELS_DIR / "lenet5-classic.safetensors"
 needs_classic = pytest.mark.skipif(

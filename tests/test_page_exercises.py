@@ -4,7 +4,7 @@ import pytest
 
 from lenet.exercises import KINDS, make_exercise
 from lenet.i18n import translate
-from tests.apptest_util import run_page, texts
+from lenet_testkit.apptest import run_page, texts
 
 PAGE = "pages/exercises.py"
 

@@ -15,7 +15,7 @@ from lenet.checkpoint import load_checkpoint, models_dir
 from lenet.i18n import translate
 from lenet.inference import predict
 from lenet.sample import read_sample
-from tests.apptest_util import run_page, texts
+from lenet_testkit.apptest import run_page, texts
 
 PAGE = "pages/explain.py"
 CHECKPOINT = "lenet5-classic.safetensors"
@@ -185,7 +185,7 @@ def test_the_answer_itself_as_target_says_so(digit, model):
 def test_a_sample_digit_or_one_drawn_here_is_explained(monkeypatch, model):
     import lenet.ui
     from lenet.preprocess import canvas_to_mnist
-    from tests.digits import render
+    from lenet_testkit.digits import render
 
     at = run_page(PAGE, timeout=300, checkpoint=CHECKPOINT)
     at.segmented_control(key="ex_input").set_value("sample").run()

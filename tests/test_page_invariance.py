@@ -13,7 +13,7 @@ from lenet.checkpoint import load_checkpoint, models_dir
 from lenet.i18n import translate
 from lenet.inference import predict
 from lenet.sample import read_sample
-from tests.apptest_util import run_page, texts
+from lenet_testkit.apptest import run_page, texts
 
 PAGE = "pages/invariance.py"
 

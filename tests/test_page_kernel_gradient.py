@@ -31,8 +31,8 @@ from lenet.grids import CELL_REASONS, GRID_REASONS
 from lenet.i18n import translate
 from lenet.inference import c1_kernel_gradients, predict
 from lenet.preprocess import canvas_to_mnist
-from tests.apptest_util import run_page, texts
-from tests.digits import render
+from lenet_testkit.apptest import run_page, texts
+from lenet_testkit.digits import render
 
 PAGE = "pages/kernel_gradient.py"
 

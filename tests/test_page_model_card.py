@@ -19,7 +19,7 @@ from lenet.i18n import translate
 from lenet.inference import predict
 from lenet.model import build_model
 from lenet.sample import Sample
-from tests.apptest_util import run_page, texts
+from lenet_testkit.apptest import run_page, texts
 
 PAGE = "pages/model_card.py"
 REAL_MODELS = lenet.checkpoint.SHIPPED_MODELS_DIR

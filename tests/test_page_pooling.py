@@ -23,8 +23,8 @@ from lenet.pooling import (
 )
 from lenet.pooling_lab import trainable_subsampling
 from lenet.preprocess import canvas_to_mnist
-from tests.apptest_util import run_page, texts
-from tests.digits import render
+from lenet_testkit.apptest import run_page, texts
+from lenet_testkit.digits import render
 
 PAGE = "pages/pooling.py"
 

@@ -12,8 +12,8 @@ import lenet.ui
 from lenet.checkpoint import load_checkpoint
 from lenet.i18n import translate
 from lenet.reading import UNSURE, read_number
-from tests.apptest_util import run_page, texts
-from tests.digits import strip
+from lenet_testkit.apptest import run_page, texts
+from lenet_testkit.digits import strip
 
 CLASSIC = lenet.checkpoint.SHIPPED_MODELS_DIR / "lenet5-classic.safetensors"
 needs_classic = pytest.mark.skipif(

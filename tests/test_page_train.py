@@ -11,7 +11,7 @@ import pytest
 import lenet.ui
 from lenet import jobs, training_view
 from lenet.evaluate import evaluate
-from tests.apptest_util import run_page, texts
+from lenet_testkit.apptest import run_page, texts
 from tests.conftest import MNIST_ROOT, have_mnist
 
 PAGE = "pages/train.py"

@@ -8,11 +8,11 @@ import io
 import numpy as np
 import pytest
 import torch
-from digits import STROKES, render
 from PIL import Image
 
 from lenet.model import LeNet5, LeNetConfig
 from lenet.preprocess import canvas_steps, canvas_to_mnist, photo_steps, to_tensor
+from lenet_testkit.digits import STROKES, render
 
 DIGITS = sorted(STROKES)
 

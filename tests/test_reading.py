@@ -1,4 +1,4 @@
-"""lenet.reading on synthetic strips with known boxes (tests/digits.py), and its parts
+"""lenet.reading on synthetic strips with known boxes (lenet_testkit/digits.py), and its parts
 against brute force: connected components against a flood fill, the best path against
 every path."""
 
@@ -24,7 +24,7 @@ from lenet.reading import (
     read_number,
     sliding_outputs,
 )
-from tests.digits import BROKEN, STROKES, render, strip
+from lenet_testkit.digits import BROKEN, STROKES, render, strip
 
 CLASSIC = SHIPPED_MODELS_DIR / "lenet5-classic.safetensors"
 needs_classic = pytest.mark.skipif(

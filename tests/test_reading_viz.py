@@ -13,7 +13,7 @@ from lenet.i18n import translate
 from lenet.model import build_model
 from lenet.preprocess import rgba_to_ink
 from lenet.reading import read_number, sliding_outputs
-from tests.digits import strip
+from lenet_testkit.digits import strip
 
 
 def english(key: str, **fields) -> str:

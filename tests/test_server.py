@@ -90,7 +90,7 @@ def test_the_launcher_runs_app_py_with_the_given_options(monkeypatch):
 def test_a_server_started_after_an_apptest_opens_the_draw_page(monkeypatch):
     """AppTest's run_page leaves LENET_START_PAGE set for its reruns; a server the tests or
     benchmarks start afterwards must not inherit it (its "/" would be another page)."""
-    from tests.browser import server_env
+    from lenet_testkit.browser import server_env
 
     monkeypatch.setenv("LENET_START_PAGE", "invariance")
     assert "LENET_START_PAGE" not in server_env()

@@ -24,15 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import INSTALL_HINT, browser, chromium_path, free_port, prediction_text
-from tests.test_docker import (  # noqa: F401  (fixtures)
-    IN_CI,
-    Image,
-    balancer_image,
-    docker,
-    docker_image,
-    http_get,
-)
+from lenet_testkit.browser import free_port, prediction_text
+from tests.docker_engine import IN_CI, Image, docker, http_get
 
 pytestmark = pytest.mark.docker
 
@@ -93,7 +86,7 @@ def test_swarm_stack_file_policy():
 
 
 @pytest.fixture(scope="module")
-def swarm(docker_image: Image) -> Iterator[bool]:  # noqa: F811
+def swarm(docker_image: Image) -> Iterator[bool]:
     """A swarm this engine manages; True when this fixture created it (and leaves it)."""
     info = json.loads(docker("info", "--format", "{{json .Swarm}}").stdout)
     state = info.get("LocalNodeState")
@@ -210,7 +203,7 @@ def _stack_gone(name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def stack(swarm: bool, docker_image: Image, balancer_image: str) -> Iterator[Stack]:  # noqa: F811
+def stack(swarm: bool, docker_image: Image, balancer_image: str) -> Iterator[Stack]:
     """The stack deployed with 3 replicas on a free port (host-mode publishing), settled."""
     name = f"{STACK_PREFIX}{uuid.uuid4().hex[:6]}"
     port = free_port()
@@ -232,14 +225,6 @@ def stack(swarm: bool, docker_image: Image, balancer_image: str) -> Iterator[Sta
 
 
 # ---- Chromium sessions through the balancer --------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chrome():
-    if chromium_path() is None:
-        pytest.skip(INSTALL_HINT)
-    with browser() as b:
-        yield b
 
 
 @dataclass
@@ -271,7 +256,7 @@ def open_session(b, url: str, name: str) -> Session:
 
 
 def clear(session: Session, timeout_s: float = 10) -> bool:
-    """tests.browser.clear_canvas that gives up (False) while the page is disconnected."""
+    """lenet_testkit.browser.clear_canvas that gives up (False) while the page is disconnected."""
     page = session.page
     try:
         page.locator(".st-key-clear_canvas button").click(timeout=timeout_s * 1000)
@@ -395,7 +380,7 @@ def _check_rolling_update(stack: Stack, image: str, drawing: Session, idle: Sess
         docker("image", "rm", new_tag, check=False)
 
 
-def test_swarm_sessions_through_scaling_and_rolling_update(chrome, docker_image, stack):  # noqa: F811
+def test_swarm_sessions_through_scaling_and_rolling_update(chrome, docker_image, stack):
     """Two students draw through the stack's balancer while the app goes 3 -> 4 -> 2
     replicas and then rolls to a new image tag (start-first)."""
     if docker_image.stub_app:

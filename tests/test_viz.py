@@ -13,7 +13,7 @@ from lenet.i18n import translate
 from lenet.inference import c1_kernels, predict
 from lenet.model import build_model
 from lenet.preprocess import canvas_to_mnist
-from tests.digits import render
+from lenet_testkit.digits import render
 
 RNG = np.random.default_rng(0)
 

@@ -9,10 +9,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
-from tests.digits import STROKES
+from lenet_testkit.digits import STROKES
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = [
@@ -63,31 +63,31 @@ def server_env(env: dict | None = None) -> dict:
     return {**inherited, **(env or {})}
 
 
-def start_server(port: int, env: dict | None = None, args: tuple = ()) -> subprocess.Popen:
-    """Start the app (`python -m lenet.server`) on ``port`` and wait until it is healthy;
-    its output goes to $TMPDIR/streamlit-<port>.log (appended: a restart keeps the log)."""
+def start_server(
+    port: int,
+    env: dict | None = None,
+    args: tuple = (),
+    root: Path = ROOT,
+    log_path: Path | None = None,
+    timeout: float = 60.0,
+) -> subprocess.Popen:
+    """Start the app (`python -m lenet.server`) of the checkout ``root`` on ``port`` and
+    wait until it is healthy; its output goes to ``log_path`` (default
+    $TMPDIR/streamlit-<port>.log; appended: a restart keeps the log)."""
     import os
 
-    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"streamlit-{port}.log"
+    log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"streamlit-{port}.log"
+    command = [sys.executable, "-m", "lenet.server", "--server.port", str(port)]
     with open(log_path, "a") as log:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lenet.server",
-                "--server.port",
-                str(port),
-                "--server.headless",
-                "true",
-                *args,
-            ],
-            cwd=ROOT,
+            [*command, "--server.headless", "true", *args],
+            cwd=root,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=server_env(env),
         )
     try:
-        wait_healthy(f"http://127.0.0.1:{port}", proc=proc)
+        wait_healthy(f"http://127.0.0.1:{port}", timeout=timeout, proc=proc)
     except BaseException:
         stop_server(proc)
         raise
@@ -127,6 +127,22 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+@asynccontextmanager
+async def async_browser():
+    """browser() for Playwright's async API (the load benchmarks' concurrent sessions)."""
+    from playwright.async_api import async_playwright
+
+    path = chromium_path()
+    if path is None:
+        raise RuntimeError(INSTALL_HINT)
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            await b.close()
 
 
 def open_app(b, url: str, path: str = "/"):
@@ -282,6 +298,11 @@ def strokes_lost(page, url: str, touch: bool = False, answered=wait_prediction) 
     return lost
 
 
+def errors_on(page) -> list[str]:
+    """The text of every exception Streamlit shows on the page."""
+    return [e.inner_text() for e in page.locator("[data-testid='stException']").all()]
+
+
 def clear_canvas(page) -> None:
     page.locator(".st-key-clear_canvas button").click()
     page.wait_for_function("() => !document.querySelector('.st-key-prediction')", timeout=30_000)
@@ -302,7 +323,7 @@ def wide_canvas_box(page, timeout: float = 30.0) -> dict:
 
 def write_number(page, digits: str, steps_per_segment: int = 4) -> None:
     """Write ``digits`` from left to right on the wide canvas with the mouse, each digit's
-    strokes (tests/digits.py) in a square cell as high as the canvas."""
+    strokes (lenet_testkit/digits.py) in a square cell as high as the canvas."""
     box = wide_canvas_box(page)
     size = box["height"]
     for k, digit in enumerate(digits):
