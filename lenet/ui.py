@@ -401,6 +401,31 @@ def chart(where, figure, key: str) -> None:
     where.plotly_chart(figure, key=key, config=CHART_CONFIG)
 
 
+def matrix_table(where, values, title: str, key: str, caption: str, **marks) -> None:
+    """A lab's small matrix as a table of its numbers (lenet.viz.matrix_markdown; ``marks``:
+    its labels and highlight) under its title, in a container keyed ``key``, with the
+    sentence ``caption`` under it. Far cheaper for the browser to redraw with every slider
+    move than a plotly heatmap (issue 14)."""
+    from lenet import viz
+
+    box = where.container(key=key)
+    box.markdown(f"**{title}**")
+    box.markdown(viz.matrix_markdown(values, **marks))
+    box.caption(caption)
+
+
+def maps_tables(where, maps, title: str, key: str, caption: str, map_label: str) -> None:
+    """Maps (C, H, W) as matrix_table's tables, one under another, each named
+    "``map_label`` k"."""
+    from lenet import viz
+
+    box = where.container(key=key)
+    box.markdown(f"**{title}**")
+    for k, values in enumerate(np.asarray(maps, dtype=np.float64)):
+        box.markdown(f"{map_label} {k}\n\n{viz.matrix_markdown(values)}")
+    box.caption(caption)
+
+
 def image(where, images, caption, **kwargs) -> None:
     """``where.image`` whose caption (a sentence, or one per image) is also the images'
     text alternative: what a screen reader says is what a sighted student reads."""
