@@ -65,14 +65,14 @@ def keyed_block(at: AppTest, key: str):
 def _tables(at: AppTest, key: str) -> list[list[list[str]]]:
     """The markdown tables in container ``key``: each a list of rows of cell texts, without
     the header row and the row numbers."""
-    block = keyed_block(at, key)
     found = []
-    for node in block.children.values():
+    for node in keyed_block(at, key).children.values():
         if node.type != "markdown":
             continue
-        rows = [line for line in node.value.splitlines() if line.startswith("|")]
-        if rows:
-            found.append([re.split(r"(?<!\\)\|", row)[2:-1] for row in rows[2:]])
+        for block in node.value.split("\n\n"):
+            rows = [line for line in block.splitlines() if line.startswith("|")]
+            if rows:
+                found.append([re.split(r"(?<!\\)\|", row)[2:-1] for row in rows[2:]])
     assert found, f"no table in {key!r}"
     return found
 
@@ -120,4 +120,4 @@ def table_outlined(at: AppTest, key: str) -> set[tuple[int, int]]:
 def table_title(at: AppTest, key: str) -> str:
     """The title written above matrix_table ``key`` (its first line, in bold)."""
     first = next(iter(keyed_block(at, key).children.values()))
-    return first.value.strip("*")
+    return first.value.split("\n")[0].strip("*")
