@@ -401,6 +401,32 @@ def chart(where, figure, key: str) -> None:
     where.plotly_chart(figure, key=key, config=CHART_CONFIG)
 
 
+def matrix_table(where, values, title: str, key: str, caption: str, **marks) -> None:
+    """A lab's small matrix as a table of its numbers (lenet.viz.matrix_markdown; ``marks``:
+    its labels and highlight) under its title, in a container keyed ``key``, with the
+    sentence ``caption`` under it. Far cheaper for the browser to redraw with every slider
+    move than a plotly heatmap (issue 14); title and table are one element, as each element
+    redrawn costs the browser a few milliseconds."""
+    from lenet import viz
+
+    box = where.container(key=key)
+    box.markdown(f"**{title}**\n\n{viz.matrix_markdown(values, **marks)}")
+    box.caption(caption)
+
+
+def maps_tables(where, maps, title: str, key: str, caption: str, map_label: str) -> None:
+    """Maps (C, H, W) as matrix_table's tables, one under another, each named
+    "``map_label`` k", in one element under the title."""
+    from lenet import viz
+
+    parts = [f"**{title}**"]
+    for k, values in enumerate(np.asarray(maps, dtype=np.float64)):
+        parts += [f"{map_label} {k}", viz.matrix_markdown(values)]
+    box = where.container(key=key)
+    box.markdown("\n\n".join(parts))
+    box.caption(caption)
+
+
 def image(where, images, caption, **kwargs) -> None:
     """``where.image`` whose caption (a sentence, or one per image) is also the images'
     text alternative: what a screen reader says is what a sighted student reads."""
@@ -418,7 +444,25 @@ def probabilities(where, probs, key: str, true_label: int | None = None) -> None
         text += " " + t("describe.true_label", label=true_label)
     box = where.container(key=key)
     box.markdown(f"**{t('draw.probs_title')}**")
-    box.image(viz.probabilities_png(probs, true_label), width=440, caption=text, alt=text)
+    png = viz.probabilities_png(probs, true_label)  # PNG kept: "auto" would re-encode as JPEG
+    box.image(png, width=440, caption=text, alt=text, output_format="PNG")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _kernels_png(kernels: np.ndarray) -> bytes:
+    from lenet import viz
+
+    return viz.layer_image("kernels", {}, kernels)
+
+
+def layer_png(name: str, activations: dict[str, np.ndarray], kernels: np.ndarray) -> bytes:
+    """lenet.viz.layer_image; C1's kernels, which change only with the checkpoint, are
+    encoded once per checkpoint, not with every stroke."""
+    from lenet import viz
+
+    if name == "kernels":
+        return _kernels_png(np.asarray(kernels))
+    return viz.layer_image(name, activations, kernels)
 
 
 def kept_canvas(stroke_width: int, key: str) -> np.ndarray | None:

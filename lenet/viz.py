@@ -338,7 +338,7 @@ def probabilities_png(probs: Sequence[float], true_label: int | None = None) -> 
     probs = np.asarray(probs, dtype=np.float64).ravel()
     if probs.shape != (10,) or not np.all(np.isfinite(probs)):
         raise ValueError(f"expected 10 finite probabilities, got {probs.shape}")
-    k = 2  # drawn at twice the size shown, sharp on high-density screens
+    k = 1  # drawn at the size shown: Streamlit scales a wider image down to its width anyway
     w, h, left, top, bottom, bar_w = 440 * k, 200 * k, 40 * k, 34 * k, 24 * k, 28 * k
     image = Image.new("RGB", (w, h), "white")
     draw = ImageDraw.Draw(image)
@@ -525,6 +525,48 @@ def matrix(
         fig.update_xaxes(showticklabels=False)
         fig.update_yaxes(showticklabels=False, scaleanchor="x")
     return fig
+
+
+# A lab's small matrix as a markdown table: its numbers are text (read aloud, copied, never
+# hidden behind a hover). Measured in Chromium (issue 14), ten 6x6 matrices redrawn cost the
+# browser's main thread ~530 ms as plotly heatmaps, ~300-440 ms as st.table and ~80 ms as
+# markdown tables. The chosen cells are written in bold between brackets, on an orange
+# background: marked by shape and weight, not by colour alone.
+
+
+def _cell_text(label) -> str:
+    """A label as one markdown table cell: plotly's line break becomes a space, a pipe is
+    escaped."""
+    return str(label).replace("<br>", " ").replace("|", "\\|").strip()
+
+
+def mark_cell(text: str) -> str:
+    """How matrix_markdown marks a chosen cell."""
+    return f":orange-background[**[{text}]**]"
+
+
+def matrix_markdown(
+    values: np.ndarray,
+    *,
+    labels: np.ndarray | None = None,
+    highlight: Sequence[tuple[int, int]] = (),
+) -> str:
+    """A 2-D matrix as a markdown table: rows and columns numbered from 0, each cell its
+    label (default: the value to 4 significant digits, as viz.matrix writes it), the
+    ``highlight``ed cells (row, col) marked with mark_cell."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2 or values.size == 0:
+        raise ValueError(f"expected a non-empty 2-D matrix, got shape {values.shape}")
+    h, w = values.shape
+    if labels is None:
+        labels = np.vectorize(lambda v: f"{v:.4g}", otypes=[object])(values)
+    cells = [[_cell_text(labels[i][j]) for j in range(w)] for i in range(h)]
+    for i, j in highlight:
+        if 0 <= i < h and 0 <= j < w:
+            cells[i][j] = mark_cell(cells[i][j])
+    lines = ["| | " + " | ".join(map(str, range(w))) + " |", "|---:" * (w + 1) + "|"]
+    lines += [f"| **{i}** | " + " | ".join(row) + " |" for i, row in enumerate(cells)]
+    return "\n".join(lines)
 
 
 def curves(

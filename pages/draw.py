@@ -35,6 +35,7 @@ def show_steps(steps) -> None:
             width=140,
             caption=t(f"draw.step_{name}", h=image.shape[0], w=image.shape[1]),
             alt=describe.step_image(name, image, t),
+            output_format="PNG",  # "auto" sends a JPEG, several times larger
         )
 
 
@@ -75,7 +76,7 @@ def layer_image(where, name: str, acts: dict[str, np.ndarray], kernels: np.ndarr
     text = describe.layer(name, acts, kernels, t)
     box = where.container(key=f"layer_{name}")
     box.markdown(f"**{t(f'draw.{name}_title')}**")
-    box.image(viz.layer_image(name, acts, kernels), caption=text, alt=text)
+    box.image(ui.layer_png(name, acts, kernels), caption=text, alt=text, output_format="PNG")
 
 
 def show_values(acts: dict[str, np.ndarray], kernels: np.ndarray) -> None:

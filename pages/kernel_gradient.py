@@ -37,27 +37,16 @@ def formula(latex: str) -> None:
     st.markdown(f"${latex}$")
 
 
-def heat(col, values, title: str, key: str, height: int = 260, **labels) -> None:
-    """A small annotated matrix, its labels in a readable size."""
-    fig = viz.matrix(values, title=title, height=height, **labels)
-    ui.chart(col, fig.update_traces(textfont={"size": 15}), key=key)
-    col.caption(describe.matrix(values, title, t))
+def heat(col, values, title: str, key: str, **style) -> None:
+    """A small matrix, its numbers written in its cells (a light table)."""
+    ui.matrix_table(col, values, title, key, describe.matrix(values, title, t), **style)
 
 
 def signed_maps(col, maps, title: str, key: str) -> None:
-    """Maps (C, H, W) side by side on one colour scale centred on 0."""
-    fig = viz.feature_maps(
-        maps,
-        cols=len(maps),
-        title=title,
-        height=260,
-        colorscale=viz.DIVERGING,
-        symmetric=True,
-        map_label=t("kernel_gradient.channel"),
-        value_label=t("kernel_gradient.value"),
-    )
-    ui.chart(col, fig, key=key)
-    col.caption(describe.feature_maps(title, maps, t))
+    """Maps (C, H, W) one under another, their numbers written, on one colour scale
+    centred on 0."""
+    caption = describe.feature_maps(title, maps, t)
+    ui.maps_tables(col, maps, title, key, caption, t("kernel_gradient.channel"))
 
 
 def compare(hand, auto, diff: float, agree: bool, rounding: lab.Rounding, name: str) -> None:
@@ -120,7 +109,6 @@ def weight_rule(x, w, delta) -> None:
         x,
         t("kernel_gradient.input_title", k=k + 1),
         "kg_input",
-        height=360,
         labels=view.labels,
         highlight=view.highlight,
     )
@@ -167,6 +155,7 @@ def seed_section() -> None:
     st.caption(t("kernel_gradient.bias_check", hand=check.manual_db, auto=check.autograd_db))
 
 
+@st.fragment  # its own sliders rerun this section only
 def general_section() -> None:
     st.header(t("kernel_gradient.general_header"))
     st.markdown(t("kernel_gradient.general_intro"))

@@ -18,7 +18,6 @@ from lenet.pooling_lab import (
     max_difference,
     random_grid,
     resize_grid,
-    symmetric_range,
     trainable_subsampling,
     upstream_grid,
 )
@@ -59,15 +58,17 @@ def reset_to_lesson() -> None:
 
 
 def heatmap(values, title: str, key: str, **kwargs) -> None:
-    ui.chart(st, viz.matrix(values, title=title, **kwargs), key=key)
-    st.caption(describe.matrix(values, title, t))
+    """A small matrix with its numbers written in its cells (a light table)."""
+    ui.matrix_table(st, values, title, key, describe.matrix(values, title, t), **kwargs)
 
 
 def feature_map(values, title: str, key: str) -> None:
     """A 28x28 or 14x14 map, without a number written in every cell (hover shows them)."""
-    heatmap(
-        values, title, key, labels=np.full(values.shape, ""), colorscale=viz.SEQUENTIAL, height=340
+    figure = viz.matrix(
+        values, title=title, labels=np.full(values.shape, ""), colorscale=viz.SEQUENTIAL, height=340
     )
+    ui.chart(st, figure, key=key)
+    st.caption(describe.matrix(values, title, t))
 
 
 def controls() -> PoolSettings:
@@ -150,7 +151,6 @@ def forward_view(settings: PoolSettings, x: np.ndarray, y: np.ndarray) -> list[t
             t("pooling.output_heatmap", h=y.shape[0], w=y.shape[1]),
             "pool_output_chart",
             highlight=[(i, j)],
-            colorscale="Oranges",
         )
     formula_col.markdown(t("pooling.formula_caption", row=i, col=j))
     formula_col.latex(settings.formula(x, i, j))
@@ -194,15 +194,12 @@ def why_subsample(settings: PoolSettings, x: np.ndarray | None, pooled: bool) ->
     with shifted_col:
         heatmap(demo.shifted, t("pooling.shift_input_title"), "pool_shift_input")
     with before_col:
-        heatmap(
-            demo.before, t("pooling.shift_before_title"), "pool_shift_before", colorscale="Oranges"
-        )
+        heatmap(demo.before, t("pooling.shift_before_title"), "pool_shift_before")
     with after_col:
         heatmap(
             demo.after,
             t("pooling.shift_after_title"),
             "pool_shift_after",
-            colorscale="Oranges",
             highlight=demo.changed_cells,
         )
         st.caption(t("pooling.shift_changed_caption"))
@@ -224,16 +221,12 @@ def backward_view(settings: PoolSettings, x, y, window) -> None:
     grad = shown(parse_grid, upstream, t("pooling.name_upstream"), max_size=MAX_GRID)
     dx = shown(settings.backward, x, grad) if grad is not None else None
     if dx is not None:
-        lo, hi = symmetric_range(dx)
         with dx_col:
             heatmap(
                 dx,
                 t("pooling.grad_heatmap", h=x.shape[0], w=x.shape[1]),
                 "pool_grad_chart",
                 highlight=window,
-                colorscale=viz.DIVERGING,
-                zmin=lo,
-                zmax=hi,
             )
 
 

@@ -23,7 +23,7 @@ from lenet.pooling import (
 )
 from lenet.pooling_lab import trainable_subsampling
 from lenet.preprocess import canvas_to_mnist
-from lenet_testkit.apptest import run_page, texts
+from lenet_testkit.apptest import run_page, table_outlined, table_values, texts
 from lenet_testkit.digits import render
 
 PAGE = "pages/pooling.py"
@@ -46,15 +46,22 @@ def chart(at, key: str) -> dict:
 
 
 def heatmap(at, key: str) -> tuple[np.ndarray, np.ndarray]:
-    """(values, the labels written in the cells) of a viz.matrix chart."""
-    trace = chart(at, key)["data"][0]
-    return decode(trace["z"]), np.asarray(trace["text"])
+    """(values, the labels written in the cells) of a lab matrix: a table
+    (lenet.ui.matrix_table), or a viz.matrix chart (the maps of the digit drawn)."""
+    if any(e.proto.id.endswith(f"-{key}") for e in at.get("plotly_chart")):
+        trace = chart(at, key)["data"][0]
+        return decode(trace["z"]), np.asarray(trace["text"])
+    return table_values(at, key)
+
+
+def as_shown(values) -> np.ndarray:
+    """Values as a lab's table writes them (4 significant digits, lenet.viz.matrix_markdown)."""
+    return np.vectorize(lambda v: float(f"{v:.4g}"))(np.asarray(values, dtype=np.float64))
 
 
 def outlined(at, key: str) -> set[tuple[int, int]]:
-    """The (row, col) cells outlined in a viz.matrix chart."""
-    shapes = chart(at, key)["layout"].get("shapes", [])
-    return {(round(s["y0"] + 0.5), round(s["x0"] + 0.5)) for s in shapes}
+    """The (row, col) cells outlined in a lab matrix's table."""
+    return table_outlined(at, key)
 
 
 def with_a_digit(digit: np.ndarray, lang: str = "en"):
@@ -145,8 +152,8 @@ def test_lp_and_its_p_slider():
     at = fresh()
     at.selectbox(key="pool_mode").set_value("lp").run()
     ok(at)
-    np.testing.assert_allclose(
-        heatmap(at, "pool_output_chart")[0], pool2d(SEED_EXAMPLE, 2, 2, "lp", 2.0)
+    np.testing.assert_array_equal(
+        heatmap(at, "pool_output_chart")[0], as_shown(pool2d(SEED_EXAMPLE, 2, 2, "lp", 2.0))
     )
     at.slider(key="pool_p").set_value(1.0).run()
     ok(at)
@@ -154,7 +161,7 @@ def test_lp_and_its_p_slider():
     np.testing.assert_allclose(y, [[15, 21], [18, 12]])  # p = 1: window sums
     at.slider(key="pool_p").set_value(30.0).run()
     y = heatmap(at, "pool_output_chart")[0]
-    np.testing.assert_allclose(y, pool2d(SEED_EXAMPLE, 2, 2, "lp", 30.0))
+    np.testing.assert_array_equal(y, as_shown(pool2d(SEED_EXAMPLE, 2, 2, "lp", 30.0)))
     assert np.all(y >= [[6, 8], [9, 6]]) and np.all(y < np.array([[6, 8], [9, 6]]) * 1.05)
 
 
@@ -205,7 +212,7 @@ def test_each_control_reruns_cleanly():
         ok(at)
         if kind != "button":
             assert getattr(at, kind)(key=key).value == value, key
-        assert chart(at, "pool_output_chart") and chart(at, "pool_grad_chart")
+        assert heatmap(at, "pool_output_chart")[0].size and heatmap(at, "pool_grad_chart")[0].size
     at.run()  # and once more, with the state they left
     ok(at)
 
@@ -319,7 +326,7 @@ def test_backward_pass():
             shape = (1, 1) if mode == "gap" else (2, 2)
             upstream = np.ones(shape) if preset == "ones" else np.arange(1.0, 5.0)[: np.prod(shape)]
             expected = pool2d_backward(SEED_EXAMPLE, upstream.reshape(shape), 2, 2, mode)
-            np.testing.assert_allclose(heatmap(at, "pool_grad_chart")[0], expected)
+            np.testing.assert_array_equal(heatmap(at, "pool_grad_chart")[0], as_shown(expected))
             assert translate(f"pooling.backward_{mode}") in [i.value for i in at.info]
     at.selectbox(key="pool_mode").set_value("max").run()
     grad = heatmap(at, "pool_grad_chart")[0]  # each gradient lands on its window's maximum
@@ -441,4 +448,6 @@ def test_every_chart_states_its_numbers_in_words(lang):
     captions = [c.value for c in at.caption]
     assert describe.matrix(SEED_EXAMPLE, title, text) in captions
     marker = {"en": " values from ", "zh": "个数值"}[lang]
-    assert sum(marker in c for c in captions) >= len(at.get("plotly_chart")) > 0
+    tables = sum("|---:" in m.value for m in at.markdown)  # lenet.viz.matrix_markdown
+    shown = len(at.get("plotly_chart")) + tables
+    assert sum(marker in c for c in captions) >= shown > 0

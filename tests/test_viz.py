@@ -273,3 +273,20 @@ def test_probability_path_labels_every_line():
     assert len(fig.data) == 10
     assert [trace.text[-1] for trace in fig.data] == [str(d) for d in range(10)]
     assert fig.data[8].line.dash == "dash" and fig.data[3].line.width == 3
+
+
+def test_matrix_markdown_writes_every_value_and_marks_the_chosen_cells():
+    values = np.array([[1.0, 2.5, 0.125], [-3.25, 1e-5, 12345.678]])
+    lines = viz.matrix_markdown(values, highlight=[(1, 0), (5, 5)]).splitlines()
+    assert lines[0] == "| | 0 | 1 | 2 |"  # columns numbered from 0
+    assert lines[1] == "|---:|---:|---:|---:|"
+    assert lines[2] == "| **0** | 1 | 2.5 | 0.125 |"
+    # the chosen cell in bold between brackets (not by colour alone); off-grid ones ignored
+    assert lines[3] == f"| **1** | {viz.mark_cell('-3.25')} | 1e-05 | 1.235e+04 |"
+    assert viz.mark_cell("7") == ":orange-background[**[7]**]"
+    labels = np.array([["X₁ = 1<br>→ P₁", "a|b"]], dtype=object)  # plotly's line break, a pipe
+    (*_, row) = viz.matrix_markdown(np.zeros((1, 2)), labels=labels).splitlines()
+    assert row == "| **0** | X₁ = 1 → P₁ | a\\|b |"
+    for bad in (np.zeros(3), np.zeros((0, 2))):
+        with pytest.raises(ValueError):
+            viz.matrix_markdown(bad)
