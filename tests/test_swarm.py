@@ -315,6 +315,10 @@ def _kept_or_reconnected(session: Session, opens: int, live: set[str], route: st
     """After replicas went away: a session whose replica is still there keeps its websocket
     (no reconnect) and predicts; one whose replica was removed reconnects by itself to a
     live replica and predicts the next strokes. Returns which, in words."""
+    if route not in live:  # a student draws again once the page says it is connected again
+        deadline = time.monotonic() + 60
+        while len(session.ws()["opens"]) <= opens and time.monotonic() < deadline:
+            session.page.wait_for_timeout(250)
     assert_predicts(session)
     now = session.route()
     if route in live:
