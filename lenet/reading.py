@@ -53,8 +53,9 @@ MAX_JOIN = 4  # pieces a candidate may join
 SLANTS = np.linspace(-0.4, 0.7, 12)  # shears tried when estimating the writing's slant
 JOIN_PENALTY = 0.1  # log-prior per line height of blank gap between the pieces joined
 CUT_COST = 1.0  # per ink pixel a cut goes through, in column x log-probability units
-NONE_WEIGHT = 1.0  # weight of log P(a digit at all), the segment scorer's
-_DIGITS_FROM_SCORER = False
+# With a segment scorer, a candidate's digit probabilities are the normalised geometric
+# mean of the digit network's and the scorer's (given a digit), the scorer's weight:
+SCORER_SHARE = 0.5
 UNSURE = 0.7  # a digit read with less confidence is flagged
 SLIDE_HEIGHT = 20  # the line's height in the sliding view, as a digit's in MNIST's 28x28
 SLIDE_STRIDE = 2  # pixels between windows of the sliding view (input scale: 32x32)
@@ -80,7 +81,7 @@ class Candidate:
     stop: int
     box: Box
     digit: int
-    confidence: float  # the softmax probability of ``digit``
+    confidence: float  # P(digit): the network's softmax, mixed with the scorer's if any
     prior: float  # log-prior of its shape (0 for a digit-shaped candidate, < 0 otherwise)
     image: np.ndarray = field(repr=False)  # 28x28 uint8, as LeNet-5 saw it
     probabilities: np.ndarray = field(repr=False)  # (10,)
@@ -90,9 +91,7 @@ class Candidate:
     def score(self) -> float:
         """Per column of the line: log-probability of the digit, and of its being a digit
         at all (the segment scorer's), + log-prior of the shape."""
-        digit = np.log(max(self.confidence, 1e-12)) + NONE_WEIGHT * np.log(
-            max(1 - self.none, 1e-12)
-        )
+        digit = np.log(max(self.confidence, 1e-12)) + np.log(max(1 - self.none, 1e-12))
         return float(digit + self.prior)
 
 
@@ -480,8 +479,9 @@ def score_candidates(
     if scorer is not None:
         sp = torch.softmax(scorer(x), dim=1).numpy()
         none = sp[:, -1]
-        if _DIGITS_FROM_SCORER:
-            probs = sp[:, :-1] / np.maximum(1 - none[:, None], 1e-12)
+        given_digit = sp[:, :-1] / np.maximum(1 - none[:, None], 1e-12)
+        mixed = probs ** (1 - SCORER_SHARE) * given_digit**SCORER_SHARE
+        probs = mixed / mixed.sum(1, keepdims=True)
     digits = probs.argmax(1)
     return [
         Candidate(a, b, box, int(d), float(pr[d]), _prior(p, a, b, box), im, pr, float(no))

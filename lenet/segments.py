@@ -321,7 +321,9 @@ def main(argv: list[str] | None = None) -> int:
             ["python -m lenet.segments", *(sys.argv[1:] if argv is None else argv)]
         ),
         "what": "LeNet-5 (modern layers) with an eleventh output, none: segment scorer",
-        "started_from": {"path": args.start, "sha256": _sha256(args.start)} if args.start else None,
+        "started_from": {"file": Path(args.start).name, "sha256": _sha256(args.start)}
+        if args.start
+        else None,
         "training": {
             "rows": args.rows,
             "digits": args.digits,
