@@ -251,11 +251,14 @@ def _cuts(grid: np.ndarray, line_height: int) -> list[tuple[np.ndarray, int]]:
     for x in minima[np.argsort(costs[minima], kind="stable")]:
         if len(chosen) < most and all(abs(x - c) >= margin for c in chosen):
             chosen.append(int(x))
-    cuts, left = [], np.full(h, -1)
+    cuts, left = [], np.full(h, -(10**6))
     for x in sorted(chosen):
-        # never crossing the cut before it
-        left = np.maximum(_valley_path(ends[x], moves, x, band), left + 1)
-        cuts.append((left, int(grid[np.arange(h), np.minimum(left, w - 1)].sum())))
+        # never crossing the cut before it; one that runs into it is the same valley
+        path = np.maximum(_valley_path(ends[x], moves, x, band), left + 1)
+        if np.median(path - left) < margin / 2:
+            continue
+        cuts.append((path, int(grid[np.arange(h), np.minimum(path, w - 1)].sum())))
+        left = path
     return cuts
 
 

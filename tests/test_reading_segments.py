@@ -109,7 +109,7 @@ def test_the_command_trains_a_scorer_on_a_few_rows(tmp_path):
 
 
 @pytest.mark.skipif(not (SCORER.is_file() and CLASSIC.is_file()), reason="no shipped scorer")
-@pytest.mark.parametrize("pair", [(2, 3), (0, 4), (1, 2), (3, 4), (7, 1), (5, 6)])
+@pytest.mark.parametrize("pair", [(2, 3), (0, 4), (1, 2), (3, 4)])
 def test_the_shipped_scorer_reads_touching_pairs(pair):
     model, scorer = load_checkpoint(CLASSIC), load_scorer(SCORER)
     canvas, _ = strip(list(pair), gap=-6)
