@@ -35,7 +35,7 @@ def edit_distance(a: str, b: str) -> int:
     return previous[-1]
 
 
-def score_set(numbers, model) -> dict:
+def score_set(numbers, model, scorer=None) -> dict:
     """Digits right (1 - edit distance / length, summed over the set), whole numbers
     right, median time per number, and the misread ones."""
     from lenet.reading import read_number
@@ -44,7 +44,7 @@ def score_set(numbers, model) -> dict:
     times, misread = [], []
     for n in numbers:
         t0 = time.perf_counter()
-        read = read_number(n.rgba, model).digits
+        read = read_number(n.rgba, model, scorer).digits
         times.append(time.perf_counter() - t0)
         total += len(n.digits)
         right_digits += max(0, len(n.digits) - edit_distance(read, n.digits))
@@ -60,17 +60,17 @@ def score_set(numbers, model) -> dict:
     }
 
 
-def six_digit_ms(model, seed: int, count: int = 40) -> tuple[float, float]:
+def six_digit_ms(model, seed: int, count: int = 40, scorer=None) -> tuple[float, float]:
     """Median time to read a 6-digit number written with strokes, digits apart: wall
     clock (the target) and this process's CPU time (what it would be on an idle core)."""
     from lenet.reading import read_number
 
     numbers = number_set("strokes", "apart", count, seed + 100, lengths=(6, 6))
-    read_number(numbers[0].rgba, model)  # warm-up
+    read_number(numbers[0].rgba, model, scorer)  # warm-up
     wall, cpu = [], []
     for n in numbers:
         t0, c0 = time.perf_counter(), time.process_time()
-        read_number(n.rgba, model)
+        read_number(n.rgba, model, scorer)
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     return 1e3 * median(wall), 1e3 * median(cpu)
@@ -78,14 +78,18 @@ def six_digit_ms(model, seed: int, count: int = 40) -> tuple[float, float]:
 
 def measure(variants=("classic",), count: int = 200, seed: int = EVAL_SEED, data_dir=DATA_DIR):
     from lenet.checkpoint import load_checkpoint
+    from lenet.segments import load_scorer
 
     torch.set_num_threads(1)  # as the app: one thread per session
     sets = {(s, k): number_set(s, k, count, seed, data_dir) for s, k in SETS}
+    scorer = load_scorer()  # the segment scorer beside the checkpoints, as the app reads
     out = {}
     for variant in variants:
         model = load_checkpoint(checkpoint_path(variant))
-        out[variant] = {f"{s} {k}": score_set(sets[s, k], model) for s, k in SETS}
-        out[variant]["six_digit_ms"], out[variant]["six_digit_cpu_ms"] = six_digit_ms(model, seed)
+        out[variant] = {f"{s} {k}": score_set(sets[s, k], model, scorer) for s, k in SETS}
+        out[variant]["six_digit_ms"], out[variant]["six_digit_cpu_ms"] = six_digit_ms(
+            model, seed, scorer=scorer
+        )
     return out
 
 

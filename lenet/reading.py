@@ -40,16 +40,22 @@ MAX_WINDOWS = 512  # windows of the sliding view
 # The shape of a digit, in units of the line height (the tallest component's height).
 SPECK = 0.12  # a component smaller than this in both directions is a speck, dropped
 CUT_WIDTH = 0.7  # a component wider than this is cut at projection minima
-CUT_SPACING = 0.2  # cuts at least this far apart and from the component's ends
-CUT_EVERY = 0.45  # at most one cut per this much of a component's width
+CUT_SPACING = 0.15  # cuts at least this far apart and from the component's ends
+CUT_EVERY = 0.25  # at most one cut per this much of a component's width
+CUT_BAND = 0.15  # a cut may wander this far (line heights) either side of its start
+CUT_GRID = 40  # cuts are searched on a grid this many cells a line height (at most)
+SIDESTEP = 0.3  # a cut's cost per column it moves, in ink pixels crossed
 MERGE_GAP = 0.3  # pieces further apart than this are never joined into one digit
 MAX_DIGIT_WIDTH = 1.6  # a candidate wider than this is not tried
 SHORT, SHORT_PENALTY = 0.65, 4.0  # log-prior: a candidate shorter than SHORT x line height
 WIDE, WIDE_PENALTY = 1.0, 3.0  # log-prior: a candidate wider than WIDE x its height
-MAX_JOIN = 3  # pieces a candidate may join
+MAX_JOIN = 4  # pieces a candidate may join
 SLANTS = np.linspace(-0.4, 0.7, 12)  # shears tried when estimating the writing's slant
 JOIN_PENALTY = 0.1  # log-prior per line height of blank gap between the pieces joined
 CUT_COST = 1.0  # per ink pixel a cut goes through, in column x log-probability units
+# With a segment scorer, a candidate's digit probabilities are the normalised geometric
+# mean of the digit network's and the scorer's (given a digit), the scorer's weight:
+SCORER_SHARE = 0.5
 UNSURE = 0.7  # a digit read with less confidence is flagged
 SLIDE_HEIGHT = 20  # the line's height in the sliding view, as a digit's in MNIST's 28x28
 SLIDE_STRIDE = 2  # pixels between windows of the sliding view (input scale: 32x32)
@@ -75,15 +81,18 @@ class Candidate:
     stop: int
     box: Box
     digit: int
-    confidence: float  # the softmax probability of ``digit``
+    confidence: float  # P(digit): the network's softmax, mixed with the scorer's if any
     prior: float  # log-prior of its shape (0 for a digit-shaped candidate, < 0 otherwise)
     image: np.ndarray = field(repr=False)  # 28x28 uint8, as LeNet-5 saw it
     probabilities: np.ndarray = field(repr=False)  # (10,)
+    none: float = 0.0  # the segment scorer's probability that this is no digit
 
     @property
     def score(self) -> float:
-        """Per column of the line: log-probability of the digit + log-prior of the shape."""
-        return float(np.log(max(self.confidence, 1e-12)) + self.prior)
+        """Per column of the line: log-probability of the digit, and of its being a digit
+        at all (the segment scorer's), + log-prior of the shape."""
+        digit = np.log(max(self.confidence, 1e-12)) + np.log(max(1 - self.none, 1e-12))
+        return float(digit + self.prior)
 
 
 @dataclass(frozen=True)
@@ -211,23 +220,68 @@ def _merge_labels(labels: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarra
 # ----------------------------------------------------------------------------- pieces
 
 
-def _cuts(column_ink: np.ndarray, line_height: int) -> list[int]:
-    """Where to cut a wide component: the local minima of its vertical projection
-    (lowest first), at least CUT_SPACING line heights apart and from its ends."""
-    w = len(column_ink)
+def _valley_path(costs_end: np.ndarray, moves: np.ndarray, x0: int, band: int) -> np.ndarray:
+    """The column of the cut starting at x0 in every row, top to bottom."""
+    h = moves.shape[0]
+    offset = int(costs_end.argmin())
+    path = np.zeros(h, np.int64)
+    for y in range(h - 1, -1, -1):
+        path[y] = x0 + offset - band
+        offset += int(moves[y, x0, offset])
+    return path
+
+
+def _cuts(grid: np.ndarray, line_height: int) -> list[tuple[np.ndarray, int]]:
+    """Where to cut a wide component (its ink grid, sheared upright): the valleys, the
+    start columns whose cheapest cut crosses least ink (fewest first), at least
+    CUT_SPACING line heights apart and from the component's ends. Each cut is its column
+    in every row and the ink pixels it crosses."""
+    h, w = grid.shape
     margin = max(1, round(CUT_SPACING * line_height))
     if w <= 2 * margin:
         return []
-    smooth = np.convolve(column_ink, np.ones(3) / 3, mode="same")
+    band = max(1, round(CUT_BAND * line_height))
+    costs, moves, ends = _valley_table(grid, band)
     inner = np.arange(margin, w - margin)
+    smooth = np.convolve(costs, np.ones(3) / 3, mode="same")
     left, right = smooth[inner - 1], smooth[np.minimum(inner + 1, w - 1)]
     minima = inner[(smooth[inner] <= left) & (smooth[inner] <= right)]
-    cuts: list[int] = []
+    chosen: list[int] = []
     most = int(w // (CUT_EVERY * line_height))
-    for x in minima[np.argsort(smooth[minima], kind="stable")]:
-        if len(cuts) < most and all(abs(x - c) >= margin for c in cuts):
-            cuts.append(int(x))
-    return sorted(cuts)
+    for x in minima[np.argsort(costs[minima], kind="stable")]:
+        if len(chosen) < most and all(abs(x - c) >= margin for c in chosen):
+            chosen.append(int(x))
+    cuts, left = [], np.full(h, -(10**6))
+    for x in sorted(chosen):
+        # never crossing the cut before it; one that runs into it is the same valley
+        path = np.maximum(_valley_path(ends[x], moves, x, band), left + 1)
+        if np.median(path - left) < margin / 2:
+            continue
+        cuts.append((path, int(grid[np.arange(h), np.minimum(path, w - 1)].sum())))
+        left = path
+    return cuts
+
+
+def _valley_table(grid: np.ndarray, band: int):
+    """For every start column x0 of a component's ink grid (H, W), the cheapest path from
+    its top row to its bottom row that stays within ``band`` columns of x0 and moves at
+    most one column a row: the ink pixels it crosses plus SIDESTEP per column moved (a
+    cut that follows the valley between two touching digits). Returns the costs (W,),
+    the moves (H, W, 2 band + 1) and the costs by end offset (W, 2 band + 1) for
+    ``_valley_path``. Columns out of the grid are blank."""
+    h, w = grid.shape
+    ink = np.pad(grid.astype(np.float32), ((0, 0), (band + 1, band + 1)))
+    columns = np.arange(w)[:, None] + np.arange(2 * band + 1)[None, :] + 1
+    acc = ink[0, columns]
+    moves = np.zeros((h, w, 2 * band + 1), np.int8)
+    big = np.full((w, 1), np.inf, np.float32)
+    for y in range(1, h):
+        left = np.concatenate([big, acc[:, :-1]], 1) + SIDESTEP
+        right = np.concatenate([acc[:, 1:], big], 1) + SIDESTEP
+        options = np.stack([left, acc, right])
+        moves[y] = options.argmin(0) - 1
+        acc = options.min(0) + ink[y, columns]
+    return acc.min(1), moves, acc
 
 
 @dataclass(frozen=True)
@@ -265,27 +319,49 @@ def estimate_slant(ys: np.ndarray, xs: np.ndarray, middle: float) -> float:
     return best
 
 
+def _component_cuts(ys: np.ndarray, sheared: np.ndarray, line_height: int):
+    """The cuts of one component (pixel rows, sheared columns from 0): found on a grid
+    at most CUT_GRID cells a line height (the search's cost grows with the square of
+    the size), then scaled back; each is its sheared column in every pixel row and the
+    ink pixels it crosses."""
+    scale = min(1.0, CUT_GRID / line_height)
+    gy, gx = (ys * scale).astype(np.int64), (sheared * scale).astype(np.int64)
+    grid = np.zeros((gy.max() + 1, gx.max() + 1), bool)
+    grid[gy, gx] = True
+    rows = (np.arange(ys.max() + 1) * scale).astype(np.int64)
+    return [
+        (((path[rows] + 0.5) / scale).astype(np.int64), round(ink / scale))
+        for path, ink in _cuts(grid, max(1, round(line_height * scale)))
+    ]
+
+
 def _split(label_map, boxes, keep, line_height, slant, middle):
     """Each kept component as pieces (box, pixel rows, pixel columns), wide ones cut along
-    the slant; and the cuts (x at mid-line, ink pixels cut, left piece, right piece)."""
+    valleys that follow the slant; and the cuts (x at mid-line, ink pixels cut, left
+    piece, right piece)."""
     pieces, cuts = [], []
     for c in np.flatnonzero(keep):
         bx0, by0, bx1, by1 = boxes[c]
         ys, xs = np.nonzero(label_map[by0:by1, bx0:bx1] == c + 1)
-        ys, xs = ys + by0, xs + bx0
-        sheared = np.floor(xs + slant * (ys - middle)).astype(np.int64)
-        left = sheared.min()
-        column_ink = np.bincount(sheared - left)
-        wide = bx1 - bx0 > CUT_WIDTH * line_height
-        at = _cuts(column_ink, line_height) if wide else []
-        side = np.searchsorted(np.array(at, np.int64), sheared - left, side="right")
+        sheared = np.floor(xs + bx0 + slant * (ys + by0 - middle)).astype(np.int64)
+        origin = int(sheared.min())
+        sheared -= origin
+        at = []
+        if bx1 - bx0 > CUT_WIDTH * line_height:
+            at = _component_cuts(ys, sheared, line_height)
+        side = np.zeros(len(ys), np.int64)
+        for path, _ in at:
+            side += sheared > path[ys]
+        sizes = np.bincount(side, minlength=len(at) + 1)
         first = len(pieces)
-        for k in range(len(at) + 1):
-            py, px = ys[side == k], xs[side == k]
+        for k in np.flatnonzero(sizes):
+            py, px = ys[side == k] + by0, xs[side == k] + bx0
             pieces.append(((px.min(), py.min(), px.max() + 1, py.max() + 1), py, px))
-        cuts += [
-            (int(left + x), int(column_ink[x]), first + k, first + k + 1) for k, x in enumerate(at)
-        ]
+        rank = np.cumsum(sizes > 0) - 1  # a cut with no ink on one side joins nothing
+        for k, (path, ink) in enumerate(at):
+            if sizes[k] and sizes[k + 1]:
+                x = int(origin + path[min(max(middle - by0, 0), len(path) - 1)])
+                cuts.append((x, ink, first + rank[k], first + rank[k + 1]))
     if len(pieces) > MAX_PIECES:
         raise ReadingError("too_many_pieces", count=len(pieces), limit=MAX_PIECES)
     return pieces, cuts
@@ -387,8 +463,11 @@ def _prior(p: _Pieces, start: int, stop: int, box: Box) -> float:
 
 
 @torch.inference_mode()
-def score_candidates(ink: np.ndarray, p: _Pieces, model: LeNet5) -> list[Candidate]:
-    """Every candidate, normalised as the draw page does and read in one forward pass."""
+def score_candidates(
+    ink: np.ndarray, p: _Pieces, model: LeNet5, scorer: LeNet5 | None = None
+) -> list[Candidate]:
+    """Every candidate, normalised as the draw page does and read in one forward pass;
+    with a segment scorer (``lenet.segments``), also its probability of being no digit."""
     spans = _spans(p)
     boxes = [_span_box(p, a, b) for a, b in spans]
     images = np.stack(
@@ -397,11 +476,21 @@ def score_candidates(ink: np.ndarray, p: _Pieces, model: LeNet5) -> list[Candida
             for (a, b), box in zip(spans, boxes, strict=True)
         ]
     )
-    probs = torch.softmax(model(to_tensor(images)), dim=1).numpy()
+    x = to_tensor(images)
+    probs = torch.softmax(model(x), dim=1).numpy()
+    none = np.zeros(len(x))
+    if scorer is not None:
+        sp = torch.softmax(scorer(x), dim=1).numpy()
+        none = sp[:, -1]
+        given_digit = sp[:, :-1] / np.maximum(1 - none[:, None], 1e-12)
+        mixed = probs ** (1 - SCORER_SHARE) * given_digit**SCORER_SHARE
+        probs = mixed / mixed.sum(1, keepdims=True)
     digits = probs.argmax(1)
     return [
-        Candidate(a, b, box, int(d), float(pr[d]), _prior(p, a, b, box), im, pr)
-        for (a, b), box, d, pr, im in zip(spans, boxes, digits, probs, images, strict=True)
+        Candidate(a, b, box, int(d), float(pr[d]), _prior(p, a, b, box), im, pr, float(no))
+        for (a, b), box, d, pr, im, no in zip(
+            spans, boxes, digits, probs, images, none, strict=True
+        )
     ]
 
 
@@ -427,7 +516,7 @@ def best_path(candidates: list[Candidate], n_pieces: int) -> list[int]:
     return path[::-1]
 
 
-def read_number(image: np.ndarray, model: LeNet5) -> Reading:
+def read_number(image: np.ndarray, model: LeNet5, scorer: LeNet5 | None = None) -> Reading:
     """Read the number written in ``image``: an RGBA canvas (H, W, 4) uint8, white ink on
     black, or an ink map (H, W). An empty image gives an empty Reading; input that cannot
     be a written number raises ReadingError (a ValueError) with a reason code."""
@@ -435,7 +524,7 @@ def read_number(image: np.ndarray, model: LeNet5) -> Reading:
     pieces = over_segment(ink)
     if pieces is None:
         return EMPTY
-    candidates = score_candidates(ink, pieces, model)
+    candidates = score_candidates(ink, pieces, model, scorer)
     path = best_path(candidates, len(pieces.boxes))
     if f != 1.0:
         candidates = [_rescaled(c, f) for c in candidates]

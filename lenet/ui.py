@@ -123,10 +123,11 @@ def language_switch() -> None:
 
 
 def checkpoints() -> list[str]:
-    """Every shipped checkpoint, classic first."""
+    """Every shipped digit-reading checkpoint (lenet5-*.safetensors), classic first; the
+    reader's segment scorer (lenet.segments) beside them is not one."""
     names = sorted(
         p.name
-        for p in models_dir().glob("*.safetensors")
+        for p in models_dir().glob("lenet5-*.safetensors")
         if not p.name.endswith(".resume.safetensors")
     )
     return sorted(names, key=lambda n: (n != DEFAULT_CHECKPOINT, n))
@@ -549,6 +550,26 @@ def model_for(name: str) -> LeNet5 | None:
     try:
         return _load(name, _mtime(name), str(models_dir()))
     except CheckpointError:
+        return None
+
+
+@st.cache_resource(show_spinner=False)
+def _segment_scorer(path: str, mtime: float):
+    from lenet.segments import load_scorer
+
+    return load_scorer(path)
+
+
+def segment_scorer():
+    """The reader's segment scorer (lenet.segments, cached and shared: never mutate it),
+    or None when models/ has none or it cannot be read: the reader then scores with the
+    digit network alone."""
+    from lenet.segments import scorer_path
+
+    path = scorer_path()
+    try:
+        return _segment_scorer(str(path), path.stat().st_mtime)
+    except (OSError, CheckpointError):
         return None
 
 

@@ -30,7 +30,7 @@ source = st.segmented_control(
 def show_reading(image) -> bool:
     """The number read from ``image`` (a canvas or an ink map) and how; False if blank."""
     try:
-        reading = read_number(image, model)
+        reading = read_number(image, model, ui.segment_scorer())
         positions, probabilities = sliding_outputs(image, model)
     except ReadingError as e:
         st.error(t(f"read_number.error_{e.reason}", **e.fields))

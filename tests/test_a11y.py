@@ -22,7 +22,9 @@ from lenet.i18n import translate
 from lenet_testkit.browser import (
     ROOT,
     draw_digit,
+    reading_text,
     wait_prediction,
+    write_number,
 )
 from lenet_testkit.digits import render
 
@@ -121,6 +123,16 @@ def mnist_sample(page) -> None:
     settle(page, 1500)
 
 
+def number_written(page) -> None:
+    write_number(page, "720")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.st-key-reading [data-testid=stMetricValue]').length",
+        timeout=30_000,
+    )
+    settle(page, 1500)
+    assert reading_text(page), "the page read no number"
+
+
 def exercise_answered_wrong(page) -> None:
     page.locator('[data-testid="stMain"] [data-testid="stTextInput"] input').fill("-1")
     page.locator(".st-key-exercises_check button").click()
@@ -149,6 +161,7 @@ STATES = (
     State("invariance, with a digit", "invariance", None, IMAGES),
     State("explain, with a digit", "explain", None, IMAGES),
     State("read_number, before writing", "read_number"),
+    State("read_number, a number written", "read_number", number_written, IMAGES),
     State("train, before training", "train"),
     State("model_card", "model_card", None, IMAGES),
     State("exercises", "exercises"),

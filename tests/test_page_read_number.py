@@ -12,6 +12,7 @@ import lenet.ui
 from lenet.checkpoint import load_checkpoint
 from lenet.i18n import translate
 from lenet.reading import UNSURE, read_number
+from lenet.segments import load_scorer
 from lenet_testkit.apptest import run_page, texts
 from lenet_testkit.digits import strip
 
@@ -54,7 +55,7 @@ def test_the_number_read_is_the_library_reading(monkeypatch, lang):
     at = run_page(PAGE, lang=lang)
     assert not at.exception
     assert calls and calls[-1] == (960, 240)  # the wide canvas, about 4:1
-    expected = read_number(canvas, load_checkpoint(CLASSIC))
+    expected = read_number(canvas, load_checkpoint(CLASSIC), load_scorer())  # as the page
     assert expected.digits == "3147"
     (metric,) = at.metric
     assert metric.value == "3147"
@@ -73,7 +74,7 @@ def test_the_number_read_is_the_library_reading(monkeypatch, lang):
 @needs_classic
 def test_an_unsure_digit_is_flagged_not_hidden(monkeypatch):
     canvas = on_wide_canvas(strip([7, CROSS, 2], size=200, gap=40)[0])
-    expected = read_number(canvas, load_checkpoint(CLASSIC))
+    expected = read_number(canvas, load_checkpoint(CLASSIC), load_scorer())  # as the page
     assert len(expected.digits) == 3 and expected.unsure == [False, True, False]
     with_canvas(monkeypatch, canvas)
     at = run_page(PAGE)
