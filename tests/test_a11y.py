@@ -133,6 +133,15 @@ def number_written(page) -> None:
     assert reading_text(page), "the page read no number"
 
 
+def trained(page) -> None:
+    """A quick training run to its end: the live view gives way to the result and charts."""
+    page.locator(".st-key-train_start button").click(timeout=60_000)
+    page.locator(".st-key-train-result [data-testid='stMetricValue']").first.wait_for(
+        timeout=240_000
+    )
+    settle(page, 1500)
+
+
 def exercise_answered_wrong(page) -> None:
     page.locator('[data-testid="stMain"] [data-testid="stTextInput"] input').fill("-1")
     page.locator(".st-key-exercises_check button").click()
@@ -163,6 +172,7 @@ STATES = (
     State("read_number, before writing", "read_number"),
     State("read_number, a number written", "read_number", number_written, IMAGES),
     State("train, before training", "train"),
+    State("train, after a quick run", "train", trained),
     State("model_card", "model_card", None, IMAGES),
     State("exercises", "exercises"),
     State("exercises, a wrong answer", "exercises", exercise_answered_wrong),
