@@ -114,6 +114,7 @@ class Student:
         self.canvas_id = self.fragment_id = self.page_hash = None
         self.query = ""
         self.drawn = False
+        self.sent: BackMsg | None = None
         self._run: dict | None = None  # the run in flight: what it showed, when
         self._reader: asyncio.Task | None = None
 
@@ -165,6 +166,7 @@ class Student:
             ContextInfo(timezone="UTC", timezone_offset=0, locale="en-US", url=self.url + "/",
                         is_embedded=False, color_scheme="light")
         )  # fmt: skip
+        self.sent = msg  # the last message sent (tests compare it with a browser's)
         run = self._run = {"done": asyncio.Event(), "images": [], "value": None, "error": None}
         t0 = run["t0"] = time.perf_counter()
         await self.ws.send(msg.SerializeToString())
