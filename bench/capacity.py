@@ -46,7 +46,7 @@ CLASS_SIZES = (30, 300, 3000)
 # each: draw, look 5 s, clear, draw again; a pessimistic, busy student).
 STUDENT_RATE = 0.12
 DRAW_S = 0.6  # a hand draws a digit in 0.4-0.8 s (bench/load.py's pace)
-RATES = (2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 24, 28, 32)
+RATES = (2, 4, 6, 8, 9, 10, 11, 12, 13, 14, 16, 18, 20, 24)
 BEYOND = 2  # steps past the target before the ramp stops
 ONE_STUDENT_STROKES = 15
 
@@ -56,6 +56,16 @@ def server_cpu_s(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def core_times(core: int) -> tuple[int, int]:
+    """(busy, total) clock ticks of one core since boot (/proc/stat): what every process
+    on it used, so a step can tell the server's share of its core from the others'."""
+    with open("/proc/stat") as f:
+        line = next(x for x in f if x.startswith(f"cpu{core} "))
+    user, nice, system, idle, iowait, irq, softirq, steal = map(int, line.split()[1:9])
+    busy = user + nice + system + irq + softirq + steal
+    return busy, busy + idle + iowait
 
 
 def pin(server: Server, cores: set[int]) -> None:
@@ -107,7 +117,7 @@ async def _digit(student: Student, digit: int, out: dict) -> None:
     out["bytes"] += r["image_bytes"]
 
 
-async def _step(students: list[Student], rate: float, seconds: float, pid: int) -> dict:
+async def _step(students: list[Student], rate: float, seconds: float, pid: int, core: int) -> dict:
     """Strokes at Poisson times at ``rate`` per second for ``seconds``, then the ones in
     flight are waited for."""
     out = {"rate": rate, "offered": 0, "no_idle": 0, "errors": [], "latencies": [], "runs": []}
@@ -116,6 +126,7 @@ async def _step(students: list[Student], rate: float, seconds: float, pid: int) 
     tasks = []
     rng = random.Random(rate)
     cpu0, own0, t0 = server_cpu_s(pid), sum(os.times()[:2]), time.monotonic()
+    core0 = core_times(core)
     t = t0 + rng.expovariate(rate)
     while t < t0 + seconds:
         await asyncio.sleep(max(0.0, t - time.monotonic()))
@@ -134,6 +145,7 @@ async def _step(students: list[Student], rate: float, seconds: float, pid: int) 
         t += rng.expovariate(rate)
     await asyncio.gather(*tasks)
     elapsed = time.monotonic() - t0
+    busy_ticks, ticks = (b - a for a, b in zip(core0, core_times(core), strict=True))
     n = len(out["latencies"])
     s = summary(out["latencies"]) if n else {"median_ms": math.nan, "p95_ms": math.inf}
     out.update(
@@ -143,6 +155,7 @@ async def _step(students: list[Student], rate: float, seconds: float, pid: int) 
         run_p95_s=summary(out["runs"])["p95_ms"] / 1000 if n else math.inf,
         server_ms_per_digit=1000 * (server_cpu_s(pid) - cpu0) / max(n, 1),
         server_busy=(server_cpu_s(pid) - cpu0) / elapsed,
+        others_busy=max(busy_ticks / max(ticks, 1) - (server_cpu_s(pid) - cpu0) / elapsed, 0.0),
         client_busy=(sum(os.times()[:2]) - own0) / elapsed,
         elapsed_s=elapsed,
     )
@@ -194,7 +207,7 @@ async def _one_tab(url: str, strokes: int) -> list[float]:
     return out
 
 
-async def _measure(server: Server, n_students: int, rates, seconds: float) -> dict:
+async def _measure(server: Server, core: int, n_students: int, rates, seconds: float) -> dict:
     prepare(STROKE_DIGITS)
     out = {
         "one_student_s": await _one_student(server.url, ONE_STUDENT_STROKES),
@@ -208,7 +221,8 @@ async def _measure(server: Server, n_students: int, rates, seconds: float) -> di
     out["open_s"] = time.monotonic() - t0
     try:
         for rate in rates:
-            out["steps"].append(await _step(students, rate, seconds, server.proc.pid))
+            step = await _step(students, rate, seconds, server.proc.pid, core)
+            out["steps"].append(step)
             if sum(s["p95_s"] > TARGET_P95_S for s in out["steps"]) >= BEYOND:
                 break
     finally:
@@ -251,7 +265,7 @@ def run(
     try:
         with Server() as server:
             pin(server, server_cores)
-            data = asyncio.run(_measure(server, students, rates, seconds))
+            data = asyncio.run(_measure(server, min(server_cores), students, rates, seconds))
     finally:
         os.sched_setaffinity(0, set(cores))
     steps = data["steps"]
@@ -286,7 +300,8 @@ def _markdown(d: dict) -> str:
             f"{s['correct']}/{s['answered']}",
             len(s["errors"]) + s["no_idle"],
             f"{s['server_ms_per_digit']:.0f}",
-            f"{100 * s['server_busy']:.0f}% / {100 * s['client_busy']:.0f}%",
+            f"{100 * s['server_busy']:.0f}% / {100 * s['others_busy']:.0f}%",
+            f"{100 * s['client_busy']:.0f}%",
             f"{s['load']:.1f}",
         ]
         for s in d["steps"]
@@ -300,7 +315,8 @@ def _markdown(d: dict) -> str:
             "right digit",
             "errors",
             "server CPU ms/digit",
-            "server / client core busy",
+            "server's core: by the server / by others",
+            "client busy",
             "load avg (1 min)",
         ],
         rows,

@@ -51,6 +51,22 @@ def test_server_cpu_counts_this_process():
     assert capacity.server_cpu_s(os.getpid()) - before == pytest.approx(spent, abs=0.05)
 
 
+def test_core_times_count_work_on_that_core():
+    core = sorted(os.sched_getaffinity(0))[-1]
+    cores = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        (b0, t0), cpu0 = capacity.core_times(core), time.process_time()
+        while time.process_time() < cpu0 + 0.3:
+            pass
+        b1, t1 = capacity.core_times(core)
+    finally:
+        os.sched_setaffinity(0, cores)
+    tick = os.sysconf("SC_CLK_TCK")
+    assert b1 - b0 <= t1 - t0
+    assert (b1 - b0) / tick >= 0.25  # this process's 0.3 s of CPU on that core
+
+
 def test_canvas_state_is_the_drawn_digit():
     state = json.loads(canvas_state(7))["drawing"]
     head, data = state["data"].split(";base64,")
