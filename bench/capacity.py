@@ -71,9 +71,16 @@ def core_times(core: int) -> tuple[int, int]:
 def renice(pid: int, nice: int) -> None:
     """Every thread of ``pid`` to priority ``nice`` (threads they start later inherit it;
     below 0 needs root): on a shared machine, other processes on the server's core then
-    yield it to the server, as a replica's guaranteed core would."""
+    yield it to the server, as a replica's guaranteed core would. With the kernel's
+    autogroups (sched_autogroup_enabled), nice counts only within a session's group, so the
+    group's nice is set too: the whole session's (this bench's processes')."""
     for tid in os.listdir(f"/proc/{pid}/task"):
         os.setpriority(os.PRIO_PROCESS, int(tid), nice)
+    try:
+        with open(f"/proc/{pid}/autogroup", "w") as f:
+            f.write(str(nice))
+    except OSError:
+        pass  # no autogroups
 
 
 def pin(server: Server, cores: set[int]) -> None:
