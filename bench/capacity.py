@@ -1,16 +1,17 @@
-"""Capacity of one replica: the server pinned to one core, the Chromium tabs to the others
-(``taskset``), N sessions drawing through phases of falling look times (a rising stroke
-rate). Per phase: strokes per second, mouse-up -> prediction p50 / p95, and the server's
-own CPU time per stroke (/proc/PID/stat), so the server is measured apart from the
-browsers.
+"""Capacity of one replica: the server pinned to one core, many simulated students on
+the other(s) speaking Streamlit's websocket protocol directly (bench/stclient.py, no
+browser), at a rising stroke rate until the p95 of stroke sent -> prediction received
+passes the load target. The knee (the rate where it passes) sizes a class.
 
-The tabs need about 1 s of CPU per digit, so on a 2-core machine the browsers' core runs
-out long before the server's: the phases then cannot push one replica past its target.
-The stroke rate at which its p95 passes 1.5 s is then computed from what was measured,
-with a queue model (see ``knee``), and said to be so. On a machine with more cores, give
-the tabs more (``--client-cores``) and the measured phases reach the knee themselves.
+Each step offers strokes at random (Poisson) times at a fixed rate, each given to an idle
+student, who does what a student does for a digit: clears the canvas (a run), draws for
+DRAW_S, sends the stroke (a run: the prediction and the page's images, which it fetches).
+Per step: strokes offered and answered, p50 / p95, answers that show the drawn digit, the
+server's CPU per digit (/proc/PID/stat) and how busy the client's core was, with the load
+average. First, one student alone and one Chromium tab alone give the browser's share of
+a stroke's latency (mouse-up -> prediction shown, minus the client's sent -> received).
 
-    python -m bench.capacity [--quick] [--sessions 8] [--seconds 40] [--looks 5,2,1,0]
+    python -m bench.capacity [--quick] [--students 80] [--seconds 30] [--rates 2,4,...]
 """
 
 from __future__ import annotations
@@ -19,35 +20,36 @@ import argparse
 import asyncio
 import math
 import os
+import random
 import subprocess
 import time
-from contextlib import contextmanager
-from pathlib import Path
 
 from bench.common import (
+    STROKE_DIGITS,
     Server,
+    Table,
     Target,
     app_checkpoint_missing,
-    chromium_missing,
+    median,
     result,
     skipped,
     summary,
 )
-from bench.load import open_page, session
-from bench.report import section, table
+from bench.load import TARGET_P95_MS
+from bench.report import section
+from bench.stclient import Student, prepare
 
 TITLE = "Capacity: one replica on one core"
-TARGET_P95_S = 1.5
+TARGET_P95_S = TARGET_P95_MS / 1000  # the load target (bench/load.py)
 CLASS_SIZES = (30, 300, 3000)
 # One student's strokes per second when a class draws: bench/RESULTS.md's load run, 10
-# sessions that each look 5 s at a result, 1.2 predictions/s in all. (This bench's own
-# look-5 phase is shown beside it; on a loaded machine its browsers draw slower.)
+# Chromium sessions that each look 5 s at a result: 1.2 predictions/s in all (7 a minute
+# each: draw, look 5 s, clear, draw again; a pessimistic, busy student).
 STUDENT_RATE = 0.12
-SERVER_BOUND = 0.8  # a phase whose server core was this busy measured the server itself
-REPLICA_RSS_GB = 0.4  # bench/RESULTS.md: ~380 MB with 10 sessions
-# tail factor of the M/M/1 response time: P(T > t) = exp(-t (1 - rho) / s), so the 95th
-# percentile is ln(20) s / (1 - rho)
-P95_FACTOR = math.log(20)
+DRAW_S = 0.6  # a hand draws a digit in 0.4-0.8 s (bench/load.py's pace)
+RATES = (2, 4, 6, 8, 9, 10, 11, 12, 13, 14, 16, 18, 20, 24)
+BEYOND = 2  # steps past the target before the ramp stops
+ONE_STUDENT_STROKES = 15
 
 
 def server_cpu_s(pid: int) -> float:
@@ -55,6 +57,31 @@ def server_cpu_s(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def core_times(core: int) -> tuple[int, int]:
+    """(busy, total) clock ticks of one core since boot (/proc/stat): what every process
+    on it used, so a step can tell the server's share of its core from the others'."""
+    with open("/proc/stat") as f:
+        line = next(x for x in f if x.startswith(f"cpu{core} "))
+    user, nice, system, idle, iowait, irq, softirq, steal = map(int, line.split()[1:9])
+    busy = user + nice + system + irq + softirq + steal
+    return busy, busy + idle + iowait
+
+
+def renice(pid: int, nice: int) -> None:
+    """Every thread of ``pid`` to priority ``nice`` (threads they start later inherit it;
+    below 0 needs root): on a shared machine, other processes on the server's core then
+    yield it to the server, as a replica's guaranteed core would. With the kernel's
+    autogroups (sched_autogroup_enabled), nice counts only within a session's group, so the
+    group's nice is set too: the whole session's (this bench's processes')."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        os.setpriority(os.PRIO_PROCESS, int(tid), nice)
+    try:
+        with open(f"/proc/{pid}/autogroup", "w") as f:
+            f.write(str(nice))
+    except OSError:
+        pass  # no autogroups
 
 
 def pin(server: Server, cores: set[int]) -> None:
@@ -65,330 +92,321 @@ def pin(server: Server, cores: set[int]) -> None:
     )
 
 
-def knee(cpu_per_stroke_s: float, overhead_s: float, target_s: float = TARGET_P95_S) -> float:
-    """Strokes per second at which the p95 passes ``target_s`` for one core serving
-    strokes of ``cpu_per_stroke_s`` each (M/M/1: random arrivals, exponential service,
-    a pessimistic tail for nearly constant predictions), plus ``overhead_s`` that does not
-    queue on the server (browser drawing and rendering, network). 0 when even an idle
-    server misses the target."""
-    room = target_s - overhead_s
-    if room <= P95_FACTOR * cpu_per_stroke_s:
-        return 0.0
-    rho = 1 - P95_FACTOR * cpu_per_stroke_s / room
-    return rho / cpu_per_stroke_s
+def knee(steps: list[dict], target_s: float = TARGET_P95_S) -> float | None:
+    """The offered stroke rate at which the p95 passes ``target_s``: linear between the
+    last step within it and the next step; None when no step passed it (the knee lies
+    beyond the ramp) or the first step already did (0.0)."""
+    for i, step in enumerate(steps):
+        if step["p95_s"] > target_s:
+            if i == 0:
+                return 0.0
+            a = steps[i - 1]
+            f = (target_s - a["p95_s"]) / (step["p95_s"] - a["p95_s"])
+            return a["rate"] + f * (step["rate"] - a["rate"])
+    return None
 
 
-@contextmanager
-def cpu_share(pid: int, share: float, period_us: int = 20_000):
-    """The process (all its threads) held to ``share`` of one core: a cgroup v1 ``cpu``
-    controller group with a CFS quota (needs root); moved back and removed afterwards."""
-    root = Path("/sys/fs/cgroup/cpu")
-    line = next(
-        x
-        for x in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-        if x.split(":")[1].split(",").count("cpu")
-    )
-    home = root / line.split(":", 2)[2].lstrip("/")
-    group = root / f"lenet-capacity-{pid}"
-    group.mkdir()
+def sizing(per_replica: float, student_rate: float = STUDENT_RATE) -> list[dict]:
+    """Replicas (one core each) for each class size, at ``per_replica`` strokes/s each."""
+    return [
+        {
+            "students": n,
+            "strokes_s": n * student_rate,
+            "replicas": max(1, math.ceil(n * student_rate / per_replica)),
+        }
+        for n in CLASS_SIZES
+    ]
+
+
+async def _digit(student: Student, digit: int, out: dict) -> None:
     try:
-        (group / "cpu.cfs_period_us").write_text(str(period_us))
-        (group / "cpu.cfs_quota_us").write_text(str(round(share * period_us)))
-        (group / "cgroup.procs").write_text(str(pid))
-        yield
-    finally:
-        try:
-            (home / "cgroup.procs").write_text(str(pid))
-        except OSError:
-            pass  # it has exited
-        group.rmdir()
+        if student.drawn:
+            await student.clear()
+        await asyncio.sleep(DRAW_S)
+        r = await student.stroke(digit)
+    except Exception as e:  # a timeout, a closed socket, an exception on the page
+        out["errors"].append(f"{type(e).__name__}: {str(e)[:100]}")
+        return
+    out["latencies"].append(r["latency_s"] if r["value"] is not None else math.inf)
+    out["runs"].append(r["run_s"])
+    out["correct"] += r["value"] == str(digit)
+    out["bytes"] += r["image_bytes"]
 
 
-async def _phases(server: Server, sessions: int, seconds: float, looks: list[float]) -> dict:
-    from playwright.async_api import async_playwright
-
-    from lenet_testkit.browser import CHROMIUM_ARGS, chromium_path
-
-    out: dict = {"errors": [], "contexts": [], "phases": []}
-    async with async_playwright() as p:
-        b = await p.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            pages = await asyncio.gather(
-                *(open_page(i, b, server.url, out) for i in range(sessions))
+async def _step(students: list[Student], rate: float, seconds: float, pid: int, core: int) -> dict:
+    """Strokes at Poisson times at ``rate`` per second for ``seconds``, then the ones in
+    flight are waited for."""
+    out = {"rate": rate, "offered": 0, "no_idle": 0, "errors": [], "latencies": [], "runs": []}
+    out.update(correct=0, bytes=0, load=os.getloadavg()[0])
+    busy: set[int] = set()
+    tasks = []
+    rng = random.Random(rate)
+    cpu0, own0, t0 = server_cpu_s(pid), sum(os.times()[:2]), time.monotonic()
+    core0 = core_times(core)
+    t = t0 + rng.expovariate(rate)
+    while t < t0 + seconds:
+        await asyncio.sleep(max(0.0, t - time.monotonic()))
+        out["offered"] += 1
+        idle = [i for i in range(len(students)) if i not in busy]
+        if not idle:
+            out["no_idle"] += 1
+        else:
+            i = rng.choice(idle)
+            busy.add(i)
+            task = asyncio.create_task(
+                _digit(students[i], STROKE_DIGITS[out["offered"] % len(STROKE_DIGITS)], out)
             )
-            warm: set[int] = set()
-            for k, look in enumerate([1.0, *looks]):  # phase 0 warms every tab up: not kept
-                phase = {"look_s": look, "latencies": [], "warm_latencies": [], "correct": 0}
-                cpu0, t0 = server_cpu_s(server.proc.pid), time.monotonic()
-                end = t0 + (seconds if k else 8.0)
-                await asyncio.gather(
-                    *(
-                        session(i, pg, end, look, look * i / sessions, phase, out["errors"], warm)
-                        for i, pg in enumerate(pages)
-                        if pg is not None
-                    )
-                )
-                phase["elapsed_s"] = time.monotonic() - t0
-                phase["server_cpu_s"] = server_cpu_s(server.proc.pid) - cpu0
-                if k:
-                    out["phases"].append(phase)
-            for context in out.pop("contexts"):
-                await context.close()
-        finally:
-            await b.close()
+            task.add_done_callback(lambda _, i=i: busy.discard(i))
+            tasks.append(task)
+        t += rng.expovariate(rate)
+    await asyncio.gather(*tasks)
+    elapsed = time.monotonic() - t0
+    busy_ticks, ticks = (b - a for a, b in zip(core0, core_times(core), strict=True))
+    n = len(out["latencies"])
+    s = summary(out["latencies"]) if n else {"median_ms": math.nan, "p95_ms": math.inf}
+    out.update(
+        answered=n,
+        p50_s=s["median_ms"] / 1000,
+        p95_s=s["p95_ms"] / 1000,
+        run_p95_s=summary(out["runs"])["p95_ms"] / 1000 if n else math.inf,
+        server_ms_per_digit=1000 * (server_cpu_s(pid) - cpu0) / max(n, 1),
+        server_busy=(server_cpu_s(pid) - cpu0) / elapsed,
+        others_busy=max(busy_ticks / max(ticks, 1) - (server_cpu_s(pid) - cpu0) / elapsed, 0.0),
+        client_busy=(sum(os.times()[:2]) - own0) / elapsed,
+        elapsed_s=elapsed,
+    )
     return out
 
 
-def _phase_row(ph: dict) -> list:
-    n = len(ph["latencies"])
-    s = summary(ph["latencies"]) if n else None
-    rate = n / max(ph["elapsed_s"], 1e-9)
-    cpu = ph["server_cpu_s"] / n if n else float("nan")
-    return [
-        f"{ph['look_s']:g} s",
-        n,
-        f"{rate:.2f}",
-        f"{s['median_ms']:.0f} / {s['p95_ms']:.0f}" if s else "—",
-        f"{100 * ph['server_cpu_s'] / ph['elapsed_s']:.0f}%",
-        f"{1000 * cpu:.0f}",
-    ]
+async def _one_student(url: str, strokes: int) -> list[float]:
+    """One student alone, a stroke a second: sent -> prediction received (s)."""
+    s = Student(url)
+    await s.open()
+    out = []
+    try:
+        for k in range(strokes):
+            if s.drawn:
+                await s.clear()
+            await asyncio.sleep(1.0)
+            r = await s.stroke(STROKE_DIGITS[k % len(STROKE_DIGITS)])
+            out.append(r["latency_s"])
+    finally:
+        await s.close()
+    return out
 
 
-def _share_rows(phases: list[dict], share: float, cpu_per_stroke: float, overhead: float):
-    """With the server held to a share of its core: the knee the model predicts there,
-    beside the rates between which the measured p95 passed the target."""
-    if share >= 1:
+async def _one_tab(url: str, strokes: int) -> list[float]:
+    """One Chromium tab alone (bench/load.py's stroke): mouse-up -> prediction shown (s);
+    [] without Chromium."""
+    from bench.common import chromium_missing
+
+    if chromium_missing():
         return []
-    rates = sorted(
-        (len(ph["latencies"]) / ph["elapsed_s"], summary(ph["latencies"])["p95_ms"])
-        for ph in phases
-    )
-    below = [r for r, p in rates if p <= TARGET_P95_S * 1000]
-    above = [r for r, p in rates if p > TARGET_P95_S * 1000]
-    measured = (
-        f"p95 ≤ 1.5 s up to {max(below):.2f} /s" if below else "p95 > 1.5 s at every rate"
-    ) + (f"; > 1.5 s from {min(above):.2f} /s" if above else "; never passed 1.5 s")
-    s_wall = cpu_per_stroke / share
+    from bench.load import clear, open_page, stroke
+    from lenet_testkit.browser import async_browser
 
-    def model_p95(rate: float) -> str:
-        rho = rate * s_wall
-        return f"{1000 * (overhead + P95_FACTOR * s_wall / (1 - rho)):.0f}" if rho < 1 else "∞"
+    out, state = [], {"errors": [], "contexts": []}
+    async with async_browser() as b:
+        page = await open_page(0, b, url, state)
+        for k in range(strokes + 1):  # the first (the tab's first prediction) not kept
+            r = await stroke(page, STROKE_DIGITS[k % len(STROKE_DIGITS)])
+            if k and "latency_s" in r:
+                out.append(r["latency_s"])
+            await asyncio.sleep(1.0)
+            await clear(page)
+    return out
 
-    return [
-        ["server held to (CFS quota) of its core", f"{100 * share:.0f}%"],
-        [
-            "p95 (ms) at each phase's rate: measured / model",
-            "; ".join(f"{r:.2f}/s: {p:.0f} / {model_p95(r)}" for r, p in rates),
-        ],
-        ["model knee at that share", f"{knee(cpu_per_stroke / share, overhead):.2f} strokes/s"],
-        ["measured at that share", measured],
-    ]
+
+async def _measure(server: Server, core: int, n_students: int, rates, seconds: float) -> dict:
+    prepare(STROKE_DIGITS)
+    out = {
+        "one_student_s": await _one_student(server.url, ONE_STUDENT_STROKES),
+        "one_tab_s": await _one_tab(server.url, ONE_STUDENT_STROKES),
+        "steps": [],
+    }
+    students = [Student(server.url) for _ in range(n_students)]
+    t0 = time.monotonic()
+    for k in range(0, n_students, 4):  # page loads, 4 at a time
+        await asyncio.gather(*(s.open() for s in students[k : k + 4]))
+    out["open_s"] = time.monotonic() - t0
+    try:
+        for rate in rates:
+            step = await _step(students, rate, seconds, server.proc.pid, core)
+            out["steps"].append(step)
+            if sum(s["p95_s"] > TARGET_P95_S for s in out["steps"]) >= BEYOND:
+                break
+    finally:
+        await asyncio.gather(*(s.close() for s in students), return_exceptions=True)
+    out["rss_mb"] = server.rss_mb()
+    return out
 
 
 def run(
-    sessions: int = 8,
-    seconds: float = 40.0,
-    looks: tuple[float, ...] = (5.0, 2.0, 1.0, 0.0),
+    students: int = 80,
+    seconds: float = 30.0,
+    rates: tuple[float, ...] = RATES,
     server_cores: set[int] | None = None,
     client_cores: set[int] | None = None,
     student_rate: float = STUDENT_RATE,
-    share: float = 1.0,
+    nice: int = 0,
 ) -> dict:
-    """``share`` < 1 holds the server to that share of its core (``cpu_share``): a slower
-    server whose knee the browsers can reach, to check the queue model against it."""
-    targets = [
-        Target(
-            f"p95 mouse-up → prediction, {sessions} sessions as a class, server on one core",
-            None,
-            TARGET_P95_S * 1000,
-            "ms",
-        )
-    ]
-    why = chromium_missing() or app_checkpoint_missing()
+    """``nice`` < 0 raises the server's and the clients' priority (root; see renice).
+    Data: ``steps`` (per offered rate: p50_s, p95_s, answered, correct, errors,
+    server_ms_per_digit, server_busy, client_busy, load), ``knee`` (strokes/s at p95 =
+    target, None if not reached), ``knee_browser`` (the same with the browser's share
+    added to every p95), ``one_student_s`` / ``one_tab_s`` (latencies alone), ``sizing``,
+    ``cores``, ``load`` (before, after), ``rss_mb``; plus result()'s blocks and targets."""
+    target = Target(
+        "one replica on one core: strokes/s at p95 sent → prediction = 1.5 s",
+        None,
+        STUDENT_RATE * 30,
+        "strokes/s",
+        higher_is_better=True,
+        note="limit: a class of 30",
+    )
     cores = sorted(os.sched_getaffinity(0))
-    if not why and len(cores) < 2:
-        why = "needs two cores: one for the server, the rest for the browsers"
+    why = app_checkpoint_missing() or (
+        "needs two cores: one for the server, the rest for the clients" if len(cores) < 2 else None
+    )
     if why:
-        return skipped("capacity", TITLE, why, targets)
-    server_cores = server_cores or {cores[0]}
+        return skipped("capacity", TITLE, why, [target])
+    server_cores = server_cores or {cores[-1]}
     client_cores = client_cores or set(cores) - server_cores
     load_before = os.getloadavg()
-    os.sched_setaffinity(0, client_cores)  # this process, Playwright and Chromium
+    os.sched_setaffinity(0, client_cores)  # this process and the Chromium it starts
     try:
         with Server() as server:
             pin(server, server_cores)
-            if share < 1:
-                with cpu_share(server.proc.pid, share):
-                    out = asyncio.run(_phases(server, sessions, seconds, list(looks)))
-            else:
-                out = asyncio.run(_phases(server, sessions, seconds, list(looks)))
+            if nice:
+                renice(server.proc.pid, nice)
+                renice(os.getpid(), nice)
+            data = asyncio.run(_measure(server, min(server_cores), students, rates, seconds))
     finally:
         os.sched_setaffinity(0, set(cores))
-    load_after = os.getloadavg()
-    phases = [ph for ph in out["phases"] if ph["latencies"]]
-    return _report(
-        sessions,
-        seconds,
-        phases,
-        out["errors"],
-        load_before,
-        load_after,
-        server_cores,
-        client_cores,
-        targets,
-        student_rate,
-        share,
+        if nice:
+            renice(os.getpid(), 0)
+    _summarise(data, student_rate)
+    data.update(
+        cores={"server": sorted(server_cores), "client": sorted(client_cores)},
+        load=(load_before, os.getloadavg()),
+        students=students,
+        seconds=seconds,
+        nice=nice,
     )
+    target.measured = data["knee"]
+    return result("capacity", TITLE, _blocks(data), [target], **data)
 
 
-def _report(
-    sessions,
-    seconds,
-    phases,
-    errors,
-    load_before,
-    load_after,
-    server_cores,
-    client_cores,
-    targets,
-    student_rate,
-    share=1.0,
-) -> dict:
-    all_lat = [x for ph in phases for x in ph["latencies"]]
-    strokes = len(all_lat)
-    cpu_per_stroke = sum(ph["server_cpu_s"] for ph in phases) / max(strokes, 1)
-    fastest = min(all_lat) if all_lat else float("nan")
-    # the part of an idle stroke not spent on the server (which runs at `share` of a core)
-    overhead = max(fastest - cpu_per_stroke / share, 0.0)
-    measured_ok = [
-        len(ph["latencies"]) / ph["elapsed_s"]
-        for ph in phases
-        if summary(ph["latencies"])["p95_ms"] <= TARGET_P95_S * 1000
-    ]
-    # a phase past the target with the server's core mostly idle was held up by the
-    # browsers (their core), not by the server: it says nothing about the server's knee
-    server_bound = [
-        ph
-        for ph in phases
-        if summary(ph["latencies"])["p95_ms"] > TARGET_P95_S * 1000
-        and ph["server_cpu_s"] / ph["elapsed_s"] >= SERVER_BOUND * share
-    ]
-    per_core = knee(cpu_per_stroke, overhead)
-    targets[0].measured = summary(phases[0]["latencies"])["p95_ms"]
-    targets[0].note = f"look {phases[0]['look_s']:g} s; knee of one replica: " + (
-        f"{per_core:.1f} strokes/s (queue model)"
-        if not server_bound
-        else f"reached (measured) at {len(server_bound[0]['latencies']) / server_bound[0]['elapsed_s']:.1f} strokes/s"
+def _summarise(data: dict, student_rate: float) -> None:
+    """The knees, the browser's share of a stroke, and the class sizes, into ``data``."""
+    steps = data["steps"]
+    browser_share = (
+        max(median(data["one_tab_s"]) - median(data["one_student_s"]), 0.0)
+        if data["one_tab_s"]
+        else 0.0
     )
-    measured_student = len(phases[0]["latencies"]) / phases[0]["elapsed_s"] / sessions
-    sizes = []
-    for n in CLASS_SIZES:
-        replicas = math.ceil(n * student_rate / per_core) if per_core else None
-        memory = f"{replicas * REPLICA_RSS_GB:.1f} GB" if replicas else "—"
-        sizes.append([n, f"{n * student_rate:.1f}", replicas or "—", memory])
-    body = table(
-        [
-            "look",
-            "strokes",
-            "strokes/s",
-            "p50 / p95 (ms)",
-            "server core busy",
-            "server CPU ms/stroke",
-        ],
-        [_phase_row(ph) for ph in phases],
-    )
-    body += "\n\n" + table(
-        ["", "value"],
-        [
-            ["sessions (Chromium tabs)", sessions],
-            ["drawing time per phase", f"{seconds:.0f} s"],
-            ["server cores / browser cores", f"{sorted(server_cores)} / {sorted(client_cores)}"],
-            ["server CPU per stroke (all phases)", f"{1000 * cpu_per_stroke:.0f} ms"],
-            [
-                "fastest stroke (idle part outside the server)",
-                f"{1000 * fastest:.0f} ms ({1000 * overhead:.0f} ms)",
-            ],
-            [
-                "highest measured rate within the target",
-                f"{max(measured_ok):.2f} /s" if measured_ok else "—",
-            ],
-            ["one replica, p95 = 1.5 s at (model)", f"{per_core:.1f} strokes/s"],
-            ["one student in a class (used below)", f"{student_rate:.3f} strokes/s"],
-            [
-                f"… this run's tabs, look {phases[0]['look_s']:g} s",
-                f"{measured_student:.3f} strokes/s",
-            ],
-            ["load average before / after (1 min)", f"{load_before[0]:.1f} / {load_after[0]:.1f}"],
-            ["errors", len(errors)],
-            *_share_rows(phases, share, cpu_per_stroke, overhead),
-        ],
-    )
-    body += "\n\n" + table(["class", "strokes/s", "replicas (= cores)", "their memory"], sizes)
-    body += (
-        "\n\nModel: one replica is one queue on one core (a Streamlit server runs its "
-        "sessions' scripts under one GIL, so it uses about one core whatever the machine "
-        "has). With service time s = the server's CPU per stroke and an overhead o outside "
-        "the server, the M/M/1 95th percentile is o + ln(20)·s/(1 − ρ); the knee is the "
-        "rate λ = ρ/s where that reaches 1.5 s. Exponential service is pessimistic for "
-        "predictions that cost about the same every time. A phase that misses the target "
-        f"while the server's core is less than {100 * SERVER_BOUND:.0f}% busy was held up "
-        "by the browsers' core, not by the server."
-    )
-    if errors:
-        body += f"\n\nErrors: {'; '.join(sorted(set(errors)))[:500]}"
-    return result(
-        "capacity",
-        TITLE,
-        body,
-        targets,
-        cpu_per_stroke_s=cpu_per_stroke,
-        per_core=per_core,
+    data.update(
+        knee=knee(steps),
+        knee_browser=knee(steps, TARGET_P95_S - browser_share),
+        browser_share_s=browser_share,
         student_rate=student_rate,
-        load=(load_before, load_after),
-        phases=[{k: v for k, v in ph.items() if k != "warm_latencies"} for ph in phases],
     )
+    # sized by the stricter knee; a ramp that never passed the target: its last rate
+    per_replica = data["knee_browser"] or data["knee"] or (steps[-1]["rate"] if steps else 0)
+    data["sizing"] = sizing(per_replica, student_rate) if per_replica else []
+
+
+def _blocks(d: dict) -> list[Table]:
+    rows = [
+        [
+            f"{s['rate']:g}",
+            f"{s['offered']} / {s['answered']}",
+            f"{1000 * s['p50_s']:.0f} / {1000 * s['p95_s']:.0f}",
+            f"{1000 * s['run_p95_s']:.0f}",
+            f"{s['correct']}/{s['answered']}",
+            len(s["errors"]) + s["no_idle"],
+            f"{s['server_ms_per_digit']:.0f}",
+            f"{100 * s['server_busy']:.0f}% / {100 * s['others_busy']:.0f}%",
+            f"{100 * s['client_busy']:.0f}%",
+            f"{s['load']:.1f}",
+        ]
+        for s in d["steps"]
+    ]
+    body = Table(
+        [
+            "offered strokes/s",
+            "offered / answered",
+            "p50 / p95 (ms)",
+            "p95 to run end (ms)",
+            "right digit",
+            "errors",
+            "server CPU ms/digit",
+            "server's core: by the server / by others",
+            "client busy",
+            "load avg (1 min)",
+        ],
+        rows,
+    )
+
+    facts = _facts(d)
+    sizes = Table(
+        ["students drawing at once", "strokes/s", "replicas (= cores)"],
+        [[s["students"], f"{s['strokes_s']:.1f}", s["replicas"]] for s in d["sizing"]],
+    )
+    return [body, Table(["", "value"], facts), sizes]
+
+
+def _facts(d: dict) -> list[list]:
+    def rate(x):
+        return "not reached" if x is None else f"{x:.1f} strokes/s"
+
+    alone = summary(d["one_student_s"])
+    tab = summary(d["one_tab_s"]) if d["one_tab_s"] else None
+    return [
+        ["server core / client cores", f"{d['cores']['server']} / {d['cores']['client']}"],
+        ["priority (nice) of the server and the clients", d["nice"]],
+        ["students (websocket sessions), page loads", f"{d['students']}, {d['open_s']:.0f} s"],
+        ["one student alone: p50 / p95", f"{alone['median_ms']:.0f} / {alone['p95_ms']:.0f} ms"],
+        [
+            "one Chromium tab alone: mouse-up → shown p50 / p95",
+            f"{tab['median_ms']:.0f} / {tab['p95_ms']:.0f} ms" if tab else "no Chromium",
+        ],
+        [
+            "the browser's share of a stroke (p50 difference)",
+            f"{1000 * d['browser_share_s']:.0f} ms",
+        ],
+        ["knee: p95 = 1.5 s", rate(d["knee"])],
+        ["knee with the browser's share added", rate(d["knee_browser"])],
+        ["one student draws (assumed)", f"{d['student_rate']:.2f} strokes/s"],
+        ["server RSS at the end", f"{d['rss_mb']:.0f} MB"],
+        ["load average before / after (1 min)", f"{d['load'][0][0]:.1f} / {d['load'][1][0]:.1f}"],
+    ]
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, help="Chromium tabs (8; quick 4)")
-    parser.add_argument("--seconds", type=float, help="drawing time per phase (40; quick 12)")
-    parser.add_argument("--looks", help="look times of the phases, comma-separated (5,2,1,0)")
-    parser.add_argument("--server-cores", help="cores for the server (default: the first)")
-    parser.add_argument("--client-cores", help="cores for the browsers (default: the rest)")
-    parser.add_argument(
-        "--student-rate",
-        type=float,
-        default=STUDENT_RATE,
-        help=f"one student's strokes per second ({STUDENT_RATE:g})",
-    )
-    parser.add_argument(
-        "--share",
-        type=float,
-        default=1.0,
-        help="hold the server to this share of its core (model check; root)",
-    )
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--students", type=int, help="websocket sessions (80; quick 20)")
+    parser.add_argument("--seconds", type=float, help="seconds per rate step (30; quick 10)")
+    parser.add_argument("--rates", help="offered strokes/s of the steps, comma-separated")
+    parser.add_argument("--server-cores", help="cores for the server (default: the last)")
+    parser.add_argument("--client-cores", help="cores for the clients (default: the rest)")
+    parser.add_argument("--student-rate", type=float, default=STUDENT_RATE)
+    parser.add_argument("--nice", type=int, default=0, help="server and client priority")
+    parser.add_argument("--quick", action="store_true", help="two short steps (a smoke run)")
     args = parser.parse_args(argv)
 
     def cores(text):
         return {int(c) for c in text.split(",")} if text else None
 
-    looks = (
-        tuple(float(x) for x in args.looks.split(","))
-        if args.looks
-        else ((5.0, 0.0) if args.quick else (5.0, 2.0, 1.0, 0.0))
-    )
+    rates = tuple(float(x) for x in args.rates.split(",")) if args.rates else RATES
     out = run(
-        sessions=args.sessions or (4 if args.quick else 8),
-        seconds=args.seconds or (12 if args.quick else 40),
-        looks=looks,
+        students=args.students or (20 if args.quick else 80),
+        seconds=args.seconds or (10 if args.quick else 30),
+        rates=rates[:2] if args.quick else rates,
         server_cores=cores(args.server_cores),
         client_cores=cores(args.client_cores),
         student_rate=args.student_rate,
-        share=args.share,
+        nice=args.nice,
     )
     print(section(out))
     return out

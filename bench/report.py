@@ -85,8 +85,29 @@ def targets_summary(results: list[dict]) -> list[str]:
     ]
 
 
-def document(results: list[dict], info: dict, command: str, quick: bool, seconds: float) -> str:
-    """bench/RESULTS.md: the run's machine and command, every target, every section."""
+def kept_sections(old: str, titles: Sequence[str]) -> list[str]:
+    """The sections of an earlier RESULTS.md with these titles, word for word: benchmarks
+    that run on their own (bench.capacity takes minutes on a quiet machine) keep their
+    last figures when run_all rewrites the file."""
+    found = []
+    for title in titles:
+        start = old.find(f"\n## {title}\n")
+        if start >= 0:
+            end = old.find("\n## ", start + 1)
+            found.append(old[start + 1 : end if end >= 0 else len(old)].strip())
+    return found
+
+
+def document(
+    results: list[dict],
+    info: dict,
+    command: str,
+    quick: bool,
+    seconds: float,
+    kept: Sequence[str] = (),
+) -> str:
+    """bench/RESULTS.md: the run's machine and command, every target, every section, then
+    the ``kept`` sections of benchmarks run on their own."""
     when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     settings = " (**quick settings**: few repeats, short load run; not for quoting)."
     parts = [
@@ -101,5 +122,6 @@ def document(results: list[dict], info: dict, command: str, quick: bool, seconds
         "## Targets",
         *targets_summary(results),
         *(section(r).strip() for r in results),
+        *kept,
     ]
     return "\n\n".join(parts) + "\n"

@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 
 from bench.common import ROOT, chromium_missing, machine, result, skipped
-from bench.report import document, section
+from bench.report import document, kept_sections, section
 
 ORDER = (
     "accuracy",
@@ -37,6 +37,9 @@ ORDER = (
     "fault",
     "train_load",
 )
+# Run on their own, on a quiet machine (their sections are kept from the previous file):
+# python -m bench.capacity --nice -20 (about 9 minutes, see deploy/README.md).
+SEPARATE = ("capacity",)
 BROWSER = {"browser", "browser_cost", "memory", "load", "fault", "train_load"}
 # The commit before the draw page's maps became images (issue 14): browser_cost measures it
 # side by side with this checkout, in a temporary git worktree.
@@ -94,8 +97,12 @@ def main(argv: list[str] | None = None) -> int:
         results.append(out)
     given = sys.argv[1:] if argv is None else argv
     command = ("python -m bench.run_all " + " ".join(given)).strip()
-    text = document(results, info, command, args.quick, time.perf_counter() - started)
-    Path(args.out).write_text(text)
+    out_path = Path(args.out)
+    old = out_path.read_text() if out_path.exists() else ""
+    titles = [importlib.import_module(f"bench.{n}").TITLE for n in SEPARATE]
+    kept = kept_sections(old, titles)
+    text = document(results, info, command, args.quick, time.perf_counter() - started, kept)
+    out_path.write_text(text)
     print(f"wrote {args.out}", file=sys.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
