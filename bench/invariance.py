@@ -57,8 +57,8 @@ def slider_move(model, digit: np.ndarray, settings: dict) -> dict[str, int]:
     """What the live fragment computes after a slider move; the bytes of what it sends."""
     from PIL import Image
 
+    from lenet import describe, viz
     from lenet import invariance as inv
-    from lenet import viz
     from lenet.inference import predict
 
     moved = inv.transform(digit, **settings)
@@ -71,7 +71,8 @@ def slider_move(model, digit: np.ndarray, settings: dict) -> dict[str, int]:
     sizes["probabilities"] = len(viz.probabilities_png(r.probabilities))
     sizes["c1"] = len(viz.maps_png(r.activations["c1"], cols=3, scale=3))
     sizes["c3"] = len(viz.maps_png(r.activations["c3"], cols=4, scale=6))
-    viz.most_active_map(r.activations["c1"]), viz.most_active_map(r.activations["c3"])
+    for layer in ("c1", "c3"):  # the captions' sentences (the page computes them too)
+        describe.feature_maps(layer, r.activations[layer], lambda key, **kw: key)
     return sizes
 
 
