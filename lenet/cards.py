@@ -49,6 +49,14 @@ OPTIMIZER = {"kind": "adamw", "schedule": "one-cycle"}
 OPTIMIZER_SGD = {"kind": "sgd-nesterov", "momentum": 0.9, "schedule": "one-cycle"}
 LOSS_SOFTMAX = {"kind": "softmax-cross-entropy"}
 PROTOTYPES = {"kind": "seeded-pm1", "seed": 1998}
+PAPER_PROTOTYPES = {"kind": "paper-bitmaps"}  # lenet.prototypes: the paper's 7x12 digits
+
+
+def prototypes_card(config) -> dict | None:
+    """The card's description of a model's RBF prototypes; None without an RBF output."""
+    if config.output != "rbf":
+        return None
+    return PAPER_PROTOTYPES if config.prototypes == "paper" else PROTOTYPES
 
 
 def loss_rbf(temperature: float) -> dict:
@@ -72,6 +80,7 @@ _CATALOGUE = {
     "softmax-cross-entropy": "model_card.text.loss_softmax",
     "rbf-cross-entropy": "model_card.text.loss_rbf",
     "seeded-pm1": "model_card.text.prototypes",
+    "paper-bitmaps": "model_card.text.prototypes_paper",
 }
 
 

@@ -35,10 +35,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from lenet.cards import LOSS_SOFTMAX, OPTIMIZER, OPTIMIZER_SGD, PROTOTYPES, loss_rbf
+from lenet.cards import LOSS_SOFTMAX, OPTIMIZER, OPTIMIZER_SGD, loss_rbf, prototypes_card
 from lenet.checkpoint import atomic_save, default_path, save_checkpoint
 from lenet.evaluate import predict_padded, summarize
-from lenet.model import VARIANTS, LeNet5, LeNetConfig
+from lenet.model import PROTOTYPES, VARIANTS, LeNet5, LeNetConfig
 from lenet.preprocess import pad_unit
 
 # The switches a student (or the command line) can set, in the lesson's words.
@@ -76,6 +76,7 @@ class TrainSettings:
     pooling: str = "avg"  # S2 and S4: avg | max | trainable (the paper's subsampling)
     c3_table: str = "full"  # full | lecun (Table I of the paper)
     output: str = "softmax"  # softmax | rbf (the paper's Euclidean RBF units)
+    prototypes: str = "paper"  # rbf only: paper (7x12 bitmaps) | seeded (random +-1 codes)
     optimizer: str = "adamw"  # adamw | sgd_momentum, both with the one-cycle schedule
     lr: float = 3e-3  # peak learning rate
     batch_size: int = 128
@@ -93,6 +94,7 @@ class TrainSettings:
             "pooling": POOLINGS,
             "c3_table": C3_TABLES,
             "output": OUTPUTS,
+            "prototypes": PROTOTYPES,
             "optimizer": OPTIMIZERS,
         }
         for name, allowed in choices.items():
@@ -129,6 +131,8 @@ class TrainSettings:
             "c3_table": self.c3_table,
             "output": "rbf" if self.output == "rbf" else "linear",
         }
+        if self.output == "rbf":
+            changes["prototypes"] = self.prototypes
         if self.activation == "scaled_tanh":  # the paper's input range suits its tanh
             changes["input_range"] = LeNetConfig.for_variant("lecun1998").input_range
         variant = nearest_variant(changes)
@@ -563,6 +567,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pooling", choices=POOLINGS)
     parser.add_argument("--c3-table", choices=C3_TABLES)
     parser.add_argument("--output", choices=OUTPUTS)
+    parser.add_argument("--prototypes", choices=PROTOTYPES, help="RBF output codes (default: paper)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS)
     parser.add_argument("--epochs", type=int, help="default: the preset's")
     parser.add_argument("--batch-size", type=int, help="default: the preset's")
@@ -598,7 +603,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
     """The preset of ``--variant`` with the switches given on the command line."""
-    names = ("activation", "pooling", "c3_table", "output", "optimizer", "epochs")
+    names = ("activation", "pooling", "c3_table", "output", "prototypes", "optimizer", "epochs")
     names += ("batch_size", "lr", "train_size", "weight_decay", "label_smoothing", "seed")
     changes = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     if args.augment or args.no_augment:
@@ -752,7 +757,7 @@ def make_card(args, model, result, history, seconds, sha256) -> dict:
                 else LOSS_SOFTMAX
             ),
         },
-        "prototypes": (PROTOTYPES if model.config.output == "rbf" else None),
+        "prototypes": prototypes_card(model.config),
         "seed": args.seed,
         "dry_run": bool(args.dry_run),
         "dataset": {"name": "MNIST", "sha256": sha256},

@@ -81,6 +81,17 @@ def test_dry_run_writes_a_loadable_checkpoint_with_its_card(tiny_data, tmp_path,
     assert not train.resume_path(out).exists()
 
 
+def test_prototypes_paper_trains_lecun1998_with_the_papers_bitmaps(tiny_data, tmp_path):
+    from lenet.prototypes import paper_prototypes
+
+    out = tmp_path / "p.safetensors"
+    assert dry_run(tiny_data, out, "--variant", "lecun1998", "--prototypes", "paper") == 0
+    model = load_checkpoint(out)
+    assert model.config.prototypes == "paper"
+    assert np.array_equal(model.output.prototypes.numpy(), paper_prototypes())
+    assert read_card(out)["prototypes"] == {"kind": "paper-bitmaps"}
+
+
 def test_dry_run_is_deterministic_per_seed(tiny_data, tmp_path):
     paths = {name: tmp_path / f"{name}.safetensors" for name in ("a", "b", "c")}
     assert dry_run(tiny_data, paths["a"], "--seed", "3") == 0
