@@ -38,6 +38,7 @@ HYPERPARAMETERS = (
     "label_smoothing",
     "optimizer",
     "augment",
+    "distort",
     "loss",
 )
 

@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from lenet.cards import LOSS_SOFTMAX, OPTIMIZER, OPTIMIZER_SGD, loss_rbf, prototypes_card
 from lenet.checkpoint import atomic_save, default_path, save_checkpoint
+from lenet.distort import DISTORTIONS, distort
 from lenet.evaluate import predict_padded, summarize
 from lenet.model import PROTOTYPES, VARIANTS, LeNet5, LeNetConfig
 from lenet.preprocess import pad_unit
@@ -83,6 +84,7 @@ class TrainSettings:
     epochs: int = 30
     train_size: int | None = None  # None: every training digit; else a seeded subset
     augment: bool = True  # random affine distortions of every batch
+    distort: str = ""  # more distortions after the affine ones: lenet.distort.DISTORTIONS, "a,b"
     seed: int = 0
     weight_decay: float = 1e-4
     label_smoothing: float = 0.0
@@ -104,6 +106,14 @@ class TrainSettings:
                     f"{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}",
                     name=name,
                     value=getattr(self, name),
+                )
+        for part in filter(None, self.distort.split(",")):
+            if part not in DISTORTIONS:
+                raise SettingsError(
+                    "choice",
+                    f"distort={part!r} is not one of {', '.join(DISTORTIONS)}",
+                    name="distort",
+                    value=part,
                 )
         for name, (low, high) in LIMITS.items():
             value = getattr(self, name)
@@ -229,6 +239,7 @@ def train_one_epoch(
     total_steps: int,
     peak_lr: float,
     augment_batches: bool,
+    distortions: str = "",
     label_smoothing: float = 0.0,
     generator: torch.Generator,
     on_batch: BatchHook | None = None,
@@ -244,6 +255,8 @@ def train_one_epoch(
         x = pad_unit(train_x[idx])
         if augment_batches:
             x = augment(x, generator)
+        if distortions:
+            x = distort(x, generator, distortions)
         for group in optimizer.param_groups:
             group["lr"] = one_cycle_lr(step, total_steps, peak_lr)
         loss = F.cross_entropy(model(x), train_y[idx], label_smoothing=label_smoothing)
@@ -380,6 +393,14 @@ def training_subset(images: np.ndarray, labels: np.ndarray, size: int | None, se
     return images[keep], labels[keep]
 
 
+def validation_split(images: np.ndarray, labels: np.ndarray, size: int, seed: int = 12345):
+    """(train images, labels, validation images, labels): ``size`` training digits of a
+    fixed seeded shuffle held back for choosing recipes, so the test set is not used."""
+    order = np.random.default_rng(seed).permutation(len(images))
+    held, kept = np.sort(order[:size]), np.sort(order[size:])
+    return images[kept], labels[kept], images[held], labels[held]
+
+
 def setup(
     settings: TrainSettings,
     arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
@@ -462,6 +483,7 @@ def train_epochs(
                 total_steps=run.total_steps,
                 peak_lr=s.lr,
                 augment_batches=s.augment,
+                distortions=s.distort,
                 label_smoothing=s.label_smoothing,
                 generator=run.generator,
                 on_batch=batch_done,
@@ -567,7 +589,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pooling", choices=POOLINGS)
     parser.add_argument("--c3-table", choices=C3_TABLES)
     parser.add_argument("--output", choices=OUTPUTS)
-    parser.add_argument("--prototypes", choices=PROTOTYPES, help="RBF output codes (default: paper)")
+    parser.add_argument(
+        "--prototypes", choices=PROTOTYPES, help="RBF output codes (default: paper)"
+    )
     parser.add_argument("--optimizer", choices=OPTIMIZERS)
     parser.add_argument("--epochs", type=int, help="default: the preset's")
     parser.add_argument("--batch-size", type=int, help="default: the preset's")
@@ -578,8 +602,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     augment = parser.add_mutually_exclusive_group()
     augment.add_argument("--augment", action="store_true", default=None, help="distort batches")
     augment.add_argument("--no-augment", action="store_true", help="train on the plain images")
+    parser.add_argument(
+        "--distort",
+        help=f"more distortions after the affine ones, comma-separated: {','.join(DISTORTIONS)}",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", default="data/mnist", help="folder with the MNIST IDX files")
+    parser.add_argument(
+        "--validation",
+        type=int,
+        help="hold back this many training digits (seeded) and evaluate on them, not on the "
+        "test set: for choosing a recipe (the checkpoint goes to runs/)",
+    )
     parser.add_argument("--out", help="checkpoint path (default: models/lenet5-<variant>...)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -594,9 +628,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.settings = settings_from_args(args)
     except SettingsError as e:
         parser.error(str(e))
-    for name in ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "augment"):
+    recorded = (
+        "epochs",
+        "batch_size",
+        "lr",
+        "weight_decay",
+        "label_smoothing",
+        "augment",
+        "distort",
+    )
+    for name in recorded:
         setattr(args, name, getattr(args.settings, name))  # what the model card records
     args.optimizer, args.train_size = args.settings.optimizer, args.settings.train_size
+    if args.validation is not None and not 1000 <= args.validation <= 30000:
+        parser.error("--validation must be between 1000 and 30000 digits")
+    if args.validation and args.out is None:
+        args.out = f"runs/lenet5-{args.variant}-validation.safetensors"
     args.out = Path(args.out or default_out(args.variant, args.settings))
     return args
 
@@ -605,6 +652,7 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
     """The preset of ``--variant`` with the switches given on the command line."""
     names = ("activation", "pooling", "c3_table", "output", "prototypes", "optimizer", "epochs")
     names += ("batch_size", "lr", "train_size", "weight_decay", "label_smoothing", "seed")
+    names += ("distort",)
     changes = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     if args.augment or args.no_augment:
         changes["augment"] = not args.no_augment
@@ -689,6 +737,10 @@ def setup_from_files(args: argparse.Namespace) -> Run:
 
     train_images, train_labels = load_mnist(args.data, "train")
     test_images, test_labels = load_mnist(args.data, "test")
+    if args.validation:
+        train_images, train_labels, test_images, test_labels = validation_split(
+            train_images, train_labels, args.validation
+        )
     if args.dry_run:
         train_images, train_labels = train_images[:512], train_labels[:512]
         test_images, test_labels = test_images[:256], test_labels[:256]
@@ -751,6 +803,7 @@ def make_card(args, model, result, history, seconds, sha256) -> dict:
             "label_smoothing": args.label_smoothing,
             "optimizer": OPTIMIZER_SGD if sgd else OPTIMIZER,
             "augment": args.augment,
+            "distort": getattr(args, "distort", ""),
             "loss": (
                 loss_rbf(model.config.rbf_temperature)
                 if model.config.output == "rbf"
@@ -759,6 +812,7 @@ def make_card(args, model, result, history, seconds, sha256) -> dict:
         },
         "prototypes": prototypes_card(model.config),
         "seed": args.seed,
+        "validation": getattr(args, "validation", None),
         "dry_run": bool(args.dry_run),
         "dataset": {"name": "MNIST", "sha256": sha256},
         **result,
