@@ -384,12 +384,12 @@ def test_pre_activations_are_the_weighted_sums_before_squashing(variant):
         torch.testing.assert_close(acts[layer], act(acts[key]), rtol=1e-6, atol=1e-6)
 
 
-def test_paper_prototypes_are_the_bitmaps_and_the_default_stays_seeded():
+def test_lecun1998_compares_with_the_papers_bitmaps_and_old_configs_stay_seeded():
     from lenet.prototypes import paper_prototypes
 
-    seeded = build_model("lecun1998")
-    assert seeded.config.prototypes == "seeded"
-    paper = LeNet5(dataclasses.replace(seeded.config, prototypes="paper"))
+    paper = build_model("lecun1998")
+    assert paper.config.prototypes == "paper"
+    seeded = LeNet5(dataclasses.replace(paper.config, prototypes="seeded"))
     bitmaps = torch.from_numpy(paper_prototypes())
     assert torch.equal(paper.output.prototypes, bitmaps)
     assert not torch.equal(seeded.output.prototypes, bitmaps)
