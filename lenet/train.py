@@ -722,6 +722,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}; {args.out} holds the last finished epoch", file=sys.stderr)
         return 3
     resume_path(args.out).unlink(missing_ok=True)
+    if run.history and not args.dry_run:
+        add_drawn_digits(args.out, "dev" if args.validation else "eval")
     if run.history:
         print(
             f"wrote {args.out}: test accuracy {run.history[-1]['test_accuracy']:.2%} "
@@ -784,6 +786,20 @@ def save_epoch(run: Run, result: dict, args: argparse.Namespace) -> None:
             run.generator,
         )
     run.model.to(run.device)
+
+
+def add_drawn_digits(path: Path, split: str) -> None:
+    """Measure the finished checkpoint on lenet.drawn's drawn digits (the eval split; the
+    dev split for a --validation run) and write the result into its card."""
+    from lenet.checkpoint import load_checkpoint, read_card
+    from lenet.drawn import card_entry
+
+    model, card = load_checkpoint(path), read_card(path)
+    card["drawn"] = card_entry(model, split)
+    with interrupts_deferred():
+        save_checkpoint(model, path, card)
+    by_pen = ", ".join(f"{pen} {a:.1%}" for pen, a in card["drawn"]["by_pen"].items())
+    print(f"drawn digits ({split}): {card['drawn']['accuracy']:.1%} ({by_pen})", file=sys.stderr)
 
 
 def make_card(args, model, result, history, seconds, sha256) -> dict:
