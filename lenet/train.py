@@ -456,7 +456,7 @@ def train_epochs(
     ``progress`` draws a tqdm bar per epoch on stderr."""
     s = run.settings
     for epoch in range(run.epoch, s.epochs):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         bar = tqdm(
             total=run.steps_per_epoch,
             desc=f"epoch {epoch + 1}/{s.epochs}",
@@ -490,10 +490,14 @@ def train_epochs(
             )
         finally:
             bar.close()
-        _end_epoch(run, epoch, loss, time.perf_counter() - started, on_epoch)
+        seconds = (time.perf_counter() - started, time.process_time() - cpu_started)
+        _end_epoch(run, epoch, loss, seconds, on_epoch)
 
 
-def _end_epoch(run: Run, epoch: int, loss: float, seconds: float, on_epoch) -> None:
+def _end_epoch(run: Run, epoch: int, loss: float, times: tuple, on_epoch) -> None:
+    # (wall seconds, CPU seconds of the whole process): on a machine other jobs share, the
+    # CPU time is the work the epoch took, the wall time what it took with them running
+    seconds, cpu_seconds = times
     run.seconds += seconds
     result = evaluate_run(run)
     run.history.append(
@@ -502,6 +506,7 @@ def _end_epoch(run: Run, epoch: int, loss: float, seconds: float, on_epoch) -> N
             "train_loss": loss,
             "test_accuracy": result["test_accuracy"],
             "seconds": round(seconds, 2),
+            "cpu_seconds": round(cpu_seconds, 2),
             "images_per_second": round(len(run.train_x) / seconds, 1),
         }
     )
@@ -835,6 +840,8 @@ def make_card(args, model, result, history, seconds, sha256) -> dict:
         "epochs_trained": len(history),
         "history": history,
         "train_seconds": round(seconds, 1),
+        "train_cpu_seconds": round(sum(h.get("cpu_seconds", 0.0) for h in history), 1),
+        "torch_threads": torch.get_num_threads(),
         "device": str(next(model.parameters()).device),
         "versions": {
             "python": platform.python_version(),
