@@ -585,6 +585,23 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def add_distortion_arguments(parser: argparse.ArgumentParser) -> None:
+    """Issue 19's options: the RBF prototypes, the extra distortions, a validation split."""
+    parser.add_argument(
+        "--prototypes", choices=PROTOTYPES, help="RBF output codes (default: paper)"
+    )
+    parser.add_argument(
+        "--distort",
+        help=f"more distortions after the affine ones, comma-separated: {','.join(DISTORTIONS)}",
+    )
+    parser.add_argument(
+        "--validation",
+        type=int,
+        help="hold back this many training digits (seeded) and evaluate on them, not on the "
+        "test set: for choosing a recipe (the checkpoint goes to runs/)",
+    )
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Train LeNet-5 on MNIST.")
     parser.add_argument(
@@ -594,9 +611,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pooling", choices=POOLINGS)
     parser.add_argument("--c3-table", choices=C3_TABLES)
     parser.add_argument("--output", choices=OUTPUTS)
-    parser.add_argument(
-        "--prototypes", choices=PROTOTYPES, help="RBF output codes (default: paper)"
-    )
+    add_distortion_arguments(parser)
     parser.add_argument("--optimizer", choices=OPTIMIZERS)
     parser.add_argument("--epochs", type=int, help="default: the preset's")
     parser.add_argument("--batch-size", type=int, help="default: the preset's")
@@ -607,18 +622,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     augment = parser.add_mutually_exclusive_group()
     augment.add_argument("--augment", action="store_true", default=None, help="distort batches")
     augment.add_argument("--no-augment", action="store_true", help="train on the plain images")
-    parser.add_argument(
-        "--distort",
-        help=f"more distortions after the affine ones, comma-separated: {','.join(DISTORTIONS)}",
-    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", default="data/mnist", help="folder with the MNIST IDX files")
-    parser.add_argument(
-        "--validation",
-        type=int,
-        help="hold back this many training digits (seeded) and evaluate on them, not on the "
-        "test set: for choosing a recipe (the checkpoint goes to runs/)",
-    )
     parser.add_argument("--out", help="checkpoint path (default: models/lenet5-<variant>...)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -647,9 +652,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.optimizer, args.train_size = args.settings.optimizer, args.settings.train_size
     if args.validation is not None and not 1000 <= args.validation <= 30000:
         parser.error("--validation must be between 1000 and 30000 digits")
-    if args.validation and args.out is None:
-        args.out = f"runs/lenet5-{args.variant}-validation.safetensors"
-    args.out = Path(args.out or default_out(args.variant, args.settings))
+    args.out = Path(args.out or default_out(args.variant, args.settings, args.validation))
     return args
 
 
@@ -668,9 +671,12 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
     return settings
 
 
-def default_out(preset: str, settings: TrainSettings) -> Path:
+def default_out(preset: str, settings: TrainSettings, validation: int | None = None) -> Path:
     """models/lenet5-<variant>.safetensors for a shipped variant's own network; anything
-    else goes to runs/ (models/ holds only the shipped checkpoints)."""
+    else, and any --validation run, goes to runs/ (models/ holds only the shipped
+    checkpoints)."""
+    if validation:
+        return Path("runs") / f"lenet5-{preset}-validation.safetensors"
     if preset in VARIANTS and settings.model_config() == LeNetConfig.for_variant(preset):
         return default_path(preset)
     return Path("runs") / f"lenet5-{preset}.safetensors"
