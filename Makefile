@@ -45,7 +45,7 @@ data: $(VENV)/.installed
 train: data
 	$(BIN)/python -m lenet.train --variant classic
 	$(BIN)/python -m lenet.train --variant modern
-	$(BIN)/python -m lenet.train --variant lecun1998
+	$(BIN)/python -m lenet.train --variant lecun1998 --distort squeeze,stroke --epochs 28 --threads 1
 
 ## make sample: rebuild models/mnist-sample.npz from the MNIST test set
 sample: data

@@ -12,8 +12,9 @@ import numpy as np
 
 from bench.common import DATA_DIR, VARIANTS, Table, Target, checkpoint_path, cli, result
 
-# Percent test error each variant must reach (never loosened).
-TARGET_ERROR_PCT = {"classic": 0.8, "modern": 0.5, "lecun1998": 1.0}
+# Percent test error each variant must reach (never loosened; issue 19 tightened them to
+# what training with distortions should give, the paper's 0.8% for lecun1998).
+TARGET_ERROR_PCT = {"classic": 0.65, "modern": 0.45, "lecun1998": 0.8}
 PAPER = (
     "LeCun et al. 1998 (Proc. IEEE, fig. 9 and section III.C): LeNet-5 reaches 0.95% "
     "test error, 0.8% when trained with artificially distorted images."

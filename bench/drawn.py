@@ -21,60 +21,18 @@ TARGET_PCT = 99.0  # issue 19.3: every shipped network, on drawn digits
 
 
 def drawn_set(split: str, per_glyph: int) -> tuple[list, np.ndarray]:
-    """The split's samples (without their canvases) and their 28x28 digits, preprocessed
-    as the draw page does."""
-    from lenet.drawn import samples
-    from lenet.preprocess import canvas_steps
-    from lenet_testkit.digits import STROKES
+    from lenet.drawn import evaluation_set
 
-    meta, images = [], []
-    for s in samples(split, per_glyph=per_glyph, extra_hands={"tests": STROKES}):
-        steps = canvas_steps(s.canvas)
-        if steps is None:  # cannot happen for a drawn digit; counted as an error if it did
-            raise ValueError(f"a blank drawn sample: {s.source} {s.digit}")
-        meta.append(
-            {
-                "source": s.source,
-                "digit": s.digit,
-                "pen": s.pen,
-                "width": s.width,
-                "slant": round(s.slant, 2),
-            }
-        )
-        images.append(steps.centred28)
-    return meta, np.stack(images)
-
-
-def accuracy_by(meta: list[dict], correct: np.ndarray, field: str) -> dict[str, float]:
-    groups: dict[str, list[bool]] = {}
-    for m, ok in zip(meta, correct, strict=True):
-        groups.setdefault(str(m[field]), []).append(bool(ok))
-    return {k: 100.0 * float(np.mean(v)) for k, v in groups.items()}
+    return evaluation_set(split, per_glyph)
 
 
 def evaluate(path: Path, meta: list[dict], images: np.ndarray) -> dict:
-    import torch
-
     from lenet.checkpoint import load_checkpoint
-    from lenet.preprocess import to_tensor
+    from lenet.drawn import score
 
-    model = load_checkpoint(path)
-    with torch.inference_mode():
-        predicted = model(to_tensor(images)).argmax(1).numpy()
-    labels = np.array([m["digit"] for m in meta])
-    correct = predicted == labels
-    errors = [
-        {**m, "predicted": int(p)}
-        for m, p, ok in zip(meta, predicted, correct, strict=True)
-        if not ok
-    ]
-    return {
-        "accuracy_pct": 100.0 * float(correct.mean()),
-        "by_pen": accuracy_by(meta, correct, "pen"),
-        "by_source": accuracy_by(meta, correct, "source"),
-        "by_digit": accuracy_by(meta, correct, "digit"),
-        "errors": errors,
-    }
+    r = score(load_checkpoint(path), meta, images)
+    pct = {k: {g: 100.0 * a for g, a in r[k].items()} for k in ("by_pen", "by_source", "by_digit")}
+    return {"accuracy_pct": 100.0 * r["accuracy"], **pct, "errors": r["errors"]}
 
 
 def run(

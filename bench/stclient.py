@@ -41,7 +41,7 @@ RUN_TIMEOUT_S = 60.0
 
 
 def canvas_state(digit: int, size: int = CANVAS_PX, width: int = STROKE_WIDTH) -> str:
-    """The canvas component's state after ``digit`` (tests.digits.STROKES) was drawn, as
+    """The canvas component's state after ``digit`` (lenet_testkit.digits.STROKES) was drawn, as
     the browser sends it: fabric.js JSON of the paths and the canvas as a PNG data URL."""
     from PIL import Image
 

@@ -8,6 +8,7 @@ that is missing or malformed, so that one bad field never hides the rest of a ca
 
 from __future__ import annotations
 
+import base64
 import math
 from dataclasses import dataclass
 
@@ -38,6 +39,7 @@ HYPERPARAMETERS = (
     "label_smoothing",
     "optimizer",
     "augment",
+    "distort",
     "loss",
 )
 
@@ -49,6 +51,14 @@ OPTIMIZER = {"kind": "adamw", "schedule": "one-cycle"}
 OPTIMIZER_SGD = {"kind": "sgd-nesterov", "momentum": 0.9, "schedule": "one-cycle"}
 LOSS_SOFTMAX = {"kind": "softmax-cross-entropy"}
 PROTOTYPES = {"kind": "seeded-pm1", "seed": 1998}
+PAPER_PROTOTYPES = {"kind": "paper-bitmaps"}  # lenet.prototypes: the paper's 7x12 digits
+
+
+def prototypes_card(config) -> dict | None:
+    """The card's description of a model's RBF prototypes; None without an RBF output."""
+    if config.output != "rbf":
+        return None
+    return PAPER_PROTOTYPES if config.prototypes == "paper" else PROTOTYPES
 
 
 def loss_rbf(temperature: float) -> dict:
@@ -72,6 +82,7 @@ _CATALOGUE = {
     "softmax-cross-entropy": "model_card.text.loss_softmax",
     "rbf-cross-entropy": "model_card.text.loss_rbf",
     "seeded-pm1": "model_card.text.prototypes",
+    "paper-bitmaps": "model_card.text.prototypes_paper",
 }
 
 
@@ -312,3 +323,48 @@ def mistakes(
         for i in wrong
     ]
     return sorted(found, key=lambda m: (-m.confidence, m.index))
+
+
+@dataclass(frozen=True)
+class DrawnMistake:
+    source: str  # a hand of lenet.drawn or a font
+    label: int
+    predicted: int
+    pen: str  # thin | default | thick
+    image: np.ndarray  # (28, 28) uint8, as the network saw it
+
+
+@dataclass(frozen=True)
+class Drawn:
+    split: str
+    samples: int
+    accuracy: float
+    by_pen: dict[str, float]
+    mistakes: list[DrawnMistake]
+    errors: int
+
+
+def drawn(card: dict | None) -> Drawn | None:
+    """The card's drawn-digit figures (lenet.drawn.card_entry); None when it has none or
+    they do not read as such."""
+    entry = (card or {}).get("drawn")
+    if not isinstance(entry, dict):
+        return None
+    accuracy = _number(entry.get("accuracy"), 0.0, 1.0)
+    by_pen = entry.get("by_pen")
+    errors = entry.get("errors")
+    if accuracy is None or not isinstance(by_pen, dict) or not isinstance(errors, list):
+        return None
+    pens = {str(k): v for k, v in by_pen.items() if _number(v, 0.0, 1.0) is not None}
+    found = []
+    for e in errors:
+        try:
+            image = np.frombuffer(base64.b64decode(e["image"]), dtype=np.uint8)
+            found.append(
+                DrawnMistake(str(e["source"]), int(e["digit"]), int(e["predicted"]),
+                             str(e["pen"]), image.reshape(28, 28).copy())
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError):
+            continue  # an error without its picture is counted, not shown
+    split, samples = str(entry.get("split", "eval")), int(_number(entry.get("samples"), 0) or 0)
+    return Drawn(split, samples, accuracy, pens, found, len(errors))

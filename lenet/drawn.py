@@ -16,6 +16,7 @@ and read through ``lenet.preprocess.canvas_steps``, exactly as the draw page doe
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -80,6 +81,16 @@ HANDS: dict[str, dict[int, list[Stroke]]] = {
         ],
         9: [arc(0.48, 0.32, 0.18, 0.16, 10, 370, 28) + [(0.66, 0.3), (0.66, 0.86)]],
     },
+}
+
+# The digits the tests and browser tests draw (tests/digits.py, as STROKES): a third hand.
+TESTS_HAND: dict[int, list[Stroke]] = {
+    0: [arc(0.5, 0.5, 0.22, 0.32, -90, 270, 40)],
+    1: [[(0.42, 0.25), (0.52, 0.16), (0.52, 0.84)]],
+    2: [arc(0.5, 0.36, 0.2, 0.18, 200, 380, 20) + [(0.28, 0.82), (0.74, 0.82)]],
+    3: [arc(0.48, 0.34, 0.19, 0.16, 210, 450, 20) + arc(0.48, 0.66, 0.21, 0.18, 270, 510, 20)],
+    4: [[(0.6, 0.16), (0.26, 0.62), (0.76, 0.62)], [(0.6, 0.16), (0.6, 0.86)]],
+    7: [[(0.28, 0.2), (0.74, 0.2), (0.44, 0.84)]],
 }
 
 FONTS = (  # (name, file): a sans, a serif and a monospace face, as the machine has them
@@ -228,3 +239,78 @@ def samples(
                     pose, width = _pose(rng), int(rng.integers(low, high + 1))
                     canvas = _font_glyph(path, digit, width, pose)
                     yield Sample(name, digit, pen, width, pose["slant"], canvas)
+
+
+PER_GLYPH = 4  # random poses per glyph and pen in the reported set (bench.drawn, the cards)
+
+
+def evaluation_set(split: str, per_glyph: int = PER_GLYPH) -> tuple[list[dict], np.ndarray]:
+    """The split's samples as facts (source, digit, pen, width, slant; no canvas) and their
+    28x28 digits, read through ``lenet.preprocess.canvas_steps`` as the draw page does;
+    the three hands (``HANDS`` and the tests' ``TESTS_HAND``) and the fonts."""
+    from lenet.preprocess import canvas_steps
+
+    meta, images = [], []
+    for s in samples(split, per_glyph=per_glyph, extra_hands={"tests": TESTS_HAND}):
+        steps = canvas_steps(s.canvas)
+        if steps is None:  # cannot happen for a drawn digit
+            raise ValueError(f"a blank drawn sample: {s.source} {s.digit}")
+        meta.append(
+            {"source": s.source, "digit": s.digit, "pen": s.pen, "width": s.width,
+             "slant": round(s.slant, 2)}
+        )  # fmt: skip
+        images.append(steps.centred28)
+    return meta, np.stack(images)
+
+
+def accuracy_by(meta: list[dict], correct: np.ndarray, field: str) -> dict[str, float]:
+    """The share read right per value of ``field`` (pen, source, digit), in [0, 1]."""
+    groups: dict[str, list[bool]] = {}
+    for m, ok in zip(meta, correct, strict=True):
+        groups.setdefault(str(m[field]), []).append(bool(ok))
+    return {k: float(np.mean(v)) for k, v in groups.items()}
+
+
+def score(model, meta: list[dict], images: np.ndarray) -> dict:
+    """How ``model`` reads the set: accuracy in [0, 1], per pen, source and digit, and the
+    errors (each sample's facts, its index in the set and the digit read)."""
+    import torch
+
+    from lenet.preprocess import to_tensor
+
+    with torch.inference_mode():
+        predicted = model(to_tensor(images)).argmax(1).numpy()
+    correct = predicted == np.array([m["digit"] for m in meta])
+    return {
+        "accuracy": float(correct.mean()),
+        "by_pen": accuracy_by(meta, correct, "pen"),
+        "by_source": accuracy_by(meta, correct, "source"),
+        "by_digit": accuracy_by(meta, correct, "digit"),
+        "errors": [
+            {**m, "index": i, "predicted": int(p)}
+            for i, (m, p, ok) in enumerate(zip(meta, predicted, correct, strict=True))
+            if not ok
+        ],
+    }
+
+
+CARD_ERROR_IMAGES = 24  # errors whose 28x28 digit the card keeps (the model card's gallery)
+
+
+def card_entry(model, split: str = "eval", per_glyph: int = PER_GLYPH) -> dict:
+    """What a model card records of the drawn digits: the split, its size, the accuracy
+    overall and per pen width, and the errors (the first CARD_ERROR_IMAGES with their
+    28x28 digit as the network saw it, base64 of its 784 bytes)."""
+    meta, images = evaluation_set(split, per_glyph)
+    result = score(model, meta, images)
+    errors = [
+        {**e, "image": base64.b64encode(images[e["index"]].tobytes()).decode("ascii")}
+        if k < CARD_ERROR_IMAGES
+        else e
+        for k, e in enumerate(result["errors"])
+    ]
+    return {"split": split, "per_glyph": per_glyph, "samples": len(meta)} | {
+        "accuracy": result["accuracy"],
+        "by_pen": result["by_pen"],
+        "errors": errors,
+    }

@@ -90,6 +90,22 @@ def card_disagreements(card: dict, result: dict) -> list[str]:
     return problems
 
 
+def drawn_disagreements(card_drawn: dict, measured: dict) -> list[str]:
+    """Where the card's drawn-digit figures differ from a new measurement (more than one
+    sample's worth: the set is drawn by a seeded generator, the same every time)."""
+    tolerance = 1.0 / max(measured["samples"], 1) + 1e-9
+    pairs = [("drawn-digit accuracy", card_drawn.get("accuracy"), measured["accuracy"])]
+    pairs += [
+        (f"drawn-digit accuracy, {pen} pen", card_drawn.get("by_pen", {}).get(pen), value)
+        for pen, value in measured["by_pen"].items()
+    ]
+    return [
+        f"card says {what} {said if said is None else f'{said:.2%}'}, measured {value:.2%}"
+        for what, said, value in pairs
+        if said is None or abs(said - value) > tolerance
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     from lenet.checkpoint import CheckpointError, load_checkpoint, read_card
     from lenet.data import load_mnist
@@ -109,6 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.checkpoint} ({model.config.variant})")
     print(format_report(result))
     problems = card_disagreements(card, result)
+    if isinstance(card.get("drawn"), dict):
+        from lenet.drawn import PER_GLYPH, card_entry
+
+        said = card["drawn"]
+        drawn = card_entry(model, said.get("split", "eval"), said.get("per_glyph", PER_GLYPH))
+        by_pen = ", ".join(f"{pen} {a:.2%}" for pen, a in drawn["by_pen"].items())
+        print(f"drawn digits ({drawn['split']}): {drawn['accuracy']:.2%} ({by_pen})")
+        problems += drawn_disagreements(said, drawn)
     for problem in problems:
         print(f"MISMATCH: {problem}", file=sys.stderr)
     if not problems:

@@ -53,3 +53,14 @@ def c1_kernel_gradients(model: LeNet5, image28: np.ndarray, target: int) -> np.n
         loss = F.cross_entropy(logits, torch.tensor([int(target)]))
         (grad,) = torch.autograd.grad(loss, weight)
     return grad[:, 0].numpy()
+
+
+def rbf_distances(model: LeNet5, f6: np.ndarray) -> np.ndarray | None:
+    """The RBF output's ten squared distances sum_j (f6_j - w_ij)^2 between F6's 84 values
+    and each digit's prototype (the nearest one is the prediction); None for a network
+    whose output is not RBF."""
+    if model.config.output != "rbf":
+        return None
+    prototypes = model.output.prototypes.detach().numpy()
+    f6 = np.asarray(f6, dtype=np.float32).reshape(1, -1)
+    return ((f6 - prototypes) ** 2).sum(axis=1)

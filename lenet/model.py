@@ -30,9 +30,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lenet.prototypes import paper_prototypes
+
 VARIANTS = ("classic", "modern", "lecun1998")
+PROTOTYPES = ("seeded", "paper")  # the RBF output's codes: seeded +-1, or the paper's bitmaps
 LAYER_NAMES = ("c1", "s2", "c3", "s4", "c5", "f6", "output")
 ACTIVATION_KEYS = ("c1", "s2", "c3", "s4", "c5", "f6", "logits")
+# The weighted sums before each squashing function (S2/S4: trainable subsampling only).
+PRE_ACTIVATION_KEYS = ("c1_pre", "s2_pre", "c3_pre", "s4_pre", "c5_pre", "f6_pre")
 
 # MNIST's pixel statistics (on [0, 1]); classic and modern standardise with them.
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -59,6 +64,7 @@ class LeNetConfig:
     c3_table: str = "full"  # full: every C3 map reads all 6 S2 maps; lecun: Table I
     output: str = "linear"  # linear (logits, softmax) | rbf (negative RBF distances as logits)
     rbf_temperature: float = 8.0  # rbf only: logits are -distance / temperature
+    prototypes: str = "seeded"  # rbf only: seeded (random +-1 codes) | paper (7x12 bitmaps)
     input_range: tuple[float, float] = (
         -MNIST_MEAN / MNIST_STD,
         (1.0 - MNIST_MEAN) / MNIST_STD,
@@ -78,6 +84,7 @@ class LeNetConfig:
                 pooling="trainable",
                 c3_table="lecun",
                 output="rbf",
+                prototypes="paper",
                 input_range=(-0.1, 1.175),
             )
         raise ValueError(
@@ -108,6 +115,7 @@ class LeNetConfig:
             "pooling": ("avg", "max", "trainable"),
             "c3_table": ("full", "lecun"),
             "output": ("linear", "rbf"),
+            "prototypes": PROTOTYPES,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -166,7 +174,9 @@ class SparseConv2d(nn.Conv2d):
 
 
 class RBFOutput(nn.Module):
-    """The paper's output layer: y_i = sum_j (x_j - w_ij)^2, with fixed +-1 prototypes.
+    """The paper's output layer: y_i = sum_j (x_j - w_ij)^2, with fixed +-1 prototypes:
+    codes drawn by a seeded generator, or (``paper=True``) the paper's 7x12 bitmaps of the
+    digits (lenet.prototypes).
     ``forward`` returns -y / T so that the most probable class has the largest score; a
     softmax over it with cross-entropy is the paper's MAP criterion without its
     rubbish-class term, at temperature T. With T = 1 the distances (tens apart) make the
@@ -174,12 +184,22 @@ class RBFOutput(nn.Module):
     The temperature changes no prediction: the nearest prototype wins either way."""
 
     def __init__(
-        self, in_features: int = 84, classes: int = 10, seed: int = 1998, temperature: float = 8.0
+        self,
+        in_features: int = 84,
+        classes: int = 10,
+        seed: int = 1998,
+        temperature: float = 8.0,
+        paper: bool = False,
     ):
         super().__init__()
         self.temperature = temperature
-        generator = torch.Generator().manual_seed(seed)
-        codes = torch.randint(0, 2, (classes, in_features), generator=generator) * 2.0 - 1.0
+        if paper:
+            codes = torch.from_numpy(paper_prototypes())
+            if codes.shape != (classes, in_features):
+                raise ValueError(f"the paper's bitmaps are {tuple(codes.shape)} codes")
+        else:
+            generator = torch.Generator().manual_seed(seed)
+            codes = torch.randint(0, 2, (classes, in_features), generator=generator) * 2.0 - 1.0
         self.register_buffer("prototypes", codes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -208,7 +228,9 @@ class LeNet5(nn.Module):
         self.c5 = nn.Conv2d(16, 120, kernel_size=5)
         self.f6 = nn.Linear(120, 84)
         if config.output == "rbf":
-            self.output = RBFOutput(84, 10, temperature=config.rbf_temperature)
+            self.output = RBFOutput(
+                84, 10, temperature=config.rbf_temperature, paper=config.prototypes == "paper"
+            )
         else:
             self.output = nn.Linear(84, 10)
 
@@ -219,28 +241,39 @@ class LeNet5(nn.Module):
             return nn.MaxPool2d(2)
         return nn.AvgPool2d(2)
 
-    def _s(self, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        # Trainable subsampling is followed by the activation, as in the paper.
-        return self.act(layer(x)) if isinstance(layer, Subsampling) else layer(x)
+    def _subsample(self, name: str, x: torch.Tensor, out: dict) -> torch.Tensor:
+        # Trainable subsampling is followed by the activation, as in the paper (its
+        # weighted sum is kept as "<name>_pre"); average and max pooling are not.
+        layer = getattr(self, name)
+        if not isinstance(layer, Subsampling):
+            return layer(x)
+        out[f"{name}_pre"] = a = layer(x)
+        return self.act(a)
 
     def activations(
         self, x: torch.Tensor, c1_weight: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
         """Every layer's output for a batch (N, 1, 32, 32) of pixels in [0, 1] (0 =
         background, 1 = full ink, as ``lenet.preprocess.to_tensor`` makes them), from one
-        forward pass. The network maps them onto its own input range first.
+        forward pass. The network maps them onto its own input range first. Each layer
+        with a squashing function also gives its weighted sums before it, as
+        "<layer>_pre" (PRE_ACTIVATION_KEYS; S2 and S4 only when trainable).
 
         ``c1_weight`` replaces C1's kernels for this call only (the kernel-gradient page
         differentiates with respect to a copy, leaving the shared model untouched)."""
         out = {}
         x = self.scale_input(x)  # (N, 1, 32, 32), in the variant's (background, ink) range
-        c1 = self.c1(x) if c1_weight is None else F.conv2d(x, c1_weight, self.c1.bias)
-        out["c1"] = x = self.act(c1)  # (N, 6, 28, 28)
-        out["s2"] = x = self._s(self.s2, x)  # (N, 6, 14, 14)
-        out["c3"] = x = self.act(self.c3(x))  # (N, 16, 10, 10)
-        out["s4"] = x = self._s(self.s4, x)  # (N, 16, 5, 5)
-        out["c5"] = x = self.act(self.c5(x)).flatten(1)  # (N, 120)
-        out["f6"] = x = self.f6_act(self.f6(x))  # (N, 84)
+        a = self.c1(x) if c1_weight is None else F.conv2d(x, c1_weight, self.c1.bias)
+        out["c1_pre"] = a  # (N, 6, 28, 28), weighted sums
+        out["c1"] = x = self.act(a)  # (N, 6, 28, 28)
+        out["s2"] = x = self._subsample("s2", x, out)  # (N, 6, 14, 14)
+        out["c3_pre"] = a = self.c3(x)  # (N, 16, 10, 10)
+        out["c3"] = x = self.act(a)  # (N, 16, 10, 10)
+        out["s4"] = x = self._subsample("s4", x, out)  # (N, 16, 5, 5)
+        out["c5_pre"] = a = self.c5(x).flatten(1)  # (N, 120)
+        out["c5"] = x = self.act(a)  # (N, 120)
+        out["f6_pre"] = a = self.f6(x)  # (N, 84)
+        out["f6"] = x = self.f6_act(a)  # (N, 84)
         out["logits"] = self.output(x)  # (N, 10)
         return out
 

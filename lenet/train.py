@@ -35,10 +35,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from lenet.cards import LOSS_SOFTMAX, OPTIMIZER, OPTIMIZER_SGD, PROTOTYPES, loss_rbf
+from lenet.cards import LOSS_SOFTMAX, OPTIMIZER, OPTIMIZER_SGD, loss_rbf, prototypes_card
 from lenet.checkpoint import atomic_save, default_path, save_checkpoint
+from lenet.distort import DISTORTIONS, distort
 from lenet.evaluate import predict_padded, summarize
-from lenet.model import VARIANTS, LeNet5, LeNetConfig
+from lenet.model import PROTOTYPES, VARIANTS, LeNet5, LeNetConfig
 from lenet.preprocess import pad_unit
 
 # The switches a student (or the command line) can set, in the lesson's words.
@@ -76,12 +77,14 @@ class TrainSettings:
     pooling: str = "avg"  # S2 and S4: avg | max | trainable (the paper's subsampling)
     c3_table: str = "full"  # full | lecun (Table I of the paper)
     output: str = "softmax"  # softmax | rbf (the paper's Euclidean RBF units)
+    prototypes: str = "paper"  # rbf only: paper (7x12 bitmaps) | seeded (random +-1 codes)
     optimizer: str = "adamw"  # adamw | sgd_momentum, both with the one-cycle schedule
     lr: float = 3e-3  # peak learning rate
     batch_size: int = 128
     epochs: int = 30
     train_size: int | None = None  # None: every training digit; else a seeded subset
     augment: bool = True  # random affine distortions of every batch
+    distort: str = ""  # more distortions after the affine ones: lenet.distort.DISTORTIONS, "a,b"
     seed: int = 0
     weight_decay: float = 1e-4
     label_smoothing: float = 0.0
@@ -93,6 +96,7 @@ class TrainSettings:
             "pooling": POOLINGS,
             "c3_table": C3_TABLES,
             "output": OUTPUTS,
+            "prototypes": PROTOTYPES,
             "optimizer": OPTIMIZERS,
         }
         for name, allowed in choices.items():
@@ -102,6 +106,14 @@ class TrainSettings:
                     f"{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}",
                     name=name,
                     value=getattr(self, name),
+                )
+        for part in filter(None, self.distort.split(",")):
+            if part not in DISTORTIONS:
+                raise SettingsError(
+                    "choice",
+                    f"distort={part!r} is not one of {', '.join(DISTORTIONS)}",
+                    name="distort",
+                    value=part,
                 )
         for name, (low, high) in LIMITS.items():
             value = getattr(self, name)
@@ -129,6 +141,8 @@ class TrainSettings:
             "c3_table": self.c3_table,
             "output": "rbf" if self.output == "rbf" else "linear",
         }
+        if self.output == "rbf":
+            changes["prototypes"] = self.prototypes
         if self.activation == "scaled_tanh":  # the paper's input range suits its tanh
             changes["input_range"] = LeNetConfig.for_variant("lecun1998").input_range
         variant = nearest_variant(changes)
@@ -225,6 +239,7 @@ def train_one_epoch(
     total_steps: int,
     peak_lr: float,
     augment_batches: bool,
+    distortions: str = "",
     label_smoothing: float = 0.0,
     generator: torch.Generator,
     on_batch: BatchHook | None = None,
@@ -240,6 +255,8 @@ def train_one_epoch(
         x = pad_unit(train_x[idx])
         if augment_batches:
             x = augment(x, generator)
+        if distortions:
+            x = distort(x, generator, distortions)
         for group in optimizer.param_groups:
             group["lr"] = one_cycle_lr(step, total_steps, peak_lr)
         loss = F.cross_entropy(model(x), train_y[idx], label_smoothing=label_smoothing)
@@ -376,6 +393,14 @@ def training_subset(images: np.ndarray, labels: np.ndarray, size: int | None, se
     return images[keep], labels[keep]
 
 
+def validation_split(images: np.ndarray, labels: np.ndarray, size: int, seed: int = 12345):
+    """(train images, labels, validation images, labels): ``size`` training digits of a
+    fixed seeded shuffle held back for choosing recipes, so the test set is not used."""
+    order = np.random.default_rng(seed).permutation(len(images))
+    held, kept = np.sort(order[:size]), np.sort(order[size:])
+    return images[kept], labels[kept], images[held], labels[held]
+
+
 def setup(
     settings: TrainSettings,
     arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
@@ -431,7 +456,7 @@ def train_epochs(
     ``progress`` draws a tqdm bar per epoch on stderr."""
     s = run.settings
     for epoch in range(run.epoch, s.epochs):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         bar = tqdm(
             total=run.steps_per_epoch,
             desc=f"epoch {epoch + 1}/{s.epochs}",
@@ -458,16 +483,21 @@ def train_epochs(
                 total_steps=run.total_steps,
                 peak_lr=s.lr,
                 augment_batches=s.augment,
+                distortions=s.distort,
                 label_smoothing=s.label_smoothing,
                 generator=run.generator,
                 on_batch=batch_done,
             )
         finally:
             bar.close()
-        _end_epoch(run, epoch, loss, time.perf_counter() - started, on_epoch)
+        seconds = (time.perf_counter() - started, time.process_time() - cpu_started)
+        _end_epoch(run, epoch, loss, seconds, on_epoch)
 
 
-def _end_epoch(run: Run, epoch: int, loss: float, seconds: float, on_epoch) -> None:
+def _end_epoch(run: Run, epoch: int, loss: float, times: tuple, on_epoch) -> None:
+    # (wall seconds, CPU seconds of the whole process): on a machine other jobs share, the
+    # CPU time is the work the epoch took, the wall time what it took with them running
+    seconds, cpu_seconds = times
     run.seconds += seconds
     result = evaluate_run(run)
     run.history.append(
@@ -476,6 +506,7 @@ def _end_epoch(run: Run, epoch: int, loss: float, seconds: float, on_epoch) -> N
             "train_loss": loss,
             "test_accuracy": result["test_accuracy"],
             "seconds": round(seconds, 2),
+            "cpu_seconds": round(cpu_seconds, 2),
             "images_per_second": round(len(run.train_x) / seconds, 1),
         }
     )
@@ -554,6 +585,23 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def add_distortion_arguments(parser: argparse.ArgumentParser) -> None:
+    """Issue 19's options: the RBF prototypes, the extra distortions, a validation split."""
+    parser.add_argument(
+        "--prototypes", choices=PROTOTYPES, help="RBF output codes (default: paper)"
+    )
+    parser.add_argument(
+        "--distort",
+        help=f"more distortions after the affine ones, comma-separated: {','.join(DISTORTIONS)}",
+    )
+    parser.add_argument(
+        "--validation",
+        type=int,
+        help="hold back this many training digits (seeded) and evaluate on them, not on the "
+        "test set: for choosing a recipe (the checkpoint goes to runs/)",
+    )
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Train LeNet-5 on MNIST.")
     parser.add_argument(
@@ -563,6 +611,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pooling", choices=POOLINGS)
     parser.add_argument("--c3-table", choices=C3_TABLES)
     parser.add_argument("--output", choices=OUTPUTS)
+    add_distortion_arguments(parser)
     parser.add_argument("--optimizer", choices=OPTIMIZERS)
     parser.add_argument("--epochs", type=int, help="default: the preset's")
     parser.add_argument("--batch-size", type=int, help="default: the preset's")
@@ -589,17 +638,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.settings = settings_from_args(args)
     except SettingsError as e:
         parser.error(str(e))
-    for name in ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "augment"):
+    recorded = (
+        "epochs",
+        "batch_size",
+        "lr",
+        "weight_decay",
+        "label_smoothing",
+        "augment",
+        "distort",
+    )
+    for name in recorded:
         setattr(args, name, getattr(args.settings, name))  # what the model card records
     args.optimizer, args.train_size = args.settings.optimizer, args.settings.train_size
-    args.out = Path(args.out or default_out(args.variant, args.settings))
+    if args.validation is not None and not 1000 <= args.validation <= 30000:
+        parser.error("--validation must be between 1000 and 30000 digits")
+    args.out = Path(args.out or default_out(args.variant, args.settings, args.validation))
     return args
 
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
     """The preset of ``--variant`` with the switches given on the command line."""
-    names = ("activation", "pooling", "c3_table", "output", "optimizer", "epochs")
+    names = ("activation", "pooling", "c3_table", "output", "prototypes", "optimizer", "epochs")
     names += ("batch_size", "lr", "train_size", "weight_decay", "label_smoothing", "seed")
+    names += ("distort",)
     changes = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     if args.augment or args.no_augment:
         changes["augment"] = not args.no_augment
@@ -610,9 +671,12 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
     return settings
 
 
-def default_out(preset: str, settings: TrainSettings) -> Path:
+def default_out(preset: str, settings: TrainSettings, validation: int | None = None) -> Path:
     """models/lenet5-<variant>.safetensors for a shipped variant's own network; anything
-    else goes to runs/ (models/ holds only the shipped checkpoints)."""
+    else, and any --validation run, goes to runs/ (models/ holds only the shipped
+    checkpoints)."""
+    if validation:
+        return Path("runs") / f"lenet5-{preset}-validation.safetensors"
     if preset in VARIANTS and settings.model_config() == LeNetConfig.for_variant(preset):
         return default_path(preset)
     return Path("runs") / f"lenet5-{preset}.safetensors"
@@ -669,6 +733,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}; {args.out} holds the last finished epoch", file=sys.stderr)
         return 3
     resume_path(args.out).unlink(missing_ok=True)
+    if run.history and not args.dry_run:
+        add_drawn_digits(args.out, "dev" if args.validation else "eval")
     if run.history:
         print(
             f"wrote {args.out}: test accuracy {run.history[-1]['test_accuracy']:.2%} "
@@ -684,6 +750,10 @@ def setup_from_files(args: argparse.Namespace) -> Run:
 
     train_images, train_labels = load_mnist(args.data, "train")
     test_images, test_labels = load_mnist(args.data, "test")
+    if args.validation:
+        train_images, train_labels, test_images, test_labels = validation_split(
+            train_images, train_labels, args.validation
+        )
     if args.dry_run:
         train_images, train_labels = train_images[:512], train_labels[:512]
         test_images, test_labels = test_images[:256], test_labels[:256]
@@ -729,6 +799,20 @@ def save_epoch(run: Run, result: dict, args: argparse.Namespace) -> None:
     run.model.to(run.device)
 
 
+def add_drawn_digits(path: Path, split: str) -> None:
+    """Measure the finished checkpoint on lenet.drawn's drawn digits (the eval split; the
+    dev split for a --validation run) and write the result into its card."""
+    from lenet.checkpoint import load_checkpoint, read_card
+    from lenet.drawn import card_entry
+
+    model, card = load_checkpoint(path), read_card(path)
+    card["drawn"] = card_entry(model, split)
+    with interrupts_deferred():
+        save_checkpoint(model, path, card)
+    by_pen = ", ".join(f"{pen} {a:.1%}" for pen, a in card["drawn"]["by_pen"].items())
+    print(f"drawn digits ({split}): {card['drawn']['accuracy']:.1%} ({by_pen})", file=sys.stderr)
+
+
 def make_card(args, model, result, history, seconds, sha256) -> dict:
     """The model card. ``args`` holds the run's settings by name (the command line's
     namespace, or ``job_args`` for the app), ``argv`` the command's arguments."""
@@ -746,20 +830,24 @@ def make_card(args, model, result, history, seconds, sha256) -> dict:
             "label_smoothing": args.label_smoothing,
             "optimizer": OPTIMIZER_SGD if sgd else OPTIMIZER,
             "augment": args.augment,
+            "distort": getattr(args, "distort", ""),
             "loss": (
                 loss_rbf(model.config.rbf_temperature)
                 if model.config.output == "rbf"
                 else LOSS_SOFTMAX
             ),
         },
-        "prototypes": (PROTOTYPES if model.config.output == "rbf" else None),
+        "prototypes": prototypes_card(model.config),
         "seed": args.seed,
+        "validation": getattr(args, "validation", None),
         "dry_run": bool(args.dry_run),
         "dataset": {"name": "MNIST", "sha256": sha256},
         **result,
         "epochs_trained": len(history),
         "history": history,
         "train_seconds": round(seconds, 1),
+        "train_cpu_seconds": round(sum(h.get("cpu_seconds", 0.0) for h in history), 1),
+        "torch_threads": torch.get_num_threads(),
         "device": str(next(model.parameters()).device),
         "versions": {
             "python": platform.python_version(),

@@ -215,16 +215,20 @@ VECTOR_COLS = 12
 _IMAGE_SCALE = {"kernels": 14, "c1": 4, "c3": 7, "s2": 5, "s4": 12, "c5": 14, "f6": 14}
 
 
-def layer_image(name: str, activations: dict[str, np.ndarray], kernels: np.ndarray) -> bytes:
+def layer_image(
+    name: str, activations: dict[str, np.ndarray], kernels: np.ndarray, signed: bool = False
+) -> bytes:
     """One of LAYER_FIGURES as a PNG: maps on a shared colour scale (cividis for
-    activations; the diverging scale, centred on 0, for kernels and C5/F6's values)."""
+    activations; the diverging scale, centred on 0, for kernels and C5/F6's values, and for
+    every map when ``signed``: weighted sums before the squashing function)."""
     if name not in LAYER_FIGURES:
         raise ValueError(f"unknown layer figure {name!r}; choose one of {', '.join(LAYER_FIGURES)}")
     scale = _IMAGE_SCALE[name]
     if name == "kernels":
         return maps_png(kernels, cols=3, scale=scale, colorscale=DIVERGING, symmetric=True)
     if name in _MAP_COLS:
-        return maps_png(activations[name], cols=_MAP_COLS[name], scale=scale)
+        colours = {"colorscale": DIVERGING, "symmetric": True} if signed else {}
+        return maps_png(activations[name], cols=_MAP_COLS[name], scale=scale, **colours)
     grid = fold(activations[name], VECTOR_COLS)
     return maps_png(grid[None], cols=1, scale=scale, colorscale=DIVERGING, symmetric=True)
 
@@ -236,6 +240,21 @@ def layer_maps(name: str, activations: dict[str, np.ndarray], kernels: np.ndarra
     if name in _MAP_COLS:
         return np.asarray(activations[name])
     return fold(activations[name], VECTOR_COLS)[None]
+
+
+# The paper prints its output bitmaps as black ink (+1) on white (-1).
+BITMAP_SCALE = "Greys"
+
+
+def bitmaps_png(bitmaps: np.ndarray, scale: int = 8) -> bytes:
+    """Pictures (K, H, W) of +-1 values (the paper's 7x12 output bitmaps, or F6's 84 values
+    read as one) side by side in ONE image: +1 black, -1 white, one shared scale centred
+    on 0, grey gaps between them."""
+    bitmaps = np.asarray(bitmaps, dtype=np.float32)
+    return maps_png(
+        bitmaps, cols=len(bitmaps), scale=scale, colorscale=BITMAP_SCALE, symmetric=True,
+        gap_color=(160, 160, 160),
+    )  # fmt: skip
 
 
 # The draw page's figures of the network's layers, in page order: C1 beside its kernels,

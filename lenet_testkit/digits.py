@@ -6,18 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from lenet.drawn import TESTS_HAND, rasterise
 from lenet.drawn import arc as _arc
-from lenet.drawn import rasterise
 
-# Each digit is a list of strokes; each stroke a list of (x, y) points.
-STROKES: dict[int, list[list[tuple[float, float]]]] = {
-    0: [_arc(0.5, 0.5, 0.22, 0.32, -90, 270, 40)],
-    1: [[(0.42, 0.25), (0.52, 0.16), (0.52, 0.84)]],
-    2: [_arc(0.5, 0.36, 0.2, 0.18, 200, 380, 20) + [(0.28, 0.82), (0.74, 0.82)]],
-    3: [_arc(0.48, 0.34, 0.19, 0.16, 210, 450, 20) + _arc(0.48, 0.66, 0.21, 0.18, 270, 510, 20)],
-    4: [[(0.6, 0.16), (0.26, 0.62), (0.76, 0.62)], [(0.6, 0.16), (0.6, 0.86)]],
-    7: [[(0.28, 0.2), (0.74, 0.2), (0.44, 0.84)]],
-}
+# Each digit is a list of strokes; each stroke a list of (x, y) points (lenet.drawn holds
+# them: the drawn-digit evaluation set reads them as its "tests" hand).
+STROKES = TESTS_HAND
 
 
 # Digits whose strokes do not meet, as people write them: an open 4 in two strokes, a 5

@@ -5,9 +5,10 @@ lenet.params (through lenet.architecture), measured on the model."""
 import streamlit as st
 
 from lenet import architecture as arch
-from lenet import ui
+from lenet import ui, viz
 from lenet.model import C3_TABLE, LAYER_NAMES, VARIANTS, build_model
 from lenet.params import connections
+from lenet.prototypes import paper_bitmaps
 
 t = ui.t
 DRAW, POOLING, KERNEL_GRADIENT = "pages/draw.py", "pages/pooling.py", "pages/kernel_gradient.py"
@@ -137,3 +138,7 @@ for item in ("c3", "subsampling", "tanh", "input", "rbf"):
     st.markdown(f"- {t(f'architecture.diff_{item}', **paper_facts)}")
     if item in formulas:
         st.latex(formulas[item])
+
+st.subheader(t("architecture.bitmaps_title"))
+bitmaps_text = t("architecture.bitmaps_alt")
+st.image(viz.bitmaps_png(paper_bitmaps(), scale=6), caption=bitmaps_text, alt=bitmaps_text)

@@ -3,9 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from lenet import describe, ui, viz
-from lenet.inference import c1_kernels, predict
+from lenet import describe, squashing, ui, viz
+from lenet.inference import c1_kernels, predict, rbf_distances
 from lenet.preprocess import UploadError, canvas_steps, open_upload, photo_steps
+from lenet.prototypes import COLS, ROWS, paper_bitmaps
 
 t = ui.t
 SOURCES = ("canvas", "upload", "sample")
@@ -13,7 +14,7 @@ SOURCES = ("canvas", "upload", "sample")
 st.title(t("draw.title"))
 st.markdown(t("draw.intro"))
 model = ui.current_model()
-ui.keep("draw_source", "stroke_width")
+ui.keep("draw_source", "stroke_width", "draw_squash")
 source = st.segmented_control(
     t("draw.source"),
     SOURCES,
@@ -70,13 +71,60 @@ def show_prediction(steps, origin: dict, true_label: int | None = None) -> None:
 DEEPER_LAYERS = ("s2", "s4", "c5", "f6")
 
 
-def layer_image(where, name: str, acts: dict[str, np.ndarray], kernels: np.ndarray) -> None:
+def layer_image(
+    where, name: str, acts: dict[str, np.ndarray], kernels: np.ndarray, before: bool = False
+) -> None:
     """A layer as one small image, its title above and a sentence under it that states
-    what it shows (also the text alternative for a screen reader)."""
-    text = describe.layer(name, acts, kernels, t)
+    what it shows (also the text alternative for a screen reader). ``before``: the
+    weighted sums before the layer's squashing function, and a sentence comparing them."""
+    shown = squashing.before_squashing(acts) if before else acts
+    squash = squashing.squash_facts(model, name, acts) if before and name != "kernels" else None
+    text = describe.layer(name, shown, kernels, t)
+    if squash is not None:
+        text = f"{t('draw.pre_prefix')} {text}"
     box = where.container(key=f"layer_{name}")
     box.markdown(f"**{t(f'draw.{name}_title')}**")
-    box.image(ui.layer_png(name, acts, kernels), caption=text, alt=text, output_format="PNG")
+    if squash is None:  # C1's kernels come from a per-checkpoint cache
+        image = ui.layer_png(name, shown, kernels)
+    else:
+        image = viz.layer_image(name, shown, kernels, signed=True)
+    box.image(image, caption=text, alt=text, output_format="PNG")
+    if before and name != "kernels":
+        show_squashing(box, name, squash)
+
+
+def show_squashing(where, name: str, squash: dict | None) -> None:
+    """What the squashing function did to the layer's values; for the paper's trainable
+    subsampling, its coefficient and bias per map."""
+    if squash is None:
+        where.caption(t("draw.squash_none", layer=name.upper()))
+        return
+    function = t(f"draw.fn_{squash['function']}")
+    where.caption(t("draw.squash_sentence", **{**squash, "function": function}))
+    coefficients = squashing.subsampling_coefficients(model, name)
+    if coefficients:
+        where.caption(t("draw.subsampling_caption", layer=name.upper()))
+        columns = {c: t(f"draw.subsampling_{c}") for c in ("map", "coefficient", "bias")}
+        where.dataframe(
+            coefficients, column_config=columns, hide_index=True, key=f"draw_subsampling_{name}"
+        )
+
+
+def show_prototypes(where, acts: dict[str, np.ndarray]) -> None:
+    """For an RBF output: F6 as a 7x12 picture beside the nearest of the paper's bitmaps
+    and the ten distances, or what the network compares F6 with instead."""
+    if model.config.output != "rbf":
+        return
+    if model.config.prototypes != "paper":
+        where.caption(t("draw.prototypes_seeded"))
+        return
+    distances = rbf_distances(model, acts["f6"])
+    nearest = int(np.argmin(distances))
+    pictures = np.stack([acts["f6"].reshape(ROWS, COLS), paper_bitmaps()[nearest]])
+    listed = ", ".join(f"{d}: {v:.1f}" for d, v in enumerate(distances))
+    where.markdown(f"**{t('draw.prototypes_title')}**")
+    text = t("draw.prototypes_alt", digit=nearest, distance=distances[nearest], listed=listed)
+    where.image(viz.bitmaps_png(pictures, scale=14), caption=text, alt=text)
 
 
 def show_values(acts: dict[str, np.ndarray], kernels: np.ndarray) -> None:
@@ -95,10 +143,11 @@ def show_values(acts: dict[str, np.ndarray], kernels: np.ndarray) -> None:
 
 def show_layers(acts: dict[str, np.ndarray]) -> None:
     kernels = c1_kernels(model)
+    before = st.toggle(t("draw.squash_toggle"), key="draw_squash")
     c1_col, kernel_col = st.columns([3, 2])
-    layer_image(c1_col, "c1", acts, kernels)
+    layer_image(c1_col, "c1", acts, kernels, before)
     layer_image(kernel_col, "kernels", acts, kernels)
-    layer_image(st, "c3", acts, kernels)
+    layer_image(st, "c3", acts, kernels, before)
     st.caption(t("draw.layers_hint"))
     # The open tab is remembered by layer (a plain key outlives the runs without tabs,
     # after a clear, and a language switch).
@@ -116,7 +165,9 @@ def show_layers(acts: dict[str, np.ndarray]) -> None:
     # Only the open tab's image is built and sent.
     for tab, name in zip(tabs, DEEPER_LAYERS, strict=True):
         if tab.open:
-            layer_image(tab, name, acts, kernels)
+            layer_image(tab, name, acts, kernels, before)
+            if name == "f6":
+                show_prototypes(tab, acts)
     show_values(acts, kernels)
 
 

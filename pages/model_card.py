@@ -184,6 +184,29 @@ else:
             alt=describe.mistake_image(text=t, **facts),
         )
 
+# --- Drawn digits it misreads (issue 19.3) ---------------------------------------------------
+if (drawn := cards.drawn(card)) is not None:
+    st.subheader(t("model_card.drawn_title"))
+    pens = ", ".join(f"{t(f'model_card.pen_{pen}')} {acc:.1%}" for pen, acc in drawn.by_pen.items())
+    st.caption(
+        t(
+            "model_card.drawn_caption",
+            accuracy=drawn.accuracy,
+            samples=drawn.samples,
+            split=drawn.split,
+            pens=pens,
+            wrong=drawn.errors,
+            shown=len(drawn.mistakes),
+        )
+    )
+    columns = st.columns(cards.GALLERY_COLUMNS)
+    for k, miss in enumerate(drawn.mistakes):
+        facts = {"label": miss.label, "predicted": miss.predicted, "source": miss.source}
+        text = t("model_card.drawn_mistake", pen=t(f"model_card.pen_{miss.pen}"), **facts)
+        columns[k % cards.GALLERY_COLUMNS].image(
+            viz.upscale(miss.image, 84), caption=text, alt=text
+        )
+
 # --- How it was trained -----------------------------------------------------------------------
 st.header(t("model_card.training_title"))
 if isinstance(card.get("command"), str):

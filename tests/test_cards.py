@@ -177,7 +177,7 @@ def test_described_knows_what_the_training_command_writes():
         assert None not in keys, texts
         expected = ["model_card.text.optimizer"]
         expected += (
-            ["model_card.text.loss_rbf", "model_card.text.prototypes"]
+            ["model_card.text.loss_rbf", "model_card.text.prototypes_paper"]
             if variant == "lecun1998"
             else ["model_card.text.loss_softmax"]
         )

@@ -32,3 +32,29 @@ def test_every_sample_is_a_canvas_drawing_with_its_pen_width():
         assert steps is not None and steps.centred28.max() > 128
         ink = s.canvas[..., 0] > 0
         assert not (ink[0].any() or ink[-1].any() or ink[:, 0].any() or ink[:, -1].any())
+
+
+def test_a_cards_drawn_entry_adds_up_and_keeps_the_misread_digits():
+    import base64
+
+    from lenet.drawn import CARD_ERROR_IMAGES, card_entry, evaluation_set
+    from lenet.evaluate import drawn_disagreements
+    from lenet.model import build_model
+
+    model = build_model("modern")  # untrained: many errors, more than the card keeps images of
+    entry = card_entry(model, "dev", per_glyph=1)
+    meta, images = evaluation_set("dev", per_glyph=1)
+    assert entry["samples"] == len(meta) and set(entry["by_pen"]) == set(PEN_WIDTHS)
+    assert entry["accuracy"] == pytest.approx(1 - len(entry["errors"]) / len(meta))
+    assert len(entry["errors"]) > CARD_ERROR_IMAGES
+    for k, e in enumerate(entry["errors"]):
+        assert e["predicted"] != e["digit"] == meta[e["index"]]["digit"]
+        if k < CARD_ERROR_IMAGES:
+            pixels = np.frombuffer(base64.b64decode(e["image"]), np.uint8).reshape(28, 28)
+            assert np.array_equal(pixels, images[e["index"]])
+        else:
+            assert "image" not in e
+    assert drawn_disagreements(entry, entry) == []
+    wrong = {**entry, "accuracy": entry["accuracy"] + 0.01, "by_pen": {}}
+    problems = drawn_disagreements(wrong, entry)
+    assert len(problems) == 1 + len(PEN_WIDTHS) and "drawn-digit accuracy" in problems[0]

@@ -8,11 +8,13 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lenet.model import (
     ACTIVATION_KEYS,
     C3_TABLE,
+    PRE_ACTIVATION_KEYS,
     VARIANTS,
     LeNet5,
     LeNetConfig,
@@ -49,8 +51,9 @@ def test_activation_keys_and_shapes(variant, n):
     model = seeded_model(variant)
     with torch.no_grad():
         acts = model.activations(batch(n))
-    assert list(acts) == list(SHAPES)
+    assert [k for k in acts if not k.endswith("_pre")] == list(SHAPES)
     assert tuple(ACTIVATION_KEYS) == tuple(SHAPES)
+    assert set(acts) - set(SHAPES) <= set(PRE_ACTIVATION_KEYS)
     for key, shape in SHAPES.items():
         assert tuple(acts[key].shape) == (n, *shape), key
         assert torch.isfinite(acts[key]).all(), key
@@ -202,6 +205,7 @@ def test_from_dict_rejects_unknown_keys_and_values():
         ("pooling", "median"),
         ("c3_table", "random"),
         ("output", "svm"),
+        ("prototypes", "random"),
     ]:
         with pytest.raises(ValueError, match=key):
             LeNetConfig.from_dict({**good, key: value})
@@ -225,6 +229,7 @@ def test_config_fields_are_all_covered():
         "c3_table",
         "output",
         "rbf_temperature",
+        "prototypes",
         "input_range",
     }
 
@@ -345,3 +350,52 @@ def test_rbf_prototypes_are_the_same_in_every_model():
     assert not torch.equal(a.c1.weight, b.c1.weight)
     names = {name for name, _ in a.named_parameters()}
     assert not any(name.startswith("output.") for name in names)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_pre_activations_are_the_weighted_sums_before_squashing(variant):
+    """c1_pre ... f6_pre are what torch's own conv2d / linear give on the layer's input,
+    and the layer's output is the variant's squashing function of them."""
+    model = seeded_model(variant)
+    x = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        acts = model.activations(x)
+        c3_weight = model.c3.weight * getattr(model.c3, "mask", 1.0)
+        expected = {
+            "c1_pre": F.conv2d(model.scale_input(x), model.c1.weight, model.c1.bias),
+            "c3_pre": F.conv2d(acts["s2"], c3_weight, model.c3.bias),
+            "c5_pre": F.conv2d(acts["s4"], model.c5.weight, model.c5.bias).flatten(1),
+            "f6_pre": F.linear(acts["c5"], model.f6.weight, model.f6.bias),
+        }
+        if variant == "lecun1998":
+            for name, before in (("s2", "c1"), ("s4", "c3")):
+                layer = getattr(model, name)
+                window_sum = F.avg_pool2d(acts[before], 2) * 4
+                expected[f"{name}_pre"] = window_sum * layer.weight.view(1, -1, 1, 1) + (
+                    layer.bias.view(1, -1, 1, 1)
+                )
+    assert set(expected) == {k for k in acts if k.endswith("_pre")}
+    for key, value in expected.items():
+        torch.testing.assert_close(acts[key], value, rtol=1e-5, atol=1e-5)
+    squash = model.f6_act
+    for key in expected:
+        layer = key.removesuffix("_pre")
+        act = squash if layer == "f6" else model.act
+        torch.testing.assert_close(acts[layer], act(acts[key]), rtol=1e-6, atol=1e-6)
+
+
+def test_lecun1998_compares_with_the_papers_bitmaps_and_old_configs_stay_seeded():
+    from lenet.prototypes import paper_prototypes
+
+    paper = build_model("lecun1998")
+    assert paper.config.prototypes == "paper"
+    seeded = LeNet5(dataclasses.replace(paper.config, prototypes="seeded"))
+    bitmaps = torch.from_numpy(paper_prototypes())
+    assert torch.equal(paper.output.prototypes, bitmaps)
+    assert not torch.equal(seeded.output.prototypes, bitmaps)
+    assert set(bitmaps.unique().tolist()) == {-1.0, 1.0}
+    # A config without the key (every checkpoint written before it) reads as seeded.
+    old = {k: v for k, v in seeded.config.to_dict().items() if k != "prototypes"}
+    assert LeNetConfig.from_dict(old).prototypes == "seeded"
+    with pytest.raises(ValueError, match="prototypes"):
+        LeNetConfig.from_dict({**old, "prototypes": "random"})

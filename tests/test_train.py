@@ -81,6 +81,17 @@ def test_dry_run_writes_a_loadable_checkpoint_with_its_card(tiny_data, tmp_path,
     assert not train.resume_path(out).exists()
 
 
+def test_prototypes_paper_trains_lecun1998_with_the_papers_bitmaps(tiny_data, tmp_path):
+    from lenet.prototypes import paper_prototypes
+
+    out = tmp_path / "p.safetensors"
+    assert dry_run(tiny_data, out, "--variant", "lecun1998", "--prototypes", "paper") == 0
+    model = load_checkpoint(out)
+    assert model.config.prototypes == "paper"
+    assert np.array_equal(model.output.prototypes.numpy(), paper_prototypes())
+    assert read_card(out)["prototypes"] == {"kind": "paper-bitmaps"}
+
+
 def test_dry_run_is_deterministic_per_seed(tiny_data, tmp_path):
     paths = {name: tmp_path / f"{name}.safetensors" for name in ("a", "b", "c")}
     assert dry_run(tiny_data, paths["a"], "--seed", "3") == 0
@@ -385,3 +396,55 @@ def test_our_optimisers_match_torch_optim_bit_for_bit(kind):
 
     ours = train_steps(lambda m: train.Optimizer(m.parameters(), kind, 3e-2, 1e-4))
     assert same_weights(ours, train_steps(theirs))
+
+
+def test_distortions_change_stroke_width_and_warp_but_keep_the_digit():
+    from lenet.distort import distort, elastic, squeeze, stroke_width
+
+    x = torch.zeros(64, 1, 32, 32)
+    x[:, :, 6:26, 14:17] = 1.0  # a 1, three pixels wide
+    g = torch.Generator().manual_seed(0)
+    widths = stroke_width(x, g).sum(dim=(1, 2, 3)) / 20  # ink per row of the stroke
+    assert widths.min() < 3.0 - 0.2 and widths.max() > 3.0 + 0.5  # thinner and thicker
+    assert widths.min() >= 1.5  # never erased
+    warped = elastic(x, torch.Generator().manual_seed(1))
+    moved = (warped - x).abs().sum(dim=(1, 2, 3))
+    assert (moved > 0).all()
+    kept = warped.sum(dim=(1, 2, 3)) / x.sum(dim=(1, 2, 3))  # a warp, not an eraser
+    assert kept.min() > 0.75 and kept.max() < 1.3 and abs(kept.mean() - 1) < 0.05
+    squeezed = squeeze(x, torch.Generator().manual_seed(3))
+    rows = (squeezed > 0.5).any(dim=3).sum(dim=(1, 2))  # the height is kept
+    assert (rows == 20).all()
+    ink = squeezed.sum(dim=(1, 2, 3)) / x.sum(dim=(1, 2, 3))  # narrower and wider
+    assert ink.min() < 0.9 and ink.max() > 1.1
+    a = distort(x, torch.Generator().manual_seed(2))
+    b = distort(x, torch.Generator().manual_seed(2))
+    assert torch.equal(a, b) and a.shape == x.shape and 0 <= a.min() and a.max() <= 1
+    assert torch.equal(distort(x, g, ""), x)
+    with pytest.raises(ValueError, match="unknown distortions"):
+        distort(x, g, "squeeze,blur")
+
+
+def test_dry_run_with_distortions_records_them(tiny_data, tmp_path):
+    out = tmp_path / "d.safetensors"
+    assert dry_run(tiny_data, out, "--variant", "modern", "--distort", "squeeze,stroke") == 0
+    assert read_card(out)["hyperparameters"]["distort"] == "squeeze,stroke"
+    assert train.parse_args(["--distort", "stroke,elastic"]).settings.distort == "stroke,elastic"
+
+
+def test_the_command_line_refuses_an_unknown_distortion(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--distort", "squeeze,blur"])
+    assert "blur" in capsys.readouterr().err
+
+
+def test_a_validation_split_is_carved_from_the_training_digits_only():
+    images = np.arange(5000).reshape(5000, 1, 1)  # each "digit" is its own index
+    labels = np.arange(5000) * 7
+    tr_x, tr_y, va_x, va_y = train.validation_split(images, labels, 1000)
+    assert len(tr_x) == 4000 and len(va_x) == 1000
+    assert set(tr_x.ravel()).isdisjoint(va_x.ravel())
+    assert sorted(np.concatenate([tr_x.ravel(), va_x.ravel()])) == list(range(5000))
+    assert (tr_y == tr_x.ravel() * 7).all() and (va_y == va_x.ravel() * 7).all()
+    args = train.parse_args(["--validation", "10000"])
+    assert args.out.parent.name == "runs"
