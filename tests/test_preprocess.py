@@ -500,3 +500,18 @@ def test_thick_strokes_are_thinned_to_mnists_width_and_keep_their_holes(monkeypa
     assert hole(thinned) >= hole(plain) + 5  # a wider hole: the 0 reads more like MNIST's
     thin = (rasterise(ring, 6)[..., 0] / 255).astype(np.float32)
     assert thin_strokes(thin) is thin
+
+
+@pytest.mark.parametrize("where", ["inside", "left edge", "corner"])
+@pytest.mark.parametrize("width", [1, 3, 6])
+def test_stroke_width_of_a_bar_is_its_width_wherever_it_lies(width, where):
+    """A bar's outline is counted along the mask's own border too: a bar cut by the crop
+    (as a drawing's crop always is) measures as wide as one inside the mask."""
+    from lenet.preprocess import stroke_width
+
+    length = 60
+    mask = np.zeros((length + 8, 20), bool)
+    top, left = {"inside": (4, 7), "left edge": (4, 0), "corner": (0, 0)}[where]
+    mask[top : top + length, left : left + width] = True
+    expected = 2 * width * length / (2 * (width + length))  # twice the area over the perimeter
+    assert stroke_width(mask) == pytest.approx(expected)
