@@ -448,3 +448,18 @@ def test_a_validation_split_is_carved_from_the_training_digits_only():
     assert (tr_y == tr_x.ravel() * 7).all() and (va_y == va_x.ravel() * 7).all()
     args = train.parse_args(["--validation", "10000"])
     assert args.out.parent.name == "runs"
+
+
+@pytest.mark.parametrize("size", [3, 5])
+def test_max_filter_is_stride_one_max_pooling(size):
+    """lenet.distort.max_filter (a maximum of shifted slices) gives exactly torch's
+    stride-1 max pooling, borders included, for dilation and (negated) erosion."""
+    import torch.nn.functional as F
+
+    from lenet.distort import max_filter
+
+    x = torch.rand(6, 1, 32, 32, generator=torch.Generator().manual_seed(size))
+    x[:, :, :, :2] = 1.0  # ink against the border
+    pooled = F.max_pool2d(x, size, stride=1, padding=size // 2)
+    assert torch.equal(max_filter(x, size), pooled)
+    assert torch.equal(-max_filter(-x, size), -F.max_pool2d(-x, size, stride=1, padding=size // 2))
