@@ -25,6 +25,7 @@ from bench.common import (
     skipped,
     summary,
 )
+from bench.report import ms_cells
 
 TITLE = "Browser: mouse-up to prediction"
 TARGET_MS = 500.0
@@ -39,16 +40,7 @@ def stroke(page, digit: int, timeout_s: float = 30.0) -> dict:
 
     try:
         page.evaluate(ARM_JS)
-        for attempt in range(10):
-            try:
-                draw_digit(page, digit)
-                break
-            except PlaywrightError as e:
-                # The canvas is replaced when cleared; the old one may still be resolved
-                # just before it goes. Nothing was drawn yet: wait and draw again.
-                if "not attached" not in str(e) or attempt == 9:
-                    raise
-                page.wait_for_timeout(200)
+        draw_digit(page, digit)  # finds the canvas again if a clear has just replaced it
         page.wait_for_function(DONE_JS, timeout=timeout_s * 1000)
         r = page.evaluate(READ_JS)
     except PlaywrightError as e:  # TimeoutError is a subclass
@@ -95,11 +87,11 @@ def run(strokes: int = 30, warmup: int = 2) -> dict:
         page = open_app(b, server.url)
         m = measure(page, strokes, warmup=warmup)
         page.close()
-    s = summary(m["latencies"]) if m["latencies"] else None
+    s = summary(m["latencies"])
     target.measured = s["median_ms"] if s else None
     target.note = f"p95 {s['p95_ms']:.0f} ms" if s else "no stroke was predicted"
     errors = Target("strokes without a prediction", len(m["errors"]), 0, "")
-    ms = [f"{s[k]:.0f}" if s else "—" for k in ("median_ms", "p95_ms", "min_ms")]
+    ms = ms_cells(s, 0, ("median_ms", "p95_ms", "min_ms"))
     predicted = len(m["latencies"])
     row = [strokes, predicted, len(m["errors"]), *ms, f"{m['correct']} / {predicted}"]
     headers = ["strokes", "predicted", "errors", "median (ms)", "p95 (ms)", "min (ms)"]
@@ -114,7 +106,6 @@ def run(strokes: int = 30, warmup: int = 2) -> dict:
     return result("browser", TITLE, body, [target, errors], summary=s, errors=m["errors"])
 
 
-# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
 QUICK = {"strokes": 5, "warmup": 1}
 
 if __name__ == "__main__":

@@ -5,20 +5,22 @@ from Chromium through the DevTools protocol (`Performance.getMetrics` → `TaskD
 touch viewport with the CPU throttled 4× (`Emulation.setCPUThrottlingRate`), as a school
 Chromebook or a phone would run the page.
 
-With `--baseline REF` the same measurements are made, interleaved, against a checkout of an
-older commit (a temporary git worktree), so both columns come from one run.
+With a baseline (make bench: BASELINE) the same measurements are made against a checkout
+of an older commit (a temporary git worktree), interleaved: one page per server open side
+by side, each digit (each slider move) drawn on one server's page, then on the other's,
+the order swapped every other round. Both columns come from one run.
 
-    python -m bench.browser_cost [--quick] [--digits 10] [--baseline REF]
+    python -m bench.browser_cost [--quick] [--digits 10] [--baseline REF]  (--baseline "": none)
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import subprocess
 import tempfile
 import time
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from bench.common import (
@@ -32,11 +34,11 @@ from bench.common import (
     Target,
     app_checkpoint_missing,
     chromium_missing,
+    cli,
     median,
     result,
     skipped,
 )
-from bench.report import section
 
 TITLE = "Browser cost of an interaction"
 RENDER_MS, RECEIVED_KB, LATENCY_MS, PHONE_MS = 80.0, 30.0, 150.0, 500.0
@@ -50,6 +52,8 @@ TOUCH_END_JS = """() => {
 }"""
 # The labs' interactions: a slider moved one step with the keyboard.
 LAB_SLIDERS = {"pooling": "pool_window", "kernel_gradient": "kg_size"}
+# The commit before the draw page's maps became images (issue 14), measured side by side.
+BASELINE = "6d8afb0"
 
 
 class Meter:
@@ -97,23 +101,13 @@ class Meter:
                 return
 
 
-def _stroke_points(page, digit: int, steps: int) -> list[tuple[float, float]]:
-    from lenet_testkit.browser import STROKES, canvas_box
-
-    box = canvas_box(page)
-    (stroke,) = STROKES[digit]  # single-stroke digits only: one mouse-up
-    corners = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
-    return [corners[0]] + [
-        (x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps)
-        for (x0, y0), (x1, y1) in zip(corners, corners[1:], strict=False)
-        for k in range(1, steps + 1)
-    ]
-
-
 def digit_cost(page, meter: Meter, digit: int, touch: bool = False) -> dict:
     """Draw one single-stroke digit; the renderer's time while drawing and after the
     mouse-up (or touch end) until the page settles, the bytes, and the latency."""
-    points = _stroke_points(page, digit, steps=4)
+    from lenet_testkit.browser import STROKES, canvas_box, stroke_path
+
+    (stroke,) = STROKES[digit]  # single-stroke digits only: one mouse-up
+    points = stroke_path(canvas_box(page), stroke, steps=4)
     page.evaluate(ARM_JS)
     page.evaluate(TOUCH_END_JS)
     if touch:
@@ -144,6 +138,7 @@ def digit_cost(page, meter: Meter, digit: int, touch: bool = False) -> dict:
     return {
         "drawing_ms": (at_up - start) * 1e3,
         "moves": len(points) - 1,
+        "ms_per_move": (at_up - start) * 1e3 / (len(points) - 1),
         "render_ms": (end - at_up) * 1e3,
         "ws_kb": meter.ws_in / 1024,
         "http_kb": meter.http_in / 1024,
@@ -152,13 +147,14 @@ def digit_cost(page, meter: Meter, digit: int, touch: bool = False) -> dict:
     }
 
 
-def slider_cost(page, meter: Meter, key: str, direction: str) -> dict:
+def slider_cost(page, meter: Meter, i: int, key: str) -> dict:
+    """The slider ``key`` moved one step with the keyboard (right, then left, ...)."""
     thumb = page.locator(f".st-key-{key} input[type='range']").first
     thumb.focus()
     meter.settle(page)
     start = meter.task_s()
     meter.reset()
-    page.keyboard.press(direction)
+    page.keyboard.press(("ArrowRight", "ArrowLeft")[i % 2])
     page.wait_for_timeout(50)
     meter.settle(page)
     return {
@@ -168,55 +164,77 @@ def slider_cost(page, meter: Meter, key: str, direction: str) -> dict:
     }
 
 
-def _clear(page) -> None:
-    from lenet_testkit.browser import clear_canvas
-
-    clear_canvas(page)
-
-
-def measure_draw(b, url: str, digits: int, phone: bool = False) -> list[dict]:
-    """``digits`` single-stroke digits on one draw page (one warm-up digit first)."""
+def open_draw(b, url: str, phone: bool = False) -> tuple:
+    """The draw page in a context of its own (a phone: 390x844, touch, CPU 4x slower)."""
     if phone:
-        context = b.new_context(
-            viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True
-        )
+        view = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}
     else:
-        context = b.new_context(viewport={"width": 1300, "height": 1000})
-    page = context.new_page()
+        view = {"viewport": {"width": 1300, "height": 1000}}
+    page = b.new_context(**view).new_page()
     page.goto(url + "/")
     page.wait_for_selector("canvas", timeout=60_000)
     meter = Meter(page)
     if phone:
         meter.cdp.send("Emulation.setCPUThrottlingRate", {"rate": 4})
-    out = []
-    for i in range(digits + 1):
-        r = digit_cost(page, meter, STROKE_DIGITS[i % len(STROKE_DIGITS)], touch=phone)
-        if i:  # the first one warms the page up (chart code, fonts)
-            out.append(r)
-        _clear(page)
-        meter.settle(page)
-    context.close()
-    return out
+    return page, meter
 
 
-def measure_lab(b, url: str, page_name: str, moves: int) -> list[dict]:
+def draw_step(page, meter: Meter, i: int, phone: bool) -> dict:
+    """The i-th single-stroke digit (digit_cost), then the canvas cleared."""
+    from lenet_testkit.browser import clear_canvas
+
+    r = digit_cost(page, meter, STROKE_DIGITS[i % len(STROKE_DIGITS)], touch=phone)
+    clear_canvas(page)
+    meter.settle(page)
+    return r
+
+
+def open_lab(b, url: str, page_name: str) -> tuple:
     page = b.new_page(viewport={"width": 1300, "height": 1000})
     page.goto(f"{url}/{page_name}")
     page.wait_for_selector(f".st-key-{LAB_SLIDERS[page_name]} input[type='range']", timeout=60_000)
     meter = Meter(page)
     meter.settle(page)
-    out = [
-        slider_cost(page, meter, LAB_SLIDERS[page_name], ("ArrowRight", "ArrowLeft")[i % 2])
-        for i in range(moves + 1)
-    ][1:]
-    page.close()
+    return page, meter
+
+
+def interleaved(pages: dict, step, count: int) -> dict[str, list[dict]]:
+    """``step(page, meter, i)`` for i = 0 .. count on each server's (page, meter), round by
+    round, the servers' order reversed every other round; i = 0 warms the page up (chart
+    code, fonts) and is not kept. Closes the pages."""
+    names, out = list(pages), {name: [] for name in pages}
+    for i in range(count + 1):
+        for name in names if i % 2 == 0 else names[::-1]:
+            r = step(*pages[name], i)
+            if i:
+                out[name].append(r)
+    for page, _ in pages.values():
+        page.context.close()
     return out
 
 
+def measure_all(urls: dict[str, str], digits: int, lab_moves: int) -> dict:
+    """Every measurement on every server: {server: {part: [one dict per interaction]}}."""
+    from lenet_testkit.browser import browser
+
+    runs: dict = {name: {} for name in urls}
+    with browser() as b:
+        for part, count in (("desktop", digits), ("phone", max(3, digits // 2))):
+            phone = part == "phone"
+            pages = {name: open_draw(b, url, phone) for name, url in urls.items()}
+            for name, rows in interleaved(pages, partial(draw_step, phone=phone), count).items():
+                runs[name][part] = rows
+        for lab, key in LAB_SLIDERS.items():
+            pages = {name: open_lab(b, url, lab) for name, url in urls.items()}
+            for name, rows in interleaved(pages, partial(slider_cost, key=key), lab_moves).items():
+                runs[name][lab] = rows
+    return runs
+
+
 @contextmanager
-def checkout(ref: str | None):
-    """A temporary git worktree of ``ref`` (None: this checkout)."""
-    if ref is None:
+def checkout(ref: str):
+    """A temporary git worktree of ``ref`` ("": this checkout)."""
+    if not ref:
         yield ROOT
         return
     with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
@@ -240,18 +258,8 @@ def _med(rows: list[dict], key: str) -> float | None:
     return median(values) if values else None
 
 
-def measure_all(url: str, digits: int, lab_moves: int) -> dict:
-    from lenet_testkit.browser import browser
-
-    with browser() as b:
-        return {
-            "desktop": measure_draw(b, url, digits),
-            "phone": measure_draw(b, url, max(3, digits // 2), phone=True),
-            **{name: measure_lab(b, url, name, lab_moves) for name in LAB_SLIDERS},
-        }
-
-
-def run(digits: int = 10, lab_moves: int = 6, baseline: str | None = None) -> dict:
+def run(digits: int = 10, lab_moves: int = 6, baseline: str = BASELINE) -> dict:
+    """``baseline``: a git commit measured side by side with this checkout ("": none)."""
     targets = [
         Target("renderer time after mouse-up, per digit (median)", None, RENDER_MS, "ms"),
         Target("websocket bytes received per digit (median)", None, RECEIVED_KB, "KB"),
@@ -268,16 +276,14 @@ def run(digits: int = 10, lab_moves: int = 6, baseline: str | None = None) -> di
     why = chromium_missing() or app_checkpoint_missing()
     if why:
         return skipped("browser_cost", TITLE, why, targets)
-    runs = {}
     with checkout(baseline) as old_root:
         servers = {"now": Server()}
         if baseline:
             servers["baseline"] = Server(root=old_root)
-        for s in servers.values():
-            s.start()
         try:
-            for name, s in servers.items():  # one after the other, same machine state
-                runs[name] = measure_all(s.url, digits, lab_moves)
+            for s in servers.values():
+                s.start()
+            runs = measure_all({name: s.url for name, s in servers.items()}, digits, lab_moves)
         finally:
             for s in servers.values():
                 s.stop()
@@ -299,50 +305,46 @@ def run(digits: int = 10, lab_moves: int = 6, baseline: str | None = None) -> di
     return result("browser_cost", TITLE, _body(runs, baseline), targets, runs=runs)
 
 
-def _body(runs: dict, baseline: str | None) -> list:
-    columns = list(runs)
-    rows = []
-    figures = [
-        ("draw page: renderer time after mouse-up (ms)", "desktop", "render_ms"),
-        ("draw page: renderer time while drawing (ms)", "desktop", "drawing_ms"),
-        ("draw page: websocket KB received", "desktop", "ws_kb"),
-        ("draw page: HTTP KB received (images)", "desktop", "http_kb"),
-        ("draw page: websocket KB sent", "desktop", "sent_kb"),
-        ("draw page: mouse-up → prediction (ms)", "desktop", "latency_ms"),
-        ("phone, CPU 4×: renderer time after touch end (ms)", "phone", "render_ms"),
-        ("phone, CPU 4×: touch end → prediction (ms)", "phone", "latency_ms"),
-        ("pooling lab: renderer time per slider move (ms)", "pooling", "render_ms"),
-        ("pooling lab: websocket KB per move", "pooling", "ws_kb"),
-        ("pooling lab: HTTP KB per move", "pooling", "http_kb"),
-        ("kernel-gradient lab: renderer time per slider move (ms)", "kernel_gradient", "render_ms"),
-        ("kernel-gradient lab: websocket KB per move", "kernel_gradient", "ws_kb"),
-        ("kernel-gradient lab: HTTP KB per move", "kernel_gradient", "http_kb"),
+FIGURES = [  # the rows of the table: (label, which measurement, which figure)
+    ("draw page: renderer time after mouse-up (ms)", "desktop", "render_ms"),
+    ("draw page: renderer time while drawing (ms)", "desktop", "drawing_ms"),
+    ("draw page: websocket KB received", "desktop", "ws_kb"),
+    ("draw page: HTTP KB received (images)", "desktop", "http_kb"),
+    ("draw page: websocket KB sent", "desktop", "sent_kb"),
+    ("draw page: mouse-up → prediction (ms)", "desktop", "latency_ms"),
+    ("phone, CPU 4×: renderer time after touch end (ms)", "phone", "render_ms"),
+    ("phone, CPU 4×: touch end → prediction (ms)", "phone", "latency_ms"),
+    ("pooling lab: renderer time per slider move (ms)", "pooling", "render_ms"),
+    ("pooling lab: websocket KB per move", "pooling", "ws_kb"),
+    ("pooling lab: HTTP KB per move", "pooling", "http_kb"),
+    ("kernel-gradient lab: renderer time per slider move (ms)", "kernel_gradient", "render_ms"),
+    ("kernel-gradient lab: websocket KB per move", "kernel_gradient", "ws_kb"),
+    ("kernel-gradient lab: HTTP KB per move", "kernel_gradient", "http_kb"),
+    ("draw page: renderer time per mouse-move event while drawing (ms)", "desktop", "ms_per_move"),
+]
+
+
+def _body(runs: dict, baseline: str) -> list:
+    rows = [
+        [label] + [_fmt(_med(r[where], key)) for r in runs.values()]
+        for label, where, key in FIGURES
     ]
-    for label, where, key in figures:
-        rows.append([label] + [_fmt(_med(runs[c][where], key)) for c in columns])
-    desktop = runs["now"]["desktop"]
-    per_move = [r["drawing_ms"] / r["moves"] for r in desktop if r["moves"]]
-    rows.append(
-        ["draw page: renderer time per mouse-move event while drawing (ms)"]
-        + [
-            _fmt(median([r["drawing_ms"] / r["moves"] for r in runs[c]["desktop"]]))
-            for c in columns
-        ]
-    )
     heads = ["median per interaction"] + [
-        "this commit" if c == "now" else f"baseline ({baseline})" for c in columns
+        "this commit" if c == "now" else f"baseline ({baseline})" for c in runs
     ]
     text = (
         f"Single-stroke digits {', '.join(map(str, STROKE_DIGITS))} in turn, "
-        f"{len(desktop)} on a 1300×1000 page and {len(runs['now']['phone'])} on a 390×844 touch "
-        "page with the CPU throttled 4×, one warm-up digit each; the labs' interaction is one "
-        "keyboard step of a slider. Renderer time is `TaskDuration` from the DevTools "
-        f"protocol, read when nothing has arrived for {QUIET_S} s; bytes are websocket frame "
-        "payloads and HTTP responses (images) after the mouse-up. Each mouse-move costs "
-        f"{_fmt(median(per_move))} ms of renderer time while drawing (the canvas component)."
+        f"{len(runs['now']['desktop'])} on a 1300×1000 page and {len(runs['now']['phone'])} on "
+        "a 390×844 touch page with the CPU throttled 4×, one warm-up digit each; the labs' "
+        "interaction is one keyboard step of a slider. Renderer time is `TaskDuration` from the "
+        f"DevTools protocol, read when nothing has arrived for {QUIET_S} s; bytes are websocket "
+        "frame payloads and HTTP responses (images) after the mouse-up."
     )
     if baseline:
-        text += " The baseline column is the same run against a worktree of the commit named."
+        text += (
+            " The baseline column is a worktree of the commit named, measured in the same run, "
+            "interleaved: each digit (slider move) on one server's page, then on the other's."
+        )
     return [Table(heads, rows), text]
 
 
@@ -350,17 +352,7 @@ def _fmt(x: float | None) -> str:
     return "—" if x is None else f"{x:.1f}" if x < 100 else f"{x:.0f}"
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--digits", type=int, help="timed digits on the desktop page (10)")
-    parser.add_argument("--baseline", help="also measure this git commit, side by side")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    digits = args.digits or (3 if args.quick else 10)
-    out = run(digits=digits, lab_moves=2 if args.quick else 6, baseline=args.baseline)
-    print(section(out))
-    return out
-
+QUICK = {"digits": 3, "lab_moves": 2, "baseline": ""}
 
 if __name__ == "__main__":
-    main()
+    cli(run, QUICK)

@@ -3,14 +3,15 @@ Streamlit server whose process (RSS) the benchmarks can read and restart."""
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -40,8 +41,10 @@ def p95(values: Sequence[float]) -> float:
     return float(ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)])
 
 
-def summary(values_s: Sequence[float]) -> dict:
-    """Median and p95 in milliseconds of durations given in seconds."""
+def summary(values_s: Sequence[float]) -> dict | None:
+    """Median and p95 in milliseconds of durations given in seconds (None: no durations)."""
+    if not values_s:
+        return None
     ms = [v * 1e3 for v in values_s]
     return {"n": len(ms), "median_ms": median(ms), "p95_ms": p95(ms), "min_ms": min(ms)}
 
@@ -187,49 +190,25 @@ def cli(run, quick: dict, argv: list[str] | None = None) -> dict:
 def machine() -> dict:
     import torch
 
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram_gb = math.nan
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram_gb = int(line.split()[1]) / 2**20
-    except OSError:
-        pass
-    try:
-        load = os.getloadavg()
-    except OSError:
-        load = (math.nan,) * 3
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    cpu = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    ram_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")  # MemTotal
     return {
-        "cpu": cpu,
+        "cpu": cpu.group(1).strip() if cpu else platform.processor() or "unknown",
         "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "usable_cores": len(os.sched_getaffinity(0)),
         "torch_threads": torch.get_num_threads(),
-        "ram_gb": round(ram_gb, 1),
-        "load_average": [round(x, 2) for x in load],
+        "ram_gb": round(ram_bytes / 2**30, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
 
 
-def vm_rss_mb(pid: int) -> float | None:
-    """Resident memory of a process in MB (1 MB = 2**20 bytes), from /proc/<pid>/status."""
-    return _proc_status_kb(pid, "VmRSS")
-
-
-def vm_hwm_mb(pid: int) -> float | None:
-    """Peak resident memory of a process in MB."""
-    return _proc_status_kb(pid, "VmHWM")
-
-
-def _proc_status_kb(pid: int, field: str) -> float | None:
+def proc_mb(pid: int, field: str = "VmRSS") -> float | None:
+    """A process's memory from /proc/<pid>/status in MB (1 MB = 2**20 bytes): VmRSS, the
+    resident set, or VmHWM, its peak."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith(field + ":"):
@@ -239,20 +218,20 @@ def _proc_status_kb(pid: int, field: str) -> float | None:
     return None
 
 
+def thumbnail_png(image) -> bytes:
+    """The PNG that st.image sends of ``lenet.viz.thumbnail(image, 140)``, as the pages show
+    a digit."""
+    from PIL import Image
+
+    from lenet.viz import thumbnail
+
+    buffer = io.BytesIO()
+    Image.fromarray(thumbnail(image, 140)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def checkpoint_path(variant: str, models_dir: Path = MODELS_DIR) -> Path:
     return Path(models_dir) / f"lenet5-{variant}.safetensors"
-
-
-def app_config() -> dict:
-    try:
-        return tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}
-
-
-def session_ttl_s() -> float:
-    """server.disconnectedSessionTTL from .streamlit/config.toml (Streamlit's default: 120)."""
-    return float(app_config().get("server", {}).get("disconnectedSessionTTL", 120))
 
 
 # ----------------------------------------------------------------------------- browser
@@ -266,9 +245,7 @@ def chromium_missing() -> str | None:
         import playwright  # noqa: F401
     except ImportError:
         return "the playwright package is not installed (`make test` installs it)"
-    if chromium_path() is None:
-        return INSTALL_HINT
-    return None
+    return INSTALL_HINT if chromium_path() is None else None
 
 
 def app_checkpoint_missing() -> str | None:
@@ -278,26 +255,26 @@ def app_checkpoint_missing() -> str | None:
 
 
 class Server:
-    """The app (`python -m lenet.server`) on 127.0.0.1, with the process at hand: its RSS can be read,
-    and it can be killed and started again on the same port."""
+    """The app (`python -m lenet.server`) on 127.0.0.1, with the process at hand: its RSS
+    can be read, and it can be killed and started again on the same port."""
 
-    def __init__(self, port: int | None = None, args: Sequence[str] = (), root: Path = ROOT):
+    def __init__(self, args: Sequence[str] = (), root: Path = ROOT):
         from lenet_testkit.browser import free_port
 
         self.root = Path(root)  # another checkout (e.g. a git worktree of an older commit)
-        self.port = port or free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = list(args)
         self.proc: subprocess.Popen | None = None
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-streamlit-{self.port}.log"
 
-    def start(self, timeout: float = 90.0) -> float:
+    def start(self) -> float:
         """Start the server; returns the seconds until it answered its health check."""
         from lenet_testkit.browser import start_server
 
         started = time.perf_counter()
         args = ("--server.address", "127.0.0.1", *self.args)
-        self.proc = start_server(self.port, None, args, self.root, self.log_path, timeout)
+        self.proc = start_server(self.port, None, args, self.root, self.log_path, 90.0)
         return time.perf_counter() - started
 
     def kill(self) -> None:
@@ -312,11 +289,9 @@ class Server:
         if self.proc is not None and self.proc.poll() is None:
             stop_server(self.proc)
 
-    def rss_mb(self) -> float | None:
-        return vm_rss_mb(self.proc.pid) if self.proc is not None else None
-
-    def hwm_mb(self) -> float | None:
-        return vm_hwm_mb(self.proc.pid) if self.proc is not None else None
+    def rss_mb(self, field: str = "VmRSS") -> float | None:
+        """Its resident memory (MB); ``field="VmHWM"``: the peak."""
+        return proc_mb(self.proc.pid, field) if self.proc is not None else None
 
     def __enter__(self) -> Server:
         self.start()

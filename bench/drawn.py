@@ -97,7 +97,6 @@ def _body(per_variant: dict, meta: list[dict], split: str, shown_errors: int) ->
     ]
 
 
-# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
 QUICK = {"per_glyph": 1}
 
 if __name__ == "__main__":

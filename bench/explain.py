@@ -74,10 +74,9 @@ def run(
     calls: int = 100,
     variants: tuple[str, ...] = VARIANTS,
     models_dir: Path = MODELS_DIR,
-    threads: int | None | str = "app",
 ) -> dict:
-    if threads == "app":
-        threads = app_threads()
+    """With the app's torch threads (what lenet/ui.py sets)."""
+    threads = app_threads()
     images, labels = digits(models_dir)
     per_variant, rows, targets = {}, [], []
     for variant in variants:
@@ -121,7 +120,6 @@ def run(
     return result("explain", TITLE, body, targets, variants=per_variant)
 
 
-# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
 QUICK = {"calls": 20}
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ Torch runs on one thread, as the app sets it (lenet/ui.py).
 
 from __future__ import annotations
 
-import io
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from bench.common import (
     result,
     skipped,
     summary,
+    thumbnail_png,
     time_calls,
     torch_threads,
 )
@@ -55,19 +55,13 @@ MOVES = (
 
 def slider_move(model, digit: np.ndarray, settings: dict) -> dict[str, int]:
     """What the live fragment computes after a slider move; the bytes of what it sends."""
-    from PIL import Image
-
     from lenet import describe, viz
     from lenet import invariance as inv
     from lenet.inference import predict
 
     moved = inv.transform(digit, **settings)
     r = predict(model, moved)
-    sizes = {}
-    for name, image in (("before", digit), ("after", moved)):
-        buffer = io.BytesIO()
-        Image.fromarray(viz.thumbnail(image, 140)).save(buffer, format="PNG")
-        sizes[name] = len(buffer.getvalue())
+    sizes = {"before": len(thumbnail_png(digit)), "after": len(thumbnail_png(moved))}
     sizes["probabilities"] = len(viz.probabilities_png(r.probabilities))
     sizes["c1"] = len(viz.maps_png(r.activations["c1"], cols=3, scale=3))
     sizes["c3"] = len(viz.maps_png(r.activations["c3"], cols=4, scale=6))
@@ -237,7 +231,6 @@ def _targets(slider, kb, one, three, cold, digits, points) -> list[Target]:
     ]
 
 
-# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
 QUICK = {"calls": 10, "class_repeats": 1}
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from bench.common import (
+    DATA_DIR,
     MODELS_DIR,
     ROOT,
     VARIANTS,
@@ -31,6 +32,8 @@ from bench.common import (
     time_calls,
     torch_threads,
 )
+from bench.report import ms_cells
+from lenet.data import load_mnist
 from lenet.inference import predict
 from lenet.model import LeNet5, LeNetConfig
 from lenet.preprocess import canvas_steps, ink_to_steps, rgba_to_ink, to_tensor
@@ -53,10 +56,10 @@ def app_threads() -> int | None:
     return int(match.group(1)) if match else None
 
 
-def load_model(variant: str, path: Path | None) -> tuple[LeNet5, str]:
+def load_model(variant: str, path: Path) -> tuple[LeNet5, str]:
+    """The checkpoint at ``path``, or untrained weights when it is missing."""
     from lenet.checkpoint import CheckpointError, load_checkpoint
 
-    path = Path(path) if path else checkpoint_path(variant)
     try:
         return load_checkpoint(path), str(path)
     except CheckpointError:
@@ -112,13 +115,10 @@ def compare_threads(model: LeNet5, canvases: list[np.ndarray], calls: int) -> di
     default = torch.get_num_threads()
     settings = {default: [], 1: []}
     block = max(5, calls // 10)
-    try:
-        for _ in range(max(1, calls // block)):
-            for threads, out in settings.items():
-                torch.set_num_threads(threads)
+    for _ in range(max(1, calls // block)):
+        for threads, out in settings.items():
+            with torch_threads(threads):
                 out += time_whole_path(model, canvases, block)["whole"]
-    finally:
-        torch.set_num_threads(default)
     return {threads: summary(v) for threads, v in settings.items()}
 
 
@@ -136,14 +136,6 @@ def profile_path(model: LeNet5, canvases: list[np.ndarray], calls: int = 200) ->
     return "\n".join(lines[start:])
 
 
-def time_model(model: LeNet5, canvases: list[np.ndarray], calls: int) -> tuple[dict, list]:
-    """The whole path's pieces per call (time_whole_path), and the bare forward pass."""
-    whole = time_whole_path(model, canvases, calls)
-    xs = [to_tensor(canvas_steps(c).centred28) for c in canvases]
-    with torch.inference_mode():
-        return whole, time_each(model.activations, xs, calls)
-
-
 def batch_throughput(model: LeNet5, images: np.ndarray, batch: int, repeats: int) -> float:
     """lenet.evaluate.predict over ``images`` in batches of ``batch``: images/s."""
     from lenet.evaluate import predict as predict_batch
@@ -153,59 +145,49 @@ def batch_throughput(model: LeNet5, images: np.ndarray, batch: int, repeats: int
     return len(images) / float(np.median(times))
 
 
-def mnist_test_images(folder: Path) -> np.ndarray:
-    """The MNIST test images, or 10,000 random ones when the files are not there."""
-    from lenet.data import load_mnist
-
-    try:
-        return load_mnist(folder, "test")[0]
-    except (OSError, ValueError):
-        return np.random.default_rng(0).integers(0, 256, (10_000, 28, 28), np.uint8)
-
-
 def run(
     calls: int = 1000,
     variants: tuple[str, ...] = VARIANTS,
-    checkpoints: dict[str, Path] | None = None,
     models_dir: Path = MODELS_DIR,
     batch: int = 1000,
     batch_images: np.ndarray | None = None,
     batch_repeats: int = 3,
     profile: bool | None = None,
-    threads: int | None | str = "app",
 ) -> dict:
-    """``profile=None``: profile only when a target is missed. ``threads``: torch threads
-    for the single-canvas timings: "app" (what lenet/ui.py sets), a number, or None for
-    torch's default; batch throughput always runs with torch's default."""
-    checkpoints, default_threads = checkpoints or {}, torch.get_num_threads()
-    threads = app_threads() if threads == "app" else threads
-    single_threads = threads or default_threads
+    """``profile=None``: profile only when a target is missed. The single-canvas timings run
+    with the app's torch threads (what lenet/ui.py sets), batch throughput with torch's
+    default. ``batch_images`` replaces the MNIST test images (tests)."""
+    default_threads = torch.get_num_threads()
+    threads = app_threads() or default_threads
     canvases = [render(d) for d in sorted(STROKES)]
     if batch_images is None:
-        batch_images = mnist_test_images(Path(models_dir).parent / "data" / "mnist")
+        batch_images = load_mnist(DATA_DIR, "test")[0]
     per_variant, raw, models = {}, {}, {}
     for variant in variants:
-        path = checkpoints.get(variant) or checkpoint_path(variant, models_dir)
-        models[variant], source = load_model(variant, path)
-        with torch_threads(single_threads):
-            raw[variant], forward = time_model(models[variant], canvases, calls)
-        images_per_s = batch_throughput(models[variant], batch_images, batch, batch_repeats)
+        models[variant], source = load_model(variant, checkpoint_path(variant, models_dir))
+        xs = [to_tensor(canvas_steps(c).centred28) for c in canvases]
+        with torch_threads(threads):
+            raw[variant] = time_whole_path(models[variant], canvases, calls)
+            with torch.inference_mode():
+                forward = time_each(models[variant].activations, xs, calls)
         per_variant[variant] = {
             "checkpoint": source,
             **{k: summary(raw[variant][k]) for k in ("whole", "preprocess", "predict")},
             "forward": summary(forward),
-            "batch_images_per_s": images_per_s,
+            "batch_images_per_s": batch_throughput(
+                models[variant], batch_images, batch, batch_repeats
+            ),
         }
     first_model = next(iter(models.values()))
     targets, share = _targets(per_variant, raw)
-    with torch_threads(single_threads):
+    with torch_threads(threads):
         parts = breakdown(first_model, canvases, max(10, calls // 4))
     compared = compare_threads(first_model, canvases, max(10, calls // 2))
-    settings = (calls, len(canvases), single_threads, default_threads, threads, batch)
+    settings = (calls, len(canvases), threads, default_threads, batch)
     body = _body(per_variant, settings, len(batch_images), compared, parts)
     profile_text = None
     if profile or (profile is None and any(t.met is False for t in targets)):
-        with torch_threads(single_threads):
+        with torch_threads(threads):
             profile_text = profile_path(first_model, canvases, min(200, calls))
         body += [
             f"Profile of the whole path (cProfile, {min(200, calls)} calls, sorted by own time):",
@@ -219,7 +201,7 @@ def run(
         variants=per_variant,
         breakdown=parts,
         threads=compared,
-        single_threads=single_threads,
+        single_threads=threads,
         preprocess_share=share,
         profile=profile_text,
     )
@@ -229,39 +211,25 @@ def _targets(per_variant: dict, raw: dict) -> tuple[list[Target], float]:
     """The targets, and the preprocessing's share of the whole path (all variants)."""
     pre_ms = summary([x for t in raw.values() for x in t["preprocess"]])["median_ms"]
     share = pre_ms / summary([x for t in raw.values() for x in t["whole"]])["median_ms"]
-    targets = [
-        Target(
-            f"whole path, {variant} (median)",
-            r["whole"]["median_ms"],
-            TARGET_WHOLE_MS,
-            "ms",
-            note="checkpoint missing: untrained weights"
-            if r["checkpoint"].startswith("missing")
-            else "",
-        )
-        for variant, r in per_variant.items()
-    ]
+    targets = []
+    for variant, r in per_variant.items():
+        missing = r["checkpoint"].startswith("missing")
+        note = "checkpoint missing: untrained weights" if missing else ""
+        name = f"whole path, {variant} (median)"
+        targets.append(Target(name, r["whole"]["median_ms"], TARGET_WHOLE_MS, "ms", note=note))
+    pre_name = "preprocessing (median, all variants)"
+    share_name = "preprocessing share of the whole path"
     return targets + [
-        Target(
-            "preprocessing (median, all variants)",
-            pre_ms,
-            TARGET_WHOLE_MS / 2,
-            "ms",
-            note="half of the 2 ms budget",
-        ),
-        Target(
-            "preprocessing share of the whole path", 100 * share, 100 * TARGET_PREPROCESS_SHARE, "%"
-        ),
+        Target(pre_name, pre_ms, TARGET_WHOLE_MS / 2, "ms", note="half of the 2 ms budget"),
+        Target(share_name, 100 * share, 100 * TARGET_PREPROCESS_SHARE, "%"),
     ], share
 
 
-def _body(
-    per_variant: dict, settings: tuple, batch_images: int, compared: dict, parts: dict
-) -> list:
-    calls, canvases, single_threads, default_threads, threads, batch = settings
+def _body(per_variant: dict, settings: tuple, images: int, compared: dict, parts: dict) -> list:
+    calls, canvases, threads, default_threads, batch = settings
 
     def ms(s: dict, digits: int = 2) -> str:
-        return f"{s['median_ms']:.{digits}f} / {s['p95_ms']:.{digits}f}"
+        return " / ".join(ms_cells(s, digits))
 
     rows = [
         [
@@ -273,33 +241,26 @@ def _body(
         for variant, r in per_variant.items()
     ]
     headers = ["variant", "whole path median / p95 (ms)", "canvas_steps (ms)", "predict (ms)"]
-    app = " (what lenet/ui.py sets for the app)" if threads and threads == app_threads() else ""
+    app = " (what lenet/ui.py sets for the app)" if threads == app_threads() else ""
     return [
         Table([*headers, "bare forward (ms)", f"batch {batch} (img/s)"], rows),
         f"{calls} calls per variant, alternating {canvases} drawn digits "
-        f"(lenet_testkit.digits.render, 280×280 RGBA); {single_threads} torch thread(s) for the "
+        f"(lenet_testkit.digits.render, 280×280 RGBA); {threads} torch thread(s) for the "
         f"single-canvas timings{app}, {default_threads} (torch's default) for the batch. "
         "The whole path is canvas_steps + predict timed together per call; the bare "
         "forward pass is model.activations on a (1, 1, 32, 32) tensor under inference_mode; "
-        f"batch throughput is lenet.evaluate.predict over {batch_images:,} images in "
+        f"batch throughput is lenet.evaluate.predict over {images:,} images in "
         f"batches of {batch}.",
         "Torch threads for one canvas (whole path, first variant, alternating blocks):",
         Table(
             ["torch threads", "median (ms)", "p95 (ms)", "n"],
-            [
-                [k, f"{v['median_ms']:.2f}", f"{v['p95_ms']:.2f}", v["n"]]
-                for k, v in compared.items()
-            ],
+            [[k, *ms_cells(v, 2), v["n"]] for k, v in compared.items()],
         ),
         "Where the time goes (each piece timed on its own, first variant; median / p95 ms):",
-        Table(
-            ["step", "median", "p95"],
-            [[k, f"{v['median_ms']:.3f}", f"{v['p95_ms']:.3f}"] for k, v in parts.items()],
-        ),
+        Table(["step", "median", "p95"], [[k, *ms_cells(v, 3)] for k, v in parts.items()]),
     ]
 
 
-# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
 QUICK = {"calls": 100, "batch_repeats": 1}
 
 if __name__ == "__main__":

@@ -1,21 +1,19 @@
 """Load: N concurrent browser sessions (one headless Chromium, one context per session)
-against one app server (`python -m lenet.server`) on 127.0.0.1, each drawing digits for a fixed time:
-successful predictions, errors (a prediction that did not come within the timeout, or an
-exception element on the page), mouse-up -> prediction latency (p50 / p95, recorded in
-the page), and the server's RSS before, during and after (sessions closed, then
+against one app server (`python -m lenet.server`) on 127.0.0.1, each drawing digits for a
+fixed time: successful predictions, errors (a prediction that did not come within the
+timeout, or an exception element on the page), mouse-up -> prediction latency (p50 / p95,
+recorded in the page), and the server's RSS before, during and after (sessions closed, then
 server.disconnectedSessionTTL from .streamlit/config.toml plus a margin).
 
-Fault run (``--fault``): the server is killed (SIGKILL) and started again on the same port
-while a page is open; the page must reconnect by itself and predict the next stroke.
-
-    python -m bench.load [--quick] [--sessions 10] [--seconds 60]   # the load run
-    python -m bench.run_all --only fault                             # the fault run
+    python -m bench.load [--quick] [--sessions 10] [--seconds 60]
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+import tomllib
 from collections import Counter
 from collections.abc import Sequence
 
@@ -24,6 +22,7 @@ from bench.common import (
     DONE_JS,
     ERROR_JS,
     READ_JS,
+    ROOT,
     STROKE_DIGITS,
     Server,
     Table,
@@ -33,20 +32,17 @@ from bench.common import (
     cli,
     median,
     result,
-    session_ttl_s,
     skipped,
     summary,
 )
+from bench.report import ms_cells
 from lenet_testkit.digits import STROKES
 
 TITLE = "Load: concurrent browser sessions"
-FAULT_TITLE = "Fault: server killed and restarted mid-session"
 TARGET_P95_MS = 1500.0
 TARGET_RECLAIM_MB = 50.0
 PREDICTION_TIMEOUT_S = 30.0
-FAULT_RECOVERY_LIMIT_S = 90.0
 EXCEPTION = '[data-testid="stException"]'
-SIDEBAR = '[data-testid="stSidebar"] [data-testid="stSelectbox"]'  # app.py's checkpoint picker
 HAND_PX_PER_EVENT = 10.0  # mouse travel between two move events (see draw)
 LOOK_S = 5.0  # a student looks at the prediction and the maps before the next digit
 
@@ -60,8 +56,6 @@ async def draw(page, digit: int) -> None:
     one event per frame (60 a second), so that is a pen moving about 600 px/s: a digit in
     0.4-0.8 s, as people draw them. (A fixed number of events per segment gave 8 events
     to a 1 and 156 to a 0.)"""
-    import math
-
     from playwright.async_api import Error as PlaywrightError
 
     for attempt in range(10):
@@ -172,15 +166,11 @@ async def session(
             await page.wait_for_selector("canvas", timeout=120_000)
 
 
-async def sample_rss(server: Server, out: list, stop: asyncio.Event, every: float = 1.0):
+async def sample_rss(server: Server, out: list, stop: asyncio.Event) -> None:
+    """The server's RSS once a second until ``stop`` is set."""
     while not stop.is_set():
-        rss = server.rss_mb()
-        if rss is not None:
-            out.append(rss)
-        try:
-            await asyncio.wait_for(stop.wait(), every)
-        except TimeoutError:
-            pass
+        out.append(server.rss_mb())
+        await asyncio.sleep(1.0)
 
 
 async def _cold_start(url: str, sessions: int) -> list[str]:
@@ -278,12 +268,22 @@ def run(
     The sessions draw twice for ``seconds``: as a class (each student looks at a result
     for ``look_s`` before the next digit: the target), then back to back (no look: a
     stress figure, reported beside it)."""
-    targets = _load_targets(sessions)
+    p95_name = f"p95 mouse-up → prediction, {sessions} sessions drawing as a class"
+    cold_name = f"cold start: {sessions} sessions opened at once on a fresh server, errors"
+    targets = [
+        Target(p95_name, None, TARGET_P95_MS, "ms"),
+        Target("errors (timeouts, exceptions)", None, 0, ""),
+        Target("RSS after sessions closed + TTL, above baseline", None, TARGET_RECLAIM_MB, "MB"),
+        Target(cold_name, None, 0, ""),
+    ]
     why = chromium_missing() or app_checkpoint_missing()
     if why:
         return skipped("load", TITLE, why, targets)
     args = [] if ttl is None else ["--server.disconnectedSessionTTL", str(int(ttl))]
-    ttl_s = session_ttl_s() if ttl is None else ttl
+    ttl_s = ttl
+    if ttl is None:  # the config's (Streamlit's default: 120 s)
+        config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+        ttl_s = float(config.get("server", {}).get("disconnectedSessionTTL", 120))
     with Server(args=args) as server:
         cold = asyncio.run(_cold_start(server.url, sessions))
         cold_log = server.log_path
@@ -291,10 +291,7 @@ def run(
     with Server(args=args) as server:
         out = asyncio.run(_load(server, sessions, seconds, ttl_s + margin, looks))
     out["cold_start_errors"] = cold
-    phases = {look: out["phases"][look] for look in looks}
-    stats = {
-        look: summary(ph["latencies"]) if ph["latencies"] else None for look, ph in phases.items()
-    }
+    stats = {look: summary(ph["latencies"]) for look, ph in out["phases"].items()}
     s = stats[looks[0]]
     targets[0].measured = s["p95_ms"] if s else None
     targets[0].note = (
@@ -310,29 +307,14 @@ def run(
         ["sessions", sessions],
         ["all pages open (opened at once, before the drawing)", f"{out['open_s']:.0f} s"],
         ["drawing time per phase", f"{seconds:.0f} s"],
-        *[row for look in looks for row in _phase_rows(look, phases[look], stats[look])],
+        *[row for look, ph in out["phases"].items() for row in _phase_rows(look, ph, stats[look])],
         *_rss_rows(out, ttl_s, margin),
     ]
     notes = _load_notes(out, ttl, looks[0], sessions, cold, cold_log)
-    body = [Table(["", "value"], rows), *notes]
-    out["phases"] = {str(look): ph for look, ph in phases.items()}
-    return result("load", TITLE, body, targets, summary=s, stats=stats, **out)
-
-
-def _load_targets(sessions: int) -> list[Target]:
-    return [
-        Target(
-            f"p95 mouse-up → prediction, {sessions} sessions drawing as a class",
-            None,
-            TARGET_P95_MS,
-            "ms",
-        ),
-        Target("errors (timeouts, exceptions)", None, 0, ""),
-        Target("RSS after sessions closed + TTL, above baseline", None, TARGET_RECLAIM_MB, "MB"),
-        Target(
-            f"cold start: {sessions} sessions opened at once on a fresh server, errors", None, 0, ""
-        ),
-    ]
+    out["phases"] = {str(look): ph for look, ph in out["phases"].items()}
+    return result(
+        "load", TITLE, [Table(["", "value"], rows), *notes], targets, summary=s, stats=stats, **out
+    )
 
 
 def _load_notes(out: dict, ttl: float | None, look: float, sessions: int, cold: list, log) -> list:
@@ -371,12 +353,12 @@ LOAD_METHOD = (
 
 
 def _ms3(s: dict | None) -> str:
-    return f"{s['median_ms']:.0f} / {s['p95_ms']:.0f} / {s['min_ms']:.0f}" if s else "—"
+    return " / ".join(ms_cells(s, 0, ("median_ms", "p95_ms", "min_ms"))) if s else "—"
 
 
 def _phase_rows(look: float, ph: dict, st: dict | None) -> list[list]:
     n = len(ph["latencies"])
-    warm = summary(ph["warm_latencies"]) if ph["warm_latencies"] else None
+    warm = summary(ph["warm_latencies"])
     name = f"as a class (look {look:g} s)" if look else "back to back (look 0 s)"
     return [
         [f"**{name}**: successful predictions", n],
@@ -404,126 +386,6 @@ def _rss_rows(out: dict, ttl_s: float, margin: float) -> list[list]:
     ]
 
 
-# ----------------------------------------------------------------------------- fault
-
-
-def run_fault(recovery_limit_s: float = FAULT_RECOVERY_LIMIT_S) -> dict:
-    target = Target(
-        "page predicts again after a server restart (time from the kill)",
-        None,
-        recovery_limit_s,
-        "s",
-    )
-    why = chromium_missing() or app_checkpoint_missing()
-    if why:
-        return skipped("fault", FAULT_TITLE, why, [target])
-    target.unmeasured = "FAILED"
-    server = Server()
-    try:
-        server.start()
-        data = _kill_and_recover(server, recovery_limit_s)
-    finally:
-        server.stop()
-    recovered = data["recovered_s"]
-    sidebar_lost = data["sidebar_before"] and not data["sidebar_after"]
-    passed = recovered is not None and not data["reloaded"] and not sidebar_lost
-    # recovered, but not to the same app: not measured
-    target.measured = recovered if passed or recovered is None else None
-    target.note = "pass" if passed else "fail"
-    body = [Table(["", "value"], _fault_rows(data, passed)), FAULT_METHOD]
-    if sidebar_lost:
-        body.append("After the restart the page came back without app.py's sidebar.")
-    if data["server_log"]:
-        logged = " / ".join(f"`{line}`" for line in data["server_log"])
-        body.append("The restarted server logged: " + logged)
-    del data["recovered_s"]
-    return result("fault", FAULT_TITLE, body, [target], passed=passed, recovery_s=recovered, **data)
-
-
-FAULT_METHOD = (
-    "The server is killed with SIGKILL after a prediction and started again on the "
-    "same port; Streamlit's client reconnects on its own. Strokes are tried every "
-    "≤ 10 s until one is predicted, so the recovery time includes up to one try's wait. "
-    "It passes when a stroke is predicted again without a page reload and the sidebar "
-    "(app.py's checkpoint picker) is still there."
-)
-
-
-def _kill_and_recover(server: Server, recovery_limit_s: float) -> dict:
-    """Predict, kill the server, start it again, and stroke until a prediction comes back
-    (``recovered_s`` from the kill, None if not within the limit: then try a reload)."""
-    from playwright.sync_api import Error as PlaywrightError
-
-    from bench.browser import stroke as sync_stroke
-    from lenet_testkit.browser import browser, clear_canvas, open_app
-
-    data: dict = {"recovered_s": None}
-    with browser() as b:
-        page = open_app(b, server.url)
-        page.set_default_timeout(10_000)
-        origin = page.evaluate("() => performance.timeOrigin")
-        data["before"] = sync_stroke(page, STROKE_DIGITS[0])
-        data["sidebar_before"] = page.locator(SIDEBAR).count() > 0
-        clear_canvas(page)
-        killed_at = page.evaluate("() => performance.now()")
-        server.kill()
-        log_offset = server.log_path.stat().st_size
-        data["restart_s"] = server.start()
-        attempts, deadline = 0, time.monotonic() + recovery_limit_s
-        while time.monotonic() < deadline:
-            attempts += 1
-            r = sync_stroke(page, STROKE_DIGITS[attempts % len(STROKE_DIGITS)], 10)
-            if "error" not in r:
-                data["recovered_s"] = (page.evaluate(READ_JS)["pred"]["t"] - killed_at) / 1000
-                data["after"] = r
-                break
-            try:  # a stroke drawn before the reconnection is lost: start over
-                clear_canvas(page)
-            except PlaywrightError:
-                page.wait_for_timeout(500)
-        data["attempts"] = attempts
-        data["sidebar_after"] = page.locator(SIDEBAR).count() > 0
-        data["reloaded"] = page.evaluate("() => performance.timeOrigin") != origin
-        if data["recovered_s"] is None:  # does a reload bring it back?
-            try:
-                page.reload()
-                page.wait_for_selector("canvas", timeout=60_000)
-                data["after_reload"] = "error" not in sync_stroke(page, STROKE_DIGITS[0], 30)
-            except PlaywrightError:
-                data["after_reload"] = False
-    with open(server.log_path) as log:
-        log.seek(log_offset)
-        logged = [line.strip() for line in log if "Error" in line or "does not exist" in line]
-    data["server_log"] = logged[:5]
-    return data
-
-
-def _fault_rows(data: dict, passed: bool) -> list[list]:
-    def yes(flag: bool) -> str:
-        return "yes" if flag else "no"
-
-    recovered = data["recovered_s"]
-    rows = [
-        ["prediction before the kill", yes("error" not in data["before"])],
-        ["server restart (start → healthy)", f"{data['restart_s']:.1f} s"],
-        ["strokes until a prediction came back", data["attempts"]],
-        [
-            "time from kill to the next prediction",
-            f"{recovered:.1f} s" if recovered is not None else "not recovered",
-        ],
-        ["page reloaded", yes(data["reloaded"])],
-        [
-            "sidebar (checkpoint picker) before / after",
-            f"{yes(data['sidebar_before'])} / {yes(data['sidebar_after'])}",
-        ],
-    ]
-    if "after_reload" in data:
-        predicted = "predicted" if data["after_reload"] else "not predicted"
-        rows.append(["a stroke after reloading the page", predicted])
-    return rows + [["result", "PASS" if passed else "FAIL"]]
-
-
-# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
 QUICK = {"sessions": 3, "seconds": 15, "ttl": 5, "margin": 5}
 
 if __name__ == "__main__":

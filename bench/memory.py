@@ -1,6 +1,6 @@
-"""Server memory: the resident set (VmRSS from /proc/<pid>/status) of the app's
-server (`python -m lenet.server`) right after start, after one page load (the model is then loaded and one session
-exists), and with 10 browser sessions each having drawn a digit.
+"""Server memory: the resident set (VmRSS from /proc/<pid>/status) of the app's server
+(`python -m lenet.server`) right after start, after one page load (the model is then
+loaded and one session exists), and with 10 browser sessions each having drawn a digit.
 
     python -m bench.memory [--quick] [--sessions 10]
 """
@@ -56,7 +56,7 @@ def run(sessions: int = 10) -> dict:
             failures += "error" in stroke(page, STROKE_DIGITS[i % len(STROKE_DIGITS)], 60)
         time.sleep(1.0)
         data["sessions_mb"] = server.rss_mb()
-        data["peak_mb"] = server.hwm_mb()
+        data["peak_mb"] = server.rss_mb("VmHWM")
         rows.append(
             [f"with {sessions} more sessions open, each after a prediction", data["sessions_mb"]]
         )
@@ -75,7 +75,6 @@ def run(sessions: int = 10) -> dict:
     return result("memory", TITLE, body, targets, sessions=sessions, failures=failures, **data)
 
 
-# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
 QUICK = {"sessions": 3}
 
 if __name__ == "__main__":

@@ -137,7 +137,6 @@ def run(variants=("classic", "modern", "lecun1998"), count: int = 200) -> dict:
     return result("reading", TITLE, body, targets, figures=figures)
 
 
-# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
 QUICK = {"variants": ("classic",), "count": 30}
 
 

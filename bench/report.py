@@ -32,6 +32,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
+def ms_cells(s: dict | None, digits: int = 0, keys=("median_ms", "p95_ms")) -> list[str]:
+    """A timing summary's median and p95 (or ``keys``) in ms as table cells; "—" without one."""
+    return [f"{s[k]:.{digits}f}" if s else "—" for k in keys]
+
+
 def target_row(t: dict) -> list[str]:
     """A target (``Target.to_dict()``) as cells: name, measured, limit, status, note."""
     sign = "≥" if t["higher_is_better"] else "≤"

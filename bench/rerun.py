@@ -15,16 +15,26 @@
 
 from __future__ import annotations
 
-import io
 import os
 import time
-from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
 
-from bench.common import MODELS_DIR, Table, Target, cli, result, skipped, summary, time_calls
+from bench.common import (
+    MODELS_DIR,
+    Table,
+    Target,
+    cli,
+    result,
+    skipped,
+    summary,
+    thumbnail_png,
+    time_calls,
+)
+from bench.report import ms_cells
 from lenet.checkpoint import MODELS_DIR_ENV
 from lenet.viz import LAYER_FIGURES
 from lenet_testkit.digits import STROKES, render
@@ -42,8 +52,6 @@ PER_STROKE = ("c1", "kernels", "c3", "s2")
 def build_outputs(model, rgba: np.ndarray, layers=PER_STROKE) -> dict[str, bytes]:
     """What the canvas fragment computes for one drawing, through the page's own builders:
     {name: image bytes} for the probabilities, the given layers and the four steps."""
-    from PIL import Image
-
     from lenet import describe, viz
     from lenet.i18n import translate
     from lenet.inference import c1_kernels, predict
@@ -62,9 +70,7 @@ def build_outputs(model, rgba: np.ndarray, layers=PER_STROKE) -> dict[str, bytes
         describe.layer(name, r.activations, kernels, t)
         out[name] = viz.layer_image(name, r.activations, kernels)
     for k, image in enumerate((steps.crop, steps.fit20, steps.centred28, steps.padded32)):
-        buffer = io.BytesIO()
-        Image.fromarray(viz.thumbnail(image, 140)).save(buffer, format="PNG")
-        out[f"step{k + 1}"] = buffer.getvalue()
+        out[f"step{k + 1}"] = thumbnail_png(image)
     return out
 
 
@@ -73,36 +79,22 @@ def time_fragment(model, canvases: list[np.ndarray], calls: int) -> dict:
     return summary(time_calls(lambda i: build_outputs(model, canvases[i % len(canvases)]), calls))
 
 
-@contextmanager
-def _patched_app(models_dir: Path | None):
-    """lenet.ui.draw_canvas returns ``state['image']``; the models folder optionally
-    another one ($LENET_MODELS_DIR). Restores both afterwards."""
-    import lenet.ui
-
-    state = {"image": None}
-    saved = lenet.ui.draw_canvas, os.environ.get(MODELS_DIR_ENV)
-    lenet.ui.draw_canvas = lambda stroke_width, key, **kw: state["image"]
-    if models_dir is not None:
-        os.environ[MODELS_DIR_ENV] = str(models_dir)
-    try:
-        yield state
-    finally:
-        lenet.ui.draw_canvas = saved[0]
-        if saved[1] is None:
-            os.environ.pop(MODELS_DIR_ENV, None)
-        else:
-            os.environ[MODELS_DIR_ENV] = saved[1]
-
-
 def apptest_reruns(
     reruns: int, models_dir: Path | None, canvases: dict[int, np.ndarray], checkpoint: str
 ):
+    """AppTest reruns of the draw page, lenet.ui.draw_canvas returning each digit in turn
+    ($LENET_MODELS_DIR set to ``models_dir`` when given)."""
+    import lenet.ui
     from lenet_testkit.apptest import run_page
 
     digits = sorted(canvases)
+    drawn = {"image": canvases[digits[-1]]}
+    env = {} if models_dir is None else {MODELS_DIR_ENV: str(models_dir)}
     times, wrong, exceptions = [], 0, 0
-    with _patched_app(models_dir) as state:
-        state["image"] = canvases[digits[-1]]
+    with (
+        mock.patch.object(lenet.ui, "draw_canvas", lambda stroke_width, key, **kw: drawn["image"]),
+        mock.patch.dict(os.environ, env),
+    ):
         # The checkpoint is chosen up front: left to the sidebar's picker, AppTest loses the
         # choice on the third run when lenet5-classic is missing.
         at = run_page("pages/draw.py", timeout=120, checkpoint=checkpoint)
@@ -110,15 +102,12 @@ def apptest_reruns(
         digit = digits[-1]
         for i in range(reruns):
             digit = digits[i % len(digits)]
-            state["image"] = canvases[digit]
+            drawn["image"] = canvases[digit]
             t0 = time.perf_counter()
             at.run()
             times.append(time.perf_counter() - t0)
-            if at.exception:
-                exceptions += 1
-            metrics = [m.value for m in at.metric]
-            if str(digit) not in metrics:
-                wrong += 1
+            exceptions += bool(at.exception)
+            wrong += str(digit) not in [m.value for m in at.metric]
         charts = len(at.get("plotly_chart"))
         model_name = at.session_state["checkpoint"] if "checkpoint" in at.session_state else None
     return times, wrong, exceptions, charts, model_name, digit
@@ -187,7 +176,7 @@ def _body(apptest, fragment, built: dict, name: str, digits: list, counts: tuple
     return [
         Table(
             ["measurement", "median (ms)", "p95 (ms)", "n"],
-            [[label, f"{v['median_ms']:.1f}", f"{v['p95_ms']:.1f}", v["n"]] for label, v in rows],
+            [[label, *ms_cells(v, 1), v["n"]] for label, v in rows],
         ),
         f"Checkpoint: {name}. Each AppTest rerun draws another digit "
         f"({', '.join(map(str, digits))} in turn); {wrong} of {reruns} reruns did not "
@@ -199,7 +188,6 @@ def _body(apptest, fragment, built: dict, name: str, digits: list, counts: tuple
     ]
 
 
-# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
 QUICK = {"reruns": 10, "fragment_calls": 10}
 
 if __name__ == "__main__":

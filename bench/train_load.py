@@ -23,6 +23,7 @@ from bench.common import (
     skipped,
     summary,
 )
+from bench.report import ms_cells
 
 TITLE = "Draw page while a job trains"
 RSS_TARGET_MB = 600.0
@@ -66,7 +67,7 @@ def run(strokes: int = 20, warmup: int = 2) -> dict:
         busy = measure(draw, strokes)
         busy_seconds = time.monotonic() - started
         still_training = trainer.locator("[data-testid='stProgress']").count() > 0
-        busy_rss, peak = server.rss_mb(), server.hwm_mb()
+        busy_rss, peak = server.rss_mb(), server.rss_mb("VmHWM")
         trainer.locator("[class*='st-key-tr_stop'] button").click()
         trainer.wait_for_selector(".st-key-train-result", timeout=120_000)
     data = {
@@ -96,8 +97,7 @@ def report(targets: list[Target], d: dict) -> dict:
                 name,
                 len(m["latencies"]),
                 len(m["errors"]),
-                f"{s['median_ms']:.0f}",
-                f"{s['p95_ms']:.0f}",
+                *ms_cells(s),
                 f"{rss:.0f}",
             ]
             for name, m, s, rss in rows
@@ -123,7 +123,6 @@ def report(targets: list[Target], d: dict) -> dict:
     )
 
 
-# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
 QUICK = {"strokes": 5, "warmup": 1}
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -36,6 +35,7 @@ TITLE = "Training speed"
 TARGET_SECONDS_TO_99 = 30.0
 TARGET_SPEEDUP = 2.0
 TARGET_ACCURACY = 0.99
+SEED = 0  # the models' initial weights and both loops' shuffling and distortions
 
 
 # ----------------------------------------------------------------------------- baseline
@@ -46,8 +46,8 @@ class PerSampleMNIST(Dataset):
     on its own (the same random affine distortions as lenet.train.augment, for one image);
     the model maps [0, 1] onto its input range itself."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, config: LeNetConfig, seed: int):
-        self.images, self.labels, self.config = images, labels, config
+    def __init__(self, images: np.ndarray, labels: np.ndarray, seed: int):
+        self.images, self.labels = images, labels
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
@@ -60,40 +60,51 @@ class PerSampleMNIST(Dataset):
         return x, int(self.labels[i])
 
 
-@dataclass
-class Setup:
-    batch_size: int
-    peak_lr: float
-    weight_decay: float
-    label_smoothing: float
-    total_steps: int
-    device: torch.device
+class Loop:
+    """A model with the variant's recipe (AdamW, one-cycle schedule over ``total_steps``)
+    on a device; a subclass trains it on the next batches."""
+
+    def __init__(self, model: LeNet5, recipe, total_steps: int, device: torch.device):
+        self.model, self.recipe, self.total_steps, self.device = model, recipe, total_steps, device
+        self.step = 0
+        self.optimizer = torch.optim.AdamW(
+            model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay
+        )
+
+    def train_batches(self, n: int) -> int:
+        """Train on the next n batches; returns the number of images."""
+        raise NotImplementedError
+
+    def timed(self, n: int) -> tuple[int, float]:
+        """train_batches(n): the images and the seconds (the device synchronised)."""
+        self._sync()
+        started = time.perf_counter()
+        images = self.train_batches(n)
+        self._sync()
+        return images, time.perf_counter() - started
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
 
-def _optimizer(model: LeNet5, s: Setup) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(model.parameters(), lr=s.peak_lr, weight_decay=s.weight_decay)
-
-
-class BaselineLoop:
+class BaselineLoop(Loop):
     """A DataLoader over PerSampleMNIST; the training step is the same as ours."""
 
-    def __init__(self, model, images, labels, s: Setup, seed: int):
-        self.model, self.s, self.step = model, s, 0
-        self.optimizer = _optimizer(model, s)
-        dataset = PerSampleMNIST(images, labels, model.config, seed)
+    def __init__(self, model, images, labels, recipe, total_steps, device):
+        super().__init__(model, recipe, total_steps, device)
         self.loader = DataLoader(
-            dataset,
-            batch_size=s.batch_size,
+            PerSampleMNIST(images, labels, SEED),
+            batch_size=recipe.batch_size,
             shuffle=True,
             num_workers=0,
-            generator=torch.Generator().manual_seed(seed),
+            generator=torch.Generator().manual_seed(SEED),
         )
         self.batches = iter(self.loader)
 
     def train_batches(self, n: int) -> int:
-        """Train on the next n batches (a new epoch starts when one ends); returns images."""
-        model, s = self.model, self.s
-        model.train()
+        """A new epoch starts when one ends."""
+        self.model.train()
         seen = 0
         for _ in range(n):
             try:
@@ -101,10 +112,10 @@ class BaselineLoop:
             except StopIteration:
                 self.batches = iter(self.loader)
                 x, y = next(self.batches)
-            x, y = x.to(s.device), y.to(s.device)
+            x, y = x.to(self.device), y.to(self.device)
             for group in self.optimizer.param_groups:
-                group["lr"] = one_cycle_lr(self.step, s.total_steps, s.peak_lr)
-            loss = F.cross_entropy(model(x), y, label_smoothing=s.label_smoothing)
+                group["lr"] = one_cycle_lr(self.step, self.total_steps, self.recipe.lr)
+            loss = F.cross_entropy(self.model(x), y, label_smoothing=self.recipe.label_smoothing)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -114,49 +125,35 @@ class BaselineLoop:
         return seen
 
 
-class OurLoop:
+class OurLoop(Loop):
     """lenet.train.train_one_epoch, run on successive chunks of each epoch's shuffled
     order (so that the two loops can be interleaved and evaluated every few batches)."""
 
-    def __init__(self, model, train_x, train_y, s: Setup, seed: int):
-        self.model, self.s, self.step = model, s, 0
-        self.optimizer = _optimizer(model, s)
-        self.x, self.y = train_x.to(s.device), train_y.to(s.device)
-        self.generator = torch.Generator().manual_seed(seed)
+    def __init__(self, model, train_x, train_y, recipe, total_steps, device):
+        super().__init__(model, recipe, total_steps, device)
+        self.x, self.y = train_x.to(device), train_y.to(device)
+        self.generator = torch.Generator().manual_seed(SEED)
         self.order, self.pos = torch.randperm(len(self.x), generator=self.generator), 0
 
     def train_batches(self, n: int) -> int:
         if self.pos >= len(self.order):
             self.order, self.pos = torch.randperm(len(self.x), generator=self.generator), 0
-        idx = self.order[self.pos : self.pos + n * self.s.batch_size]
+        idx = self.order[self.pos : self.pos + n * self.recipe.batch_size]
         self.pos += len(idx)
         _, self.step = train_one_epoch(
             self.model,
             self.optimizer,
             self.x[idx],
             self.y[idx],
-            batch_size=self.s.batch_size,
+            batch_size=self.recipe.batch_size,
             step=self.step,
-            total_steps=self.s.total_steps,
-            peak_lr=self.s.peak_lr,
+            total_steps=self.total_steps,
+            peak_lr=self.recipe.lr,
             augment_batches=True,
-            label_smoothing=self.s.label_smoothing,
+            label_smoothing=self.recipe.label_smoothing,
             generator=self.generator,
         )
         return len(idx)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(loop, n: int) -> tuple[int, float]:
-    _sync(loop.s.device)
-    started = time.perf_counter()
-    images = loop.train_batches(n)
-    _sync(loop.s.device)
-    return images, time.perf_counter() - started
 
 
 # ----------------------------------------------------------------------------- peak, MACs
@@ -211,10 +208,10 @@ def interleaved(chunks: dict, repeats: int) -> dict[object, list[float]]:
 
 def throughput(ours: OurLoop, base: BaselineLoop, batches: int, repeats: int) -> dict:
     """Interleaved chunks of ``batches`` batches of our loop and the baseline."""
-    timed(ours, 2)  # warm-up: first calls allocate and pick kernels
-    timed(base, 2)
+    ours.timed(2)  # warm-up: first calls allocate and pick kernels
+    base.timed(2)
     rates = interleaved(
-        {"ours": lambda: timed(ours, batches), "base": lambda: timed(base, batches)}, repeats
+        {"ours": lambda: ours.timed(batches), "base": lambda: base.timed(batches)}, repeats
     )
     ratios = [o / b for o, b in zip(rates["ours"], rates["base"], strict=True)]
     return {
@@ -232,21 +229,21 @@ def throughput(ours: OurLoop, base: BaselineLoop, batches: int, repeats: int) ->
 def thread_comparison(ours: OurLoop, batches: int, repeats: int) -> dict | None:
     """Our loop with torch's current threads and with one thread, interleaved chunks."""
     default = torch.get_num_threads()
-    if default == 1 or ours.s.device.type != "cpu":
+    if default == 1 or ours.device.type != "cpu":
         return None
 
     def chunk(threads: int):
         with torch_threads(threads):
-            return timed(ours, batches)
+            return ours.timed(batches)
 
     rates = interleaved({n: (lambda n=n: chunk(n)) for n in (default, 1)}, repeats)
     return {threads: median(v) for threads, v in rates.items()}
 
 
-def race(loops: dict, test_x, test_labels, eval_every: int, limit_s: float, max_steps: int) -> dict:
+def race(loops: dict, test_x, test_labels, eval_every: int, limit_s: float) -> dict:
     """Train each loop in segments of ``eval_every`` batches, interleaved, evaluating the
     test set after every segment; each loop's clock counts only its own segments and
-    evaluations. Stops a loop at TARGET_ACCURACY, at ``limit_s`` or after ``max_steps``."""
+    evaluations. Stops a loop at TARGET_ACCURACY, at ``limit_s`` or at the schedule's end."""
     state = {
         name: {"seconds": 0.0, "train_seconds": 0.0, "reached_s": None, "history": []}
         for name in loops
@@ -255,7 +252,7 @@ def race(loops: dict, test_x, test_labels, eval_every: int, limit_s: float, max_
     while active:
         for name in list(active):
             loop, st = loops[name], state[name]
-            images, seconds = timed(loop, eval_every)
+            images, seconds = loop.timed(eval_every)
             started = time.perf_counter()
             preds = test_predictions(loop.model, test_x)
             eval_s = time.perf_counter() - started
@@ -267,7 +264,11 @@ def race(loops: dict, test_x, test_labels, eval_every: int, limit_s: float, max_
             if accuracy >= TARGET_ACCURACY:
                 st["reached_s"], st["reached_step"] = st["seconds"], loop.step
                 st["reached_train_s"] = st["train_seconds"]
-            if st["reached_s"] is not None or st["seconds"] > limit_s or loop.step >= max_steps:
+            if (
+                st["reached_s"] is not None
+                or st["seconds"] > limit_s
+                or loop.step >= loop.total_steps
+            ):
                 active.remove(name)
     return state
 
@@ -281,12 +282,8 @@ def run(
     race_epochs: float = 3.0,
     eval_every: int = 100,
     race_limit_s: float = 120.0,
-    race_baseline: bool = True,
     skip_race: bool = False,
-    train_limit: int | None = None,
-    test_limit: int | None = None,
     arrays: tuple | None = None,
-    seed: int = 0,
     threads: int | None = None,
 ) -> dict:
     """``arrays`` = (train_images, train_labels, test_images, test_labels) replaces the
@@ -296,10 +293,9 @@ def run(
         from lenet.data import load_mnist
 
         arrays = (*load_mnist(data, "train"), *load_mnist(data, "test"))
-    limits = (train_limit, train_limit, test_limit, test_limit)
-    arrays = tuple(a[:limit] for a, limit in zip(arrays, limits, strict=True))
     recipe = RECIPES[variant]
-    race_settings = None if skip_race else (eval_every, race_limit_s, race_baseline)
+    steps = max(1, int(race_epochs * math.ceil(len(arrays[0]) / recipe.batch_size)))
+    race_settings = None if skip_race else (eval_every, race_limit_s)
     per_device, targets, notes = {}, [], []
     torch.set_flush_denormal(True)  # as lenet.train does, for both loops
     with torch_threads(threads):
@@ -308,12 +304,8 @@ def run(
                 per_device["cuda"] = {"skipped": "no CUDA device"}
                 notes.append("CUDA: no CUDA device (torch.cuda.is_available() is False).")
                 continue
-            steps = max(1, int(race_epochs * math.ceil(len(arrays[0]) / recipe.batch_size)))
-            settings = (recipe.batch_size, recipe.lr, recipe.weight_decay, recipe.label_smoothing)
-            setup = Setup(*settings, steps, torch.device(name))
-            per_device[name] = measure_device(
-                variant, setup, arrays, (batches, repeats), race_settings, seed
-            )
+            setup = (variant, recipe, steps, torch.device(name))
+            per_device[name] = measure_device(setup, arrays, (batches, repeats), race_settings)
             targets += device_targets(name, variant, per_device[name])
         threads_used = torch.get_num_threads()
     body = _body(per_device, variant, recipe, notes)
@@ -327,18 +319,19 @@ def run(
     return result("train_speed", TITLE, body, targets, devices=per_device, variant=variant)
 
 
-def measure_device(variant, s: Setup, arrays, chunks: tuple, race_settings, seed: int) -> dict:
+def measure_device(setup: tuple, arrays, chunks: tuple, race_settings) -> dict:
     """Throughput of both loops on one device, torch threads compared, the CPU's peak, and
-    (``race_settings`` = (eval_every, limit_s, with_baseline)) the race to 99%."""
+    (``race_settings`` = (eval_every, limit_s)) the race to 99%."""
+    variant, recipe, total_steps, device = setup
     train_images, train_labels, test_images, test_labels = arrays
     train_x = torch.as_tensor(train_images)  # uint8: the loop pads batch by batch
     train_y = torch.as_tensor(train_labels, dtype=torch.long)
 
     def fresh():
-        torch.manual_seed(seed)
-        model = LeNet5(LeNetConfig.for_variant(variant)).to(s.device)
-        ours = OurLoop(model, train_x, train_y, s, seed)
-        base = BaselineLoop(copy.deepcopy(model), train_images, train_labels, s, seed)
+        torch.manual_seed(SEED)
+        model = LeNet5(LeNetConfig.for_variant(variant)).to(device)
+        ours = OurLoop(model, train_x, train_y, *setup[1:])
+        base = BaselineLoop(copy.deepcopy(model), train_images, train_labels, *setup[1:])
         return ours, base
 
     ours, base = fresh()
@@ -346,44 +339,33 @@ def measure_device(variant, s: Setup, arrays, chunks: tuple, race_settings, seed
     r["threads"] = thread_comparison(ours, *chunks)
     r["epoch_seconds_ours"] = 60_000 / r["ours_images_per_s"]
     r["epoch_seconds_baseline"] = 60_000 / r["baseline_images_per_s"]
-    if s.device.type == "cpu":
+    if device.type == "cpu":
         macs, peak = forward_macs(ours.model), matmul_peak_flops()
         r["forward_macs"] = macs
         r["peak_gflops"] = peak / 1e9
         r["training_gflops"] = r["ours_images_per_s"] * macs * 2 * 3 / 1e9
         r["fraction_of_peak"] = r["training_gflops"] * 1e9 / peak
     if race_settings is not None:
-        eval_every, limit_s, with_baseline = race_settings
         ours, base = fresh()
-        loops = {"ours": ours, "baseline": base} if with_baseline else {"ours": ours}
-        test_x = pad_unit(test_images).to(s.device)
-        r["race"] = race(loops, test_x, test_labels, eval_every, limit_s, s.total_steps)
+        loops = {"ours": ours, "baseline": base}
+        test_x = pad_unit(test_images).to(device)
+        r["race"] = race(loops, test_x, test_labels, *race_settings)
     return r
 
 
 def device_targets(name: str, variant: str, r: dict) -> list[Target]:
-    speedup = Target(
-        f"our epoch vs baseline ({name})", r["speedup"], TARGET_SPEEDUP, "× faster", True
-    )
+    speedup = f"our epoch vs baseline ({name})"
     label = f"{variant} to {TARGET_ACCURACY:.1%} test accuracy ({name})"
+    targets = [Target(speedup, r["speedup"], TARGET_SPEEDUP, "× faster", True)]
     if "race" not in r:
-        return [
-            speedup,
-            Target(
-                label, None, TARGET_SECONDS_TO_99, "s", unmeasured="not run", note="race skipped"
-            ),
-        ]
+        skipped = {"unmeasured": "not run", "note": "race skipped"}
+        return targets + [Target(label, None, TARGET_SECONDS_TO_99, "s", **skipped)]
     ours = r["race"]["ours"]
     reached = ours["reached_s"]
-    note = (
-        ""
-        if reached is not None
-        else (f"not reached: best {ours['best_accuracy']:.2%} after {ours['seconds']:.0f} s")
-    )
-    return [
-        speedup,
-        Target(label, reached, TARGET_SECONDS_TO_99, "s", note=note, unmeasured="not reached"),
-    ]
+    best = f"not reached: best {ours['best_accuracy']:.2%} after {ours['seconds']:.0f} s"
+    note = "" if reached is not None else best
+    target = Target(label, reached, TARGET_SECONDS_TO_99, "s", note=note, unmeasured="not reached")
+    return targets + [target]
 
 
 THROUGHPUT_HEADERS = [
@@ -460,7 +442,6 @@ def _race_cells(st: dict) -> list[str]:
     ]
 
 
-# `--quick` (python -m bench.run_all --quick); make bench runs run() with its defaults.
 QUICK = {"batches": 10, "repeats": 3, "skip_race": True}
 
 if __name__ == "__main__":

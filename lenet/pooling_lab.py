@@ -63,13 +63,6 @@ def upstream_grid(shape: tuple[int, int], preset: str = "ones") -> np.ndarray:
     )
 
 
-def symmetric_range(values) -> tuple[float, float]:
-    """(-m, m) with m the largest |value| (1 if all are zero): a diverging colour scale
-    centred on 0, for gradients."""
-    m = float(np.max(np.abs(values))) if np.size(values) else 0.0
-    return (-m, m) if m > 0 else (-1.0, 1.0)
-
-
 @dataclass(frozen=True)
 class Reduction:
     """How many values a pooling layer keeps: ``before`` in, ``after`` out."""

@@ -194,19 +194,24 @@ def touch_stroke(cdp, path: list[tuple[float, float]]) -> None:
     cdp.send(touch, {"type": "touchEnd", "touchPoints": []})
 
 
+def stroke_path(box: dict, stroke, steps: int) -> list[tuple[float, float]]:
+    """A stroke's points (unit coordinates) in page pixels on the canvas ``box``, each of
+    its segments cut into ``steps`` moves."""
+    points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
+    return [points[0]] + [
+        (x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps)
+        for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False)
+        for k in range(1, steps + 1)
+    ]
+
+
 def draw_digit_touch(page, digit: int, steps_per_segment: int = 8) -> None:
     """Draw ``digit`` with a finger: touch events through the DevTools protocol (the page's
     context must be created with ``has_touch=True``)."""
     box = canvas_box(page)
     cdp = page.context.new_cdp_session(page)
     for stroke in STROKES[digit]:
-        points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
-        path = [
-            (x0 + (x1 - x0) * k / steps_per_segment, y0 + (y1 - y0) * k / steps_per_segment)
-            for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False)
-            for k in range(steps_per_segment)
-        ] + [points[-1]]
-        touch_stroke(cdp, path)
+        touch_stroke(cdp, stroke_path(box, stroke, steps_per_segment))
     cdp.detach()
 
 

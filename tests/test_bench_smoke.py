@@ -103,8 +103,7 @@ def test_train_speed(arrays):
 
 
 def test_baseline_dataset_matches_our_input_range(arrays):
-    config = build_model("modern").config
-    ds = train_speed.PerSampleMNIST(arrays[0], arrays[1], config, seed=0)
+    ds = train_speed.PerSampleMNIST(arrays[0], arrays[1], seed=0)
     x, y = ds[0]
     assert tuple(x.shape) == (1, 32, 32) and isinstance(y, int)
     assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0  # the model scales it itself
