@@ -160,8 +160,10 @@ def nearest_variant(changes: dict) -> str:
     return max(VARIANTS, key=agreement)
 
 
-# The recipes that produced the shipped checkpoints (README: "Retraining"), and `quick`,
-# the app's default: >= 95% test accuracy in about 15 s on a 2-core machine (bench/).
+# The presets the shipped checkpoints were trained from (their cards' commands, and
+# `make train`, add the epochs and distortions chosen on a validation split: README, "The
+# shipped checkpoints"), and `quick`, the app's default: >= 95% test accuracy in about 15 s
+# on a 2-core machine (bench/).
 PRESETS: dict[str, TrainSettings] = {
     "classic": TrainSettings(),
     "modern": TrainSettings(activation="relu", pooling="max", label_smoothing=0.1),
