@@ -3,19 +3,28 @@
 
 1. Over-segmentation: the ink is split into connected components; a component wider than
    a digit is cut at the minima of its projection along the writing's slant (where few ink
-   pixels are stacked: touching digits meet there). The result is a left-to-right row of
-   pieces.
-2. Candidates: one piece, or two or three neighbouring pieces joined (a 5's detached flag,
-   a 4 written in two strokes), each normalised exactly as the draw page normalises a
+   pixels are stacked: touching digits meet there), each cut first along the valley there
+   (the path that crosses least ink). The result is a left-to-right row of pieces.
+2. Cut shapes: where two digits touch, the valley's path often goes the wrong way round
+   (a join where two strokes overlap is thicker than a stroke, so the least ink is often
+   through a digit). So inside a component wider than a digit, each cut is also tried
+   with other shapes: drop-fall cuts from the top and from the bottom (a drop falls
+   between the digits, slides along the ink and cuts through where it is held: at the
+   join), and straight cuts along and across the slant. Each shape moves pixels only
+   between the two pieces beside the cut, and each is a node of the graph.
+3. Candidates: one piece, or up to four neighbouring pieces joined (a 5's detached flag,
+   a 4 written in two strokes), between any shape of the cut at their left and any shape
+   of the cut at their right, each normalised exactly as the draw page normalises a
    drawing (``lenet.preprocess.ink_to_steps``) and scored by LeNet-5 in one batched
    forward pass.
-3. The best path: dynamic programming over the graph whose nodes are the gaps between
-   pieces and whose edges are the candidates. A path's score is the mean over the line's
-   columns of the score of the candidate covering them (log-probability of its digit plus
-   a log-prior on its shape), so a path is neither rewarded nor penalised for having many
-   small or few large pieces: every column is counted once, whatever the cut. A path also
-   pays for each cut it makes through ink, in proportion to the ink cut (the paper's
-   segmentation penalty); gaps between separate strokes are free.
+4. The best path: dynamic programming over the graph whose nodes are the cut shapes
+   (and the gaps between separate strokes) and whose edges are the candidates. A path's
+   score is the mean over the line's columns of the score of the candidate covering them
+   (log-probability of its digit plus a log-prior on its shape), so a path is neither
+   rewarded nor penalised for having many small or few large pieces: every column is
+   counted once, whatever the cut. A path also pays for each cut it makes through ink,
+   in proportion to the ink cut (the paper's segmentation penalty); gaps between separate
+   strokes are free.
 
 ``sliding_outputs`` is the paper's other view (the space-displacement network): the same
 net applied at every horizontal position of the line, batched as 32x32 windows.
@@ -45,8 +54,9 @@ CUT_SPACING = 0.15  # cuts at least this far apart
 CUT_END = 0.15  # and this far from the component's ends
 CUT_SHAPES_LEAN = (-1, 1)  # drop-fall cuts leaning left and right
 CUT_SLOPES = (-0.25, 0.0, 0.25)  # straight cuts: columns moved a row
+CUT_OFFSETS = (0.0, -0.08, -0.04, 0.04, 0.08)  # line heights from the valley's middle
 SAME_SHAPE = 0.03  # shapes of a cut giving all but this share of pixels the same side are one
-MAX_SHAPES = 3  # other shapes of a cut tried, beside the valley's
+MAX_SHAPES = 4  # other shapes of a cut tried, beside the valley's
 SHAPES_WIDTH = 1.0  # in a component wider than this (touching digits), where many fail
 CUT_EVERY = 0.25  # at most one cut per this much of a component's width
 CUT_BAND = 0.15  # a cut may wander this far (line heights) either side of its start
@@ -269,7 +279,8 @@ def _cuts(grid: np.ndarray, line_height: int) -> list[list[tuple[np.ndarray, int
         path = np.maximum(_valley_path(ends[x], moves, x, band), left + 1)
         if np.median(path - left) < spacing / 2:
             continue
-        more = _other_shapes(grid, path, band) if w > SHAPES_WIDTH * line_height else []
+        wide = w > SHAPES_WIDTH * line_height
+        more = _other_shapes(grid, path, band, line_height) if wide else []
         cuts.append([(path, _crossed(grid, path)), *more])
         left = path
     return cuts
@@ -282,19 +293,21 @@ def _crossed(grid: np.ndarray, path: np.ndarray) -> int:
     return int(grid[np.arange(h)[inside], path[inside]].sum())
 
 
-def _other_shapes(grid: np.ndarray, path: np.ndarray, band: int):
+def _other_shapes(grid: np.ndarray, path: np.ndarray, band: int, line_height: int):
     """More shapes for the cut whose valley path is ``path``: drop-fall from the top
     (at its top column) and from the bottom (at its bottom column), leaning left and
-    right, and straight cuts through its middle at DROP_SLOPES."""
+    right, then straight cuts at CUT_SLOPES through its middle and CUT_OFFSETS line
+    heights either side of it."""
     h = len(path)
     shapes = []
     for lean in CUT_SHAPES_LEAN:
         down = _drop_fall(grid, int(path[0]), lean, band)
         up = _drop_fall(grid[::-1], int(path[-1]), lean, band)[::-1]
         shapes += [down, up]
-    middle = int(path[h // 2])
-    for slope in CUT_SLOPES:
-        shapes.append(np.round(middle + slope * (np.arange(h) - h // 2)).astype(np.int64))
+    rows = np.arange(h) - h // 2
+    for offset in CUT_OFFSETS:
+        middle = path[h // 2] + offset * line_height
+        shapes += [np.round(middle + slope * rows).astype(np.int64) for slope in CUT_SLOPES]
     return [(s, _crossed(grid, s)) for s in shapes]
 
 
