@@ -45,6 +45,7 @@ from lenet.preprocess import INK_THRESHOLD, INPUT_SIZE, ink_to_steps, rgba_to_in
 # Bounds on the work any input can cause.
 MAX_WORK_PIXELS = 1_500_000  # larger inputs (photos) are scaled down first
 MAX_PIECES = 48  # pieces after cutting; more is not a written number
+MAX_CANDIDATES = 1200  # candidates read (other cut shapes are tried only up to this)
 MAX_INK_FRACTION = 0.65  # of the ink's bounding box: more is a smear, not writing
 MAX_WINDOWS = 512  # windows of the sliding view
 # The shape of a digit, in units of the line height (the tallest component's height).
@@ -570,7 +571,16 @@ def _spans(p: _Pieces) -> list[tuple[int, int]]:
     at: dict[int, list[int]] = {}
     for node, (gap, _) in enumerate(p.nodes):
         at.setdefault(gap, []).append(node)
-    return [(u, w) for a, b in _piece_spans(p) for u in at[a] for w in at[b]]
+    spans = [(u, w) for a, b in _piece_spans(p) for u in at[a] for w in at[b]]
+    if len(spans) <= MAX_CANDIDATES:
+        return spans
+    # Too many: those between the first shapes (the pieces' own cuts), then those with
+    # another shape at one end, then at both, up to MAX_CANDIDATES.
+    others = [(p.nodes[u][1] >= 0) + (p.nodes[w][1] >= 0) for u, w in spans]
+    return sorted(
+        (spans[k] for k in sorted(range(len(spans)), key=others.__getitem__)[:MAX_CANDIDATES]),
+        key=lambda span: span,
+    )
 
 
 def _own(p: _Pieces, start: int, stop: int, box: Box) -> np.ndarray:

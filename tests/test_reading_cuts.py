@@ -66,3 +66,17 @@ def test_touching_pairs_the_valley_cut_alone_misread(pair, gap):
     assert reading.digits == "".join(map(str, pair))
     for got, want in zip(reading.boxes, boxes, strict=True):
         assert abs(got[0] - want[0]) <= 40 and abs(got[2] - want[2]) <= 40
+
+
+def test_other_shapes_are_dropped_first_when_candidates_are_too_many(monkeypatch):
+    from lenet import reading
+
+    canvas, _ = strip([3, 0, 7], gap=-6)
+    p = over_segment(rgba_to_ink(canvas))
+    every = reading._spans(p)
+    first = [(u, w) for u, w in every if p.nodes[u][1] < 0 and p.nodes[w][1] < 0]
+    assert len(every) > len(first) + 5
+    monkeypatch.setattr(reading, "MAX_CANDIDATES", len(first) + 5)
+    kept = reading._spans(p)
+    assert len(kept) == len(first) + 5 and set(first) <= set(kept) <= set(every)
+    assert kept == sorted(kept)
