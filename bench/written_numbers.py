@@ -84,6 +84,7 @@ class WrittenNumber:
     rgba: np.ndarray  # (H, W, 4) uint8, white ink on black, like the canvas
     source: str  # "strokes" or "mnist"
     kind: str  # "apart" or "touching"
+    owner: np.ndarray | None = None  # (H, W): the index of the digit owning each pixel, -1 none
 
 
 def _stroke_tile(digit: int, rng: np.random.Generator, size: int, pen: int, slant: float):
@@ -138,23 +139,32 @@ def _place(
     return x
 
 
-def _row(tiles: list[np.ndarray], gaps: list[int], tops: list[int], overlap: int) -> np.ndarray:
+def _row(tiles: list[np.ndarray], gaps: list[int], tops: list[int], overlap: int):
+    """The tiles placed in a row: the ink (H, W) uint8 and each pixel's owner (the index
+    of the tile with the most ink there, -1 for none)."""
     height = max(t.shape[0] + top for t, top in zip(tiles, tops, strict=True))
     width = sum(t.shape[1] for t in tiles) + sum(max(g, 0) for g in gaps) + 8 + 4 * len(tiles)
     canvas = np.zeros((height, width), np.uint8)
+    layers = np.zeros((len(tiles), height, width), np.uint8)
     right = np.full(height, -(10**6))
-    for tile, gap, top in zip(tiles, gaps, tops, strict=True):
-        _place(canvas, right, tile, top, gap, overlap)
-    canvas = _trim(canvas)
+    for k, (tile, gap, top) in enumerate(zip(tiles, gaps, tops, strict=True)):
+        x = _place(canvas, right, tile, top, gap, overlap)
+        layers[k, top : top + tile.shape[0], x : x + tile.shape[1]] = tile
+    cols = np.flatnonzero(canvas.any(0))
+    keep = slice(cols[0], cols[-1] + 1)
+    canvas, layers = canvas[:, keep], layers[:, :, keep]
+    owner = np.where(canvas > 0, layers.argmax(0), -1)
     margin = canvas.shape[0] // 8 + 2
-    return np.pad(canvas, margin)
+    return np.pad(canvas, margin), np.pad(owner, margin, constant_values=-1)
 
 
 def _to_rgba(ink: np.ndarray) -> np.ndarray:
     return np.dstack([ink, ink, ink, np.full(ink.shape, 255, np.uint8)])
 
 
-def stroke_number(digits: str, kind: str, rng: np.random.Generator) -> np.ndarray:
+def stroke_number(
+    digits: str, kind: str, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     height = int(rng.integers(70, 221))  # the digits' box, in pixels
     pen = max(2, round(height * rng.uniform(0.05, 0.12)))
     slant = rng.uniform(-0.08, 0.3)
@@ -167,19 +177,19 @@ def stroke_number(digits: str, kind: str, rng: np.random.Generator) -> np.ndarra
     else:
         gaps = [-int(rng.integers(1, max(2, pen // 2 + 1))) for _ in digits]
     overlap = int(abs(slant) * height * 0.7) if kind == "apart" else -1
-    return _to_rgba(_row(tiles, gaps, tops, overlap))
+    return _row(tiles, gaps, tops, overlap)
 
 
 def mnist_number(
     digits: str, kind: str, rng: np.random.Generator, by_digit: dict[int, np.ndarray]
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     tiles = [_trim(by_digit[int(d)][rng.integers(len(by_digit[int(d)]))]) for d in digits]
     if kind == "apart":
         gaps = [int(rng.integers(2, 8)) for _ in digits]
     else:
         gaps = [-int(rng.integers(1, 3)) for _ in digits]
     tops = [int(rng.integers(0, 3)) for _ in digits]
-    return _to_rgba(_row(tiles, gaps, tops, 0 if kind == "apart" else -1))
+    return _row(tiles, gaps, tops, 0 if kind == "apart" else -1)
 
 
 def mnist_pool(seed: int, data_dir) -> dict[int, np.ndarray]:
@@ -203,8 +213,8 @@ def number_set(
         n = int(rng.integers(lengths[0], lengths[1] + 1))
         digits = "".join(str(d) for d in rng.integers(0, 10, n))
         if source == "mnist":
-            rgba = mnist_number(digits, kind, rng, pool)
+            ink, owner = mnist_number(digits, kind, rng, pool)
         else:
-            rgba = stroke_number(digits, kind, rng)
-        out.append(WrittenNumber(digits, rgba, source, kind))
+            ink, owner = stroke_number(digits, kind, rng)
+        out.append(WrittenNumber(digits, _to_rgba(ink), source, kind, owner))
     return out

@@ -3,19 +3,28 @@
 
 1. Over-segmentation: the ink is split into connected components; a component wider than
    a digit is cut at the minima of its projection along the writing's slant (where few ink
-   pixels are stacked: touching digits meet there). The result is a left-to-right row of
-   pieces.
-2. Candidates: one piece, or two or three neighbouring pieces joined (a 5's detached flag,
-   a 4 written in two strokes), each normalised exactly as the draw page normalises a
+   pixels are stacked: touching digits meet there), each cut first along the valley there
+   (the path that crosses least ink). The result is a left-to-right row of pieces.
+2. Cut shapes: where two digits touch, the valley's path often goes the wrong way round
+   (a join where two strokes overlap is thicker than a stroke, so the least ink is often
+   through a digit). So inside a component wider than a digit, each cut is also tried
+   with other shapes: drop-fall cuts from the top and from the bottom (a drop falls
+   between the digits, slides along the ink and cuts through where it is held: at the
+   join), and straight cuts along and across the slant. Each shape moves pixels only
+   between the two pieces beside the cut, and each is a node of the graph.
+3. Candidates: one piece, or up to four neighbouring pieces joined (a 5's detached flag,
+   a 4 written in two strokes), between any shape of the cut at their left and any shape
+   of the cut at their right, each normalised exactly as the draw page normalises a
    drawing (``lenet.preprocess.ink_to_steps``) and scored by LeNet-5 in one batched
    forward pass.
-3. The best path: dynamic programming over the graph whose nodes are the gaps between
-   pieces and whose edges are the candidates. A path's score is the mean over the line's
-   columns of the score of the candidate covering them (log-probability of its digit plus
-   a log-prior on its shape), so a path is neither rewarded nor penalised for having many
-   small or few large pieces: every column is counted once, whatever the cut. A path also
-   pays for each cut it makes through ink, in proportion to the ink cut (the paper's
-   segmentation penalty); gaps between separate strokes are free.
+4. The best path: dynamic programming over the graph whose nodes are the cut shapes
+   (and the gaps between separate strokes) and whose edges are the candidates. A path's
+   score is the mean over the line's columns of the score of the candidate covering them
+   (log-probability of its digit plus a log-prior on its shape), so a path is neither
+   rewarded nor penalised for having many small or few large pieces: every column is
+   counted once, whatever the cut. A path also pays for each cut it makes through ink,
+   in proportion to the ink cut (the paper's segmentation penalty); gaps between separate
+   strokes are free.
 
 ``sliding_outputs`` is the paper's other view (the space-displacement network): the same
 net applied at every horizontal position of the line, batched as 32x32 windows.
@@ -24,6 +33,7 @@ net applied at every horizontal position of the line, batched as 32x32 windows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -35,15 +45,23 @@ from lenet.preprocess import INK_THRESHOLD, INPUT_SIZE, ink_to_steps, rgba_to_in
 # Bounds on the work any input can cause.
 MAX_WORK_PIXELS = 1_500_000  # larger inputs (photos) are scaled down first
 MAX_PIECES = 48  # pieces after cutting; more is not a written number
+MAX_CANDIDATES = 1200  # candidates read (other cut shapes are tried only up to this)
 MAX_INK_FRACTION = 0.65  # of the ink's bounding box: more is a smear, not writing
 MAX_WINDOWS = 512  # windows of the sliding view
 # The shape of a digit, in units of the line height (the tallest component's height).
 SPECK = 0.12  # a component smaller than this in both directions is a speck, dropped
 CUT_WIDTH = 0.7  # a component wider than this is cut at projection minima
-CUT_SPACING = 0.15  # cuts at least this far apart and from the component's ends
+CUT_SPACING = 0.15  # cuts at least this far apart
+CUT_END = 0.15  # and this far from the component's ends
+CUT_SHAPES_LEAN = (-1, 1)  # drop-fall cuts leaning left and right
+CUT_SLOPES = (-0.25, 0.0, 0.25)  # straight cuts: columns moved a row
+CUT_OFFSETS = (0.0, -0.08, -0.04, 0.04, 0.08)  # line heights from the valley's middle
+SAME_SHAPE = 0.03  # shapes of a cut giving all but this share of pixels the same side are one
+MAX_SHAPES = 4  # other shapes of a cut tried, beside the valley's
+SHAPES_WIDTH = 1.0  # in a component wider than this (touching digits), where many fail
 CUT_EVERY = 0.25  # at most one cut per this much of a component's width
 CUT_BAND = 0.15  # a cut may wander this far (line heights) either side of its start
-CUT_GRID = 40  # cuts are searched on a grid this many cells a line height (at most)
+CUT_GRID = 100  # cuts are searched on a grid this many cells a line height (at most)
 SIDESTEP = 0.3  # a cut's cost per column it moves, in ink pixels crossed
 MERGE_GAP = 0.3  # pieces further apart than this are never joined into one digit
 MAX_DIGIT_WIDTH = 1.6  # a candidate wider than this is not tried
@@ -74,8 +92,8 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in the input's pixels, end exc
 
 @dataclass(frozen=True)
 class Candidate:
-    """One or more neighbouring pieces read as one digit: an edge of the graph from gap
-    ``start`` to gap ``stop`` (the pieces start..stop-1)."""
+    """One or more neighbouring pieces read as one digit: an edge of the graph from node
+    ``start`` to node ``stop`` (see ``_Pieces.nodes``)."""
 
     start: int
     stop: int
@@ -86,6 +104,7 @@ class Candidate:
     image: np.ndarray = field(repr=False)  # 28x28 uint8, as LeNet-5 saw it
     probabilities: np.ndarray = field(repr=False)  # (10,)
     none: float = 0.0  # the segment scorer's probability that this is no digit
+    pieces: int = 1  # how many pieces it joins
 
     @property
     def score(self) -> float:
@@ -106,6 +125,7 @@ class Reading:
     candidates: list[Candidate] = field(default_factory=list)  # the graph's edges
     path: list[int] = field(default_factory=list)  # indices into candidates, left to right
     line_height: int = 0
+    nodes: list[float] = field(default_factory=list)  # x of the graph's nodes (candidates' ends)
 
     @property
     def unsure(self) -> list[bool]:
@@ -231,35 +251,92 @@ def _valley_path(costs_end: np.ndarray, moves: np.ndarray, x0: int, band: int) -
     return path
 
 
-def _cuts(grid: np.ndarray, line_height: int) -> list[tuple[np.ndarray, int]]:
+def _cuts(grid: np.ndarray, line_height: int) -> list[list[tuple[np.ndarray, int]]]:
     """Where to cut a wide component (its ink grid, sheared upright): the valleys, the
     start columns whose cheapest cut crosses least ink (fewest first), at least
-    CUT_SPACING line heights apart and from the component's ends. Each cut is its column
-    in every row and the ink pixels it crosses."""
+    CUT_SPACING line heights apart and CUT_END from the component's ends. Each cut is a
+    list of shapes, each its column in every row and the ink pixels it crosses: the
+    valley's path first (the pieces are made with it), then drop-fall paths from the
+    top and from the bottom and straight slanted cuts through its middle."""
     h, w = grid.shape
-    margin = max(1, round(CUT_SPACING * line_height))
-    if w <= 2 * margin:
+    end = max(1, round(CUT_END * line_height))
+    spacing = max(1, round(CUT_SPACING * line_height))
+    if w <= 2 * end:
         return []
     band = max(1, round(CUT_BAND * line_height))
     costs, moves, ends = _valley_table(grid, band)
-    inner = np.arange(margin, w - margin)
+    inner = np.arange(end, w - end)
     smooth = np.convolve(costs, np.ones(3) / 3, mode="same")
     left, right = smooth[inner - 1], smooth[np.minimum(inner + 1, w - 1)]
     minima = inner[(smooth[inner] <= left) & (smooth[inner] <= right)]
     chosen: list[int] = []
     most = int(w // (CUT_EVERY * line_height))
     for x in minima[np.argsort(costs[minima], kind="stable")]:
-        if len(chosen) < most and all(abs(x - c) >= margin for c in chosen):
+        if len(chosen) < most and all(abs(x - c) >= spacing for c in chosen):
             chosen.append(int(x))
     cuts, left = [], np.full(h, -(10**6))
     for x in sorted(chosen):
         # never crossing the cut before it; one that runs into it is the same valley
         path = np.maximum(_valley_path(ends[x], moves, x, band), left + 1)
-        if np.median(path - left) < margin / 2:
+        if np.median(path - left) < spacing / 2:
             continue
-        cuts.append((path, int(grid[np.arange(h), np.minimum(path, w - 1)].sum())))
+        wide = w > SHAPES_WIDTH * line_height
+        more = _other_shapes(grid, path, band, line_height) if wide else []
+        cuts.append([(path, _crossed(grid, path)), *more])
         left = path
     return cuts
+
+
+def _crossed(grid: np.ndarray, path: np.ndarray) -> int:
+    """The ink cells a cut (its column in every row) goes through."""
+    h, w = grid.shape
+    inside = (path >= 0) & (path < w)
+    return int(grid[np.arange(h)[inside], path[inside]].sum())
+
+
+def _other_shapes(grid: np.ndarray, path: np.ndarray, band: int, line_height: int):
+    """More shapes for the cut whose valley path is ``path``: drop-fall from the top
+    (at its top column) and from the bottom (at its bottom column), leaning left and
+    right, then straight cuts at CUT_SLOPES through its middle and CUT_OFFSETS line
+    heights either side of it."""
+    h = len(path)
+    shapes = []
+    for lean in CUT_SHAPES_LEAN:
+        down = _drop_fall(grid, int(path[0]), lean, band)
+        up = _drop_fall(grid[::-1], int(path[-1]), lean, band)[::-1]
+        shapes += [down, up]
+    rows = np.arange(h) - h // 2
+    for offset in CUT_OFFSETS:
+        middle = path[h // 2] + offset * line_height
+        shapes += [np.round(middle + slope * rows).astype(np.int64) for slope in CUT_SLOPES]
+    return [(s, _crossed(grid, s)) for s in shapes]
+
+
+def _drop_fall(grid: np.ndarray, x: int, lean: int, band: int) -> np.ndarray:
+    """The drop-fall cut (Congedo, Dimauro, Impedovo and Pirlo 1995), from the top row
+    at column x: a drop falls down through blank cells, to the ``lean`` side first
+    (-1 left, +1 right) and then to the other, slides sideways along ink below it (at
+    most ``band`` cells a row), and where it is held in a hollow it cuts straight down
+    through the ink. Returns its column in every row."""
+    h, w = grid.shape
+    ink = np.zeros((h + 1, w + 2), bool)  # blank all round, a blank row below
+    ink[:h, 1:-1] = grid
+    x = min(max(x, 0), w - 1) + 1
+    path = np.zeros(h, np.int64)
+    y, slid, came = 0, 0, 0
+    while y < h:
+        for step in (0, lean, -lean):
+            if not ink[y + 1, x + step] and 0 < x + step <= w:
+                path[y], x, y, slid, came = x - 1, x + step, y + 1, 0, 0
+                break
+        else:
+            for step in (lean, -lean):
+                if slid < band and step != -came and not ink[y, x + step] and 0 < x + step <= w:
+                    x, slid, came = x + step, slid + 1, step
+                    break
+            else:  # held: cut down through the ink
+                path[y], y, slid, came = x - 1, y + 1, 0, 0
+    return path
 
 
 def _valley_table(grid: np.ndarray, band: int):
@@ -285,6 +362,20 @@ def _valley_table(grid: np.ndarray, band: int):
 
 
 @dataclass(frozen=True)
+class _Variant:
+    """Another shape of the cut between two neighbouring pieces of one component: which
+    of their pixels it leaves on its left."""
+
+    gap: int  # the gap between pieces gap - 1 and gap
+    ys: np.ndarray  # the two pieces' pixels
+    xs: np.ndarray
+    piece: np.ndarray  # each pixel's piece, gap - 1 or gap
+    left: np.ndarray  # bool: the pixel is on this shape's left
+    ink: int  # ink pixels it cuts
+    x: int  # at mid-line
+
+
+@dataclass(frozen=True)
 class _Pieces:
     piece_map: np.ndarray  # 0 = faint ink of no piece, -1 = speck, k >= 1 = piece k - 1
     boxes: np.ndarray  # (P, 4), left to right
@@ -292,6 +383,20 @@ class _Pieces:
     line_height: int
     slant: float  # the writing's slant: a cut at x is the line x + slant * (y - middle)
     middle: int  # the row the slant is measured from
+    variants: list[_Variant] = field(default_factory=list)
+
+    @cached_property
+    def nodes(self) -> list[tuple[int, int]]:
+        """The graph's nodes, left to right: (gap, -1) for each gap between pieces (0 to
+        P) and (gap, k) for each other shape k of the cut at that gap."""
+        shapes = [(v.gap, k) for k, v in enumerate(self.variants)]
+        return sorted([(g, -1) for g in range(len(self.boxes) + 1)] + shapes)
+
+    def node_x(self) -> list[float]:
+        """Each node's x: the gap's middle between its pieces, or its cut at mid-line."""
+        b = self.boxes
+        gaps = [b[0, 0], *((b[1:, 0] + b[:-1, 2]) / 2), b[-1, 2]]
+        return [float(gaps[g] if k < 0 else self.variants[k].x) for g, k in self.nodes]
 
 
 def _check_line(mask: np.ndarray, boxes: np.ndarray, keep: np.ndarray) -> None:
@@ -322,24 +427,50 @@ def estimate_slant(ys: np.ndarray, xs: np.ndarray, middle: float) -> float:
 def _component_cuts(ys: np.ndarray, sheared: np.ndarray, line_height: int):
     """The cuts of one component (pixel rows, sheared columns from 0): found on a grid
     at most CUT_GRID cells a line height (the search's cost grows with the square of
-    the size), then scaled back; each is its sheared column in every pixel row and the
-    ink pixels it crosses."""
+    the size), then scaled back. Each cut is a list of shapes, the first the one that
+    makes the pieces: its sheared column in every pixel row and the ink pixels it
+    crosses."""
     scale = min(1.0, CUT_GRID / line_height)
     gy, gx = (ys * scale).astype(np.int64), (sheared * scale).astype(np.int64)
     grid = np.zeros((gy.max() + 1, gx.max() + 1), bool)
     grid[gy, gx] = True
     rows = (np.arange(ys.max() + 1) * scale).astype(np.int64)
     return [
-        (((path[rows] + 0.5) / scale).astype(np.int64), round(ink / scale))
-        for path, ink in _cuts(grid, max(1, round(line_height * scale)))
+        [(((path[rows] + 0.5) / scale).astype(np.int64), round(ink / scale)) for path, ink in cut]
+        for cut in _cuts(grid, max(1, round(line_height * scale)))
     ]
+
+
+def _shapes(ys, xs, sheared, side: np.ndarray, k: int, cut, at: tuple[int, int, int]):
+    """The other shapes of cut ``k`` of a component as _Variant records (their gap still
+    unknown: -1; ``at`` = the component's first row and column, and the cut's x at
+    mid-line), each the pixels of the two pieces beside it and which are on its left.
+    A shape that leaves nearly the same pixels on its left as one before it (all but
+    SAME_SHAPE of them), or none, or all, is dropped; at most MAX_SHAPES are kept."""
+    two = (side == k) | (side == k + 1)
+    py, px, right = ys[two], sheared[two], side[two] == k + 1
+    out, seen = [], [~right]
+    for path, ink in cut[1:]:
+        left = px <= path[py]
+        if left.all() or not left.any():
+            continue
+        if any((left != other).sum() < SAME_SHAPE * len(left) for other in seen):
+            continue
+        seen.append(left)
+        out.append(
+            _Variant(-1, py + at[0], xs[two] + at[1], right.astype(np.int64), left, ink, at[2])
+        )
+        if len(out) == MAX_SHAPES:
+            break
+    return out
 
 
 def _split(label_map, boxes, keep, line_height, slant, middle):
     """Each kept component as pieces (box, pixel rows, pixel columns), wide ones cut along
-    valleys that follow the slant; and the cuts (x at mid-line, ink pixels cut, left
-    piece, right piece)."""
-    pieces, cuts = [], []
+    valleys that follow the slant; the cuts (x at mid-line, ink pixels cut, left piece,
+    right piece); and the cuts' other shapes (``_Variant``, with ``piece`` 0 for the
+    left piece and 1 for the right, and ``gap`` the left piece's index)."""
+    pieces, cuts, variants = [], [], []
     for c in np.flatnonzero(keep):
         bx0, by0, bx1, by1 = boxes[c]
         ys, xs = np.nonzero(label_map[by0:by1, bx0:bx1] == c + 1)
@@ -350,7 +481,7 @@ def _split(label_map, boxes, keep, line_height, slant, middle):
         if bx1 - bx0 > CUT_WIDTH * line_height:
             at = _component_cuts(ys, sheared, line_height)
         side = np.zeros(len(ys), np.int64)
-        for path, _ in at:
+        for (path, _), *_ in at:
             side += sheared > path[ys]
         sizes = np.bincount(side, minlength=len(at) + 1)
         first = len(pieces)
@@ -358,13 +489,16 @@ def _split(label_map, boxes, keep, line_height, slant, middle):
             py, px = ys[side == k] + by0, xs[side == k] + bx0
             pieces.append(((px.min(), py.min(), px.max() + 1, py.max() + 1), py, px))
         rank = np.cumsum(sizes > 0) - 1  # a cut with no ink on one side joins nothing
-        for k, (path, ink) in enumerate(at):
+        for k, cut in enumerate(at):
             if sizes[k] and sizes[k + 1]:
+                path, ink = cut[0]
                 x = int(origin + path[min(max(middle - by0, 0), len(path) - 1)])
                 cuts.append((x, ink, first + rank[k], first + rank[k + 1]))
+                shapes = _shapes(ys, xs, sheared, side, k, cut, (by0, bx0, x))
+                variants += [replace(v, gap=first + rank[k]) for v in shapes]
     if len(pieces) > MAX_PIECES:
         raise ReadingError("too_many_pieces", count=len(pieces), limit=MAX_PIECES)
-    return pieces, cuts
+    return pieces, cuts, variants
 
 
 def over_segment(ink: np.ndarray) -> _Pieces | None:
@@ -382,7 +516,7 @@ def over_segment(ink: np.ndarray) -> _Pieces | None:
     middle = int((boxes[keep, 1].min() + boxes[keep, 3].max()) // 2)
     ys, xs = np.nonzero(np.isin(label_map, np.flatnonzero(keep) + 1))
     slant = estimate_slant(ys, xs, middle)
-    pieces, cuts = _split(label_map, boxes, keep, line_height, slant, middle)
+    pieces, cuts, variants = _split(label_map, boxes, keep, line_height, slant, middle)
     # Left to right by the middle of each piece, measured along the slant.
     order = sorted(
         range(len(pieces)), key=lambda k: np.mean(pieces[k][2] + slant * (pieces[k][1] - middle))
@@ -392,6 +526,12 @@ def over_segment(ink: np.ndarray) -> _Pieces | None:
     piece_map[mask] = -1  # specks, unless claimed by a piece below
     for i, k in enumerate(order):
         piece_map[pieces[k][1], pieces[k][2]] = i + 1
+    # A cut's other shapes, where its two pieces are neighbours in this order.
+    shapes = [
+        replace(v, gap=rank[v.gap + 1], piece=v.piece + rank[v.gap])
+        for v in variants
+        if rank[v.gap + 1] == rank[v.gap] + 1
+    ]
     return _Pieces(
         piece_map,
         np.array([pieces[k][0] for k in order]),
@@ -399,15 +539,17 @@ def over_segment(ink: np.ndarray) -> _Pieces | None:
         line_height,
         slant,
         middle,
+        shapes,
     )
 
 
 # ----------------------------------------------------------------------------- candidates
 
 
-def _spans(p: _Pieces) -> list[tuple[int, int]]:
-    """The candidates (start, stop): up to MAX_JOIN neighbouring pieces, no wider than a
-    digit can be and with no gap wider than MERGE_GAP line heights between them."""
+def _piece_spans(p: _Pieces) -> list[tuple[int, int]]:
+    """The runs of pieces (start, stop) a candidate may join: up to MAX_JOIN neighbouring
+    pieces, no wider than a digit can be and with no gap wider than MERGE_GAP line
+    heights between them."""
     spans = []
     for start in range(len(p.boxes)):
         right = p.boxes[start, 2]
@@ -423,19 +565,66 @@ def _spans(p: _Pieces) -> list[tuple[int, int]]:
     return spans
 
 
-def _span_box(p: _Pieces, start: int, stop: int) -> Box:
-    b = p.boxes[start:stop]
-    return (int(b[:, 0].min()), int(b[:, 1].min()), int(b[:, 2].max()), int(b[:, 3].max()))
+def _spans(p: _Pieces) -> list[tuple[int, int]]:
+    """The candidates (start node, stop node): each run of pieces, between every shape of
+    the cut at its left end and every shape of the cut at its right end."""
+    at: dict[int, list[int]] = {}
+    for node, (gap, _) in enumerate(p.nodes):
+        at.setdefault(gap, []).append(node)
+    spans = [(u, w) for a, b in _piece_spans(p) for u in at[a] for w in at[b]]
+    if len(spans) <= MAX_CANDIDATES:
+        return spans
+    # Too many: those between the first shapes (the pieces' own cuts), then those with
+    # another shape at one end, then at both, up to MAX_CANDIDATES.
+    others = [(p.nodes[u][1] >= 0) + (p.nodes[w][1] >= 0) for u, w in spans]
+    return sorted(
+        (spans[k] for k in sorted(range(len(spans)), key=others.__getitem__)[:MAX_CANDIDATES]),
+        key=lambda span: span,
+    )
 
 
-def _candidate_ink(ink: np.ndarray, p: _Pieces, start: int, stop: int, box: Box) -> np.ndarray:
-    """The candidate's ink: its box, without the pixels of other pieces and of specks
-    (faint ink belonging to no piece is kept, as the draw page keeps it)."""
+def _own(p: _Pieces, start: int, stop: int, box: Box) -> np.ndarray:
+    """Which pixels of ``box`` belong to the candidate from node start to node stop: its
+    pieces' (and faint ink of no piece), the pixels of the pieces beside each end that
+    the end's cut shape gives it, less those of its end pieces it gives away."""
+    (a, va), (b, vb) = p.nodes[start], p.nodes[stop]
     x0, y0, x1, y1 = box
     own = np.zeros(len(p.boxes) + 2, bool)
-    own[start + 1 : stop + 1] = True
+    own[a + 1 : b + 1] = True
     own[0] = True  # faint ink
-    return np.where(own[p.piece_map[y0:y1, x0:x1]], ink[y0:y1, x0:x1], 0).astype(ink.dtype)
+    mine = own[p.piece_map[y0:y1, x0:x1]]
+    for v, outer, keep_left in ((va, a - 1, False), (vb, b, True)):
+        if v >= 0:
+            var = p.variants[v]
+            at = (var.ys - y0, var.xs - x0)
+            side = var.left if keep_left else ~var.left
+            mine[at] = side & (mine[at] | (var.piece == outer))
+    return mine
+
+
+def _outer_box(p: _Pieces, start: int, stop: int) -> Box:
+    """A box around every pixel the candidate from node start to node stop may hold."""
+    (a, va), (b, vb) = p.nodes[start], p.nodes[stop]
+    lo, hi = a - (va >= 0), b + (vb >= 0)  # the pieces beside a cut shape lend pixels
+    return tuple(int(v) for v in (*p.boxes[lo:hi, :2].min(0), *p.boxes[lo:hi, 2:].max(0)))
+
+
+def _candidate_ink(ink: np.ndarray, p: _Pieces, start: int, stop: int) -> tuple[Box, np.ndarray]:
+    """The candidate's box and its ink there, without the pixels of other pieces and of
+    specks (faint ink belonging to no piece is kept, as the draw page keeps it)."""
+    outer = _outer_box(p, start, stop)
+    mine = _own(p, start, stop, outer)
+    if p.nodes[start][1] >= 0 or p.nodes[stop][1] >= 0:  # the box of what it holds
+        strong = mine & (p.piece_map[outer[1] : outer[3], outer[0] : outer[2]] > 0)
+        rows, cols = np.flatnonzero(strong.any(1)), np.flatnonzero(strong.any(0))
+        if len(rows):
+            x0, y0 = outer[0] + cols[0], outer[1] + rows[0]
+            box = (int(x0), int(y0), int(outer[0] + cols[-1] + 1), int(outer[1] + rows[-1] + 1))
+            mine = mine[y0 - outer[1] : box[3] - outer[1], x0 - outer[0] : box[2] - outer[0]]
+            outer = box
+    box = tuple(int(v) for v in outer)
+    x0, y0, x1, y1 = box
+    return box, np.where(mine, ink[y0:y1, x0:x1], 0).astype(ink.dtype)
 
 
 def _blank_columns(p: _Pieces, start: int, stop: int) -> int:
@@ -451,15 +640,24 @@ def _prior(p: _Pieces, start: int, stop: int, box: Box) -> float:
     """Log-prior of a candidate, per column: digits are most of the line's height, at
     most about as wide as tall, pieces apart are rarely one digit, and cutting through
     ink has a cost."""
+    (a, va), (b, vb) = p.nodes[start], p.nodes[stop]
     w, h = box[2] - box[0], box[3] - box[1]
     short = max(0.0, SHORT - h / p.line_height) / SHORT
     wide = max(0.0, w / h - WIDE)
-    apart = _blank_columns(p, start, stop) / p.line_height
+    apart = _blank_columns(p, a, b) / p.line_height
     # Half of each cut that separates this candidate's pieces from the others': a path
     # pays once for every cut it makes through ink (the paper's segmentation penalty).
-    inside = range(start, stop)
-    cut = sum(ink for _, ink, a, b in p.cuts if (a in inside) != (b in inside)) / 2
-    return -SHORT_PENALTY * short - WIDE_PENALTY * wide - JOIN_PENALTY * apart - CUT_COST * cut / w
+    # A cut shape other than the first at either end replaces that cut.
+    inside = range(a, b)
+    cuts = {(left, right): ink for _, ink, left, right in p.cuts}
+    for v in (va, vb):
+        if v >= 0:
+            var = p.variants[v]
+            cuts[var.gap - 1, var.gap] = var.ink
+    cut = sum(ink for (left, right), ink in cuts.items() if (left in inside) != (right in inside))
+    return (
+        -SHORT_PENALTY * short - WIDE_PENALTY * wide - JOIN_PENALTY * apart - CUT_COST * cut / 2 / w
+    )
 
 
 @torch.inference_mode()
@@ -467,16 +665,17 @@ def score_candidates(
     ink: np.ndarray, p: _Pieces, model: LeNet5, scorer: LeNet5 | None = None
 ) -> list[Candidate]:
     """Every candidate, normalised as the draw page does and read in one forward pass;
-    with a segment scorer (``lenet.segments``), also its probability of being no digit."""
-    spans = _spans(p)
-    boxes = [_span_box(p, a, b) for a, b in spans]
-    images = np.stack(
-        [
-            ink_to_steps(_candidate_ink(ink, p, a, b, box)).centred28
-            for (a, b), box in zip(spans, boxes, strict=True)
-        ]
-    )
-    x = to_tensor(images)
+    with a segment scorer (``lenet.segments``), also its probability of being no digit.
+    A candidate whose cut shapes leave it no ink is left out."""
+    spans, boxes, images = [], [], []
+    for a, b in _spans(p):
+        box, crop = _candidate_ink(ink, p, a, b)
+        steps = ink_to_steps(crop)
+        if steps is not None:
+            spans.append((a, b))
+            boxes.append(box)
+            images.append(steps.centred28)
+    x = to_tensor(np.stack(images))
     probs = torch.softmax(model(x), dim=1).numpy()
     none = np.zeros(len(x))
     if scorer is not None:
@@ -486,33 +685,46 @@ def score_candidates(
         mixed = probs ** (1 - SCORER_SHARE) * given_digit**SCORER_SHARE
         probs = mixed / mixed.sum(1, keepdims=True)
     digits = probs.argmax(1)
+    nodes = p.nodes
     return [
-        Candidate(a, b, box, int(d), float(pr[d]), _prior(p, a, b, box), im, pr, float(no))
+        Candidate(
+            a,
+            b,
+            box,
+            int(d),
+            float(pr[d]),
+            _prior(p, a, b, box),
+            im,
+            pr,
+            float(no),
+            nodes[b][0] - nodes[a][0],
+        )  # fmt: skip
         for (a, b), box, d, pr, im, no in zip(
             spans, boxes, digits, probs, images, none, strict=True
         )
     ]
 
 
-def best_path(candidates: list[Candidate], n_pieces: int) -> list[int]:
-    """The left-to-right path through the graph (gap 0 to gap n_pieces) with the highest
-    sum of width x score, i.e. the best mean score per column: dynamic programming."""
-    best = np.full(n_pieces + 1, -np.inf)
+def best_path(candidates: list[Candidate], last: int) -> list[int]:
+    """The left-to-right path through the graph (node 0 to node ``last``; every candidate
+    goes from a node to a later one) with the highest sum of width x score, i.e. the
+    best mean score per column: dynamic programming."""
+    best = np.full(last + 1, -np.inf)
     best[0] = 0.0
-    came_from = [-1] * (n_pieces + 1)
+    came_from = [-1] * (last + 1)
     by_stop: dict[int, list[int]] = {}
     for i, c in enumerate(candidates):
         by_stop.setdefault(c.stop, []).append(i)
-    for stop in range(1, n_pieces + 1):
+    for stop in range(1, last + 1):
         for i in by_stop.get(stop, []):
             c = candidates[i]
             total = best[c.start] + _width(c.box) * c.score
             if total > best[stop]:
                 best[stop], came_from[stop] = total, i
-    path, gap = [], n_pieces
-    while gap > 0:
-        path.append(came_from[gap])
-        gap = candidates[came_from[gap]].start
+    path, node = [], last
+    while node > 0:
+        path.append(came_from[node])
+        node = candidates[came_from[node]].start
     return path[::-1]
 
 
@@ -525,7 +737,7 @@ def read_number(image: np.ndarray, model: LeNet5, scorer: LeNet5 | None = None) 
     if pieces is None:
         return EMPTY
     candidates = score_candidates(ink, pieces, model, scorer)
-    path = best_path(candidates, len(pieces.boxes))
+    path = best_path(candidates, len(pieces.nodes) - 1)
     if f != 1.0:
         candidates = [_rescaled(c, f) for c in candidates]
     chosen = [candidates[i] for i in path]
@@ -539,6 +751,7 @@ def read_number(image: np.ndarray, model: LeNet5, scorer: LeNet5 | None = None) 
         candidates=candidates,
         path=path,
         line_height=round(pieces.line_height / f),
+        nodes=[x / f for x in pieces.node_x()],
     )
 
 

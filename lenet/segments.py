@@ -109,17 +109,20 @@ def random_row(digits: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray
 # ----------------------------------------------------------------------------- examples
 
 
-def label_candidates(ink, owner, piece_map, spans, n_digits: int) -> list:
-    """Each span's label: the digit tile it is (index), NONE, or None (ambiguous)."""
-    n_pieces = int(piece_map.max())
-    # ink of each tile in each piece (pixels of no piece are left out)
-    inside = (owner >= 0) & (piece_map > 0)
-    table = np.zeros((n_pieces + 1, n_digits))
-    np.add.at(table, (piece_map[inside], owner[inside]), ink[inside].astype(np.float64))
-    per_digit = table.sum(0)
+def label_candidates(ink, owner, pieces, spans, n_digits: int) -> list:
+    """Each span's label (``pieces`` from ``lenet.reading.over_segment``, ``spans`` its
+    candidates' nodes): the digit tile it is (index), NONE, or None (ambiguous)."""
+    from lenet.reading import _outer_box, _own
+
+    # ink of each tile (pixels of no piece are left out)
+    inside = (owner >= 0) & (pieces.piece_map > 0)
+    weights = ink.astype(np.float64)
+    per_digit = np.bincount(owner[inside], weights[inside], minlength=n_digits)
     out = []
     for start, stop in spans:
-        held = table[start + 1 : stop + 1].sum(0)
+        x0, y0, x1, y1 = box = _outer_box(pieces, start, stop)
+        mine = _own(pieces, start, stop, box) & inside[y0:y1, x0:x1]
+        held = np.bincount(owner[y0:y1, x0:x1][mine], weights[y0:y1, x0:x1][mine], n_digits)
         coverage = held / np.maximum(per_digit, 1)
         purity = held / max(held.sum(), 1)
         share = np.minimum(coverage, purity)
@@ -143,30 +146,29 @@ def row_examples(ink: np.ndarray, owner: np.ndarray, digits: list[int]):
     except reading.ReadingError:  # a row of two thick digits can look like a smear
         return [], [], False
     spans = reading._spans(pieces)
-    tiles = label_candidates(ink, owner, pieces.piece_map, spans, len(digits))
+    tiles = label_candidates(ink, owner, pieces, spans, len(digits))
     images, labels, good = [], [], set()
     for (a, b), tile in zip(spans, tiles, strict=True):
         if tile is None:
             continue
-        box = reading._span_box(pieces, a, b)
-        steps = ink_to_steps(reading._candidate_ink(ink, pieces, a, b, box))
+        steps = ink_to_steps(reading._candidate_ink(ink, pieces, a, b)[1])
         if steps is None:
             continue
         images.append(steps.centred28)
         labels.append(NONE if tile == NONE else digits[tile])
         if tile != NONE:
             good.add((a, b))
-    return images, labels, _reachable(good, len(pieces.boxes), len(digits))
+    return images, labels, _reachable(good, len(pieces.nodes) - 1, len(digits))
 
 
-def _reachable(good: set, n_pieces: int, n_digits: int) -> bool:
-    """Is there a path of exactly n_digits digit candidates from gap 0 to the last gap?"""
+def _reachable(good: set, last: int, n_digits: int) -> bool:
+    """Is there a path of exactly n_digits digit candidates from node 0 to node last?"""
     reach = {0: {0}}
-    for gap in range(n_pieces):
+    for node in range(last):
         for a, b in good:
-            if a == gap and gap in reach:
-                reach.setdefault(b, set()).update(k + 1 for k in reach[gap])
-    return n_digits in reach.get(n_pieces, set())
+            if a == node and node in reach:
+                reach.setdefault(b, set()).update(k + 1 for k in reach[node])
+    return n_digits in reach.get(last, set())
 
 
 def make_examples(images, labels, rows: int, seed: int, log=None):

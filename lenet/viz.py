@@ -4,7 +4,6 @@ already translated, so this module is language-free and unit-testable)."""
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 from collections.abc import Callable, Sequence
 
@@ -1038,7 +1037,7 @@ def _candidate_traces(candidate, x0: float, x1: float, win: bool, text: Callable
     (as high as the pieces it spans; thick and solid when on the winning path, thin and
     dotted otherwise) and its label, digit and score, at the top of the arc."""
     c = candidate
-    height = c.stop - c.start
+    height = c.pieces
     xs = np.linspace(x0, x1, 9)
     ys = height * np.sin(np.linspace(0, np.pi, 9))
     hover = text(
@@ -1046,7 +1045,7 @@ def _candidate_traces(candidate, x0: float, x1: float, win: bool, text: Callable
         digit=c.digit,
         confidence=c.confidence,
         score=c.score,
-        pieces=c.stop - c.start,
+        pieces=c.pieces,
     )
     arc = {
         "type": "scatter",
@@ -1076,15 +1075,11 @@ def _candidate_traces(candidate, x0: float, x1: float, win: bool, text: Callable
 
 
 def segmentation_graph(reading, text: Callable[..., str]) -> go.Figure:
-    """The candidate graph: nodes are the gaps between pieces (at their position in the
-    writing), each candidate an arc from its first to its last gap labelled with its digit
-    and score; the winning path is drawn thick and solid, the others thin and dotted."""
-    pieces = reading.pieces
-    nodes = (
-        [pieces[0][0]]
-        + [(a[2] + b[0]) / 2 for a, b in itertools.pairwise(pieces)]
-        + [pieces[-1][2]]
-    )
+    """The candidate graph: nodes are the cuts between pieces, one per cut shape tried
+    (at their position in the writing), each candidate an arc from its first node to its
+    last labelled with its digit and score; the winning path is drawn thick and solid,
+    the others thin and dotted."""
+    nodes = reading.nodes
     data, chosen = [], set(reading.path)
     for i, c in enumerate(reading.candidates):
         data.extend(_candidate_traces(c, nodes[c.start], nodes[c.stop], i in chosen, text))

@@ -69,3 +69,17 @@ def test_score_set_with_the_classic_model():
     assert out["numbers"] == 5 and 0 <= out["digits_pct"] <= 100
     assert out["numbers_pct"] == 100 * (5 - len(out["misread"])) / 5
     assert out["median_ms"] > 0
+
+
+def test_each_pixel_has_its_digit_and_the_diagnostic_finds_the_right_path():
+    from bench.reading_reach import number_graph
+
+    for kind in ("apart", "touching"):
+        for n in number_set("strokes", kind, 3, seed=5):
+            ink = rgba_to_ink(n.rgba)
+            assert n.owner.shape == ink.shape
+            assert np.array_equal(n.owner >= 0, ink > 0)
+            assert set(np.unique(n.owner[n.owner >= 0])) == set(range(len(n.digits)))
+    for n in number_set("strokes", "apart", 3, seed=5):  # apart: the right path is there
+        graph = number_graph(n)
+        assert graph["reachable"] and graph["touching"] == 0

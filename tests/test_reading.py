@@ -53,7 +53,7 @@ def test_separated_digits_are_read_with_their_boxes(model):
     assert [im.shape for im in reading.images] == [(28, 28)] * 6
     # The winning path covers every piece once, left to right.
     path = [reading.candidates[i] for i in reading.path]
-    assert path[0].start == 0 and path[-1].stop == len(reading.pieces)
+    assert path[0].start == 0 and path[-1].stop == len(reading.nodes) - 1
     assert all(a.stop == b.start for a, b in itertools.pairwise(path))
 
 

@@ -46,7 +46,7 @@ def test_candidates_are_labelled_from_the_owners():
     ink, owner = compose_row([tile(d) for d in (2, 0, 7)], [10] * 3, [0, 0, 0])
     pieces = over_segment(ink)
     spans = _spans(pieces)
-    labels = dict(zip(spans, label_candidates(ink, owner, pieces.piece_map, spans, 3), strict=True))
+    labels = dict(zip(spans, label_candidates(ink, owner, pieces, spans, 3), strict=True))
     n = len(pieces.boxes)
     assert n == 3  # digits apart: one piece each
     assert [labels[(k, k + 1)] for k in range(3)] == [0, 1, 2]

@@ -1,0 +1,82 @@
+"""lenet.reading's cut shapes for touching digits: the drop-fall cut on a synthetic grid,
+every shape of a cut as a node of the graph, and touching pairs that cutting along the
+valley alone did not split (each read wrong by the reader before the other shapes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lenet import segments
+from lenet.checkpoint import SHIPPED_MODELS_DIR, load_checkpoint
+from lenet.preprocess import rgba_to_ink
+from lenet.reading import _drop_fall, label_components, over_segment, read_number
+from lenet.segments import load_scorer
+from lenet_testkit.digits import strip
+
+CLASSIC = SHIPPED_MODELS_DIR / "lenet5-classic.safetensors"
+SCORER = SHIPPED_MODELS_DIR / segments.FILENAME
+
+
+def ring(shape: tuple[int, int], centre: tuple[float, float], radius: float) -> np.ndarray:
+    ys, xs = np.indices(shape)
+    distance = np.hypot(ys - centre[0], xs - centre[1])
+    return (distance <= radius) & (distance > radius - 2.5)
+
+
+def test_drop_fall_cuts_through_where_two_rings_touch():
+    shape = (30, 44)
+    a, b = ring(shape, (15, 11), 9), ring(shape, (15, 29.5), 9)
+    grid = a | b
+    assert len(label_components(grid)[1]) == 1  # they touch
+    for lean in (-1, 1):
+        # from the top, between the rings: falls to where they meet and cuts through
+        path = _drop_fall(grid, 20, lean, band=3)
+        columns = np.arange(shape[1])[None, :]
+        left = columns <= path[:, None]
+        assert left[a].all() and not left[b].any()
+        # from the bottom, on the grid upside down: the same
+        up = _drop_fall(grid[::-1], 20, lean, band=3)[::-1]
+        left = columns <= up[:, None]
+        assert left[a].all() and not left[b].any()
+
+
+def test_a_blank_grid_drops_straight_down():
+    assert _drop_fall(np.zeros((5, 7), bool), 3, 1, band=2).tolist() == [3] * 5
+
+
+def test_each_shape_of_a_cut_is_a_node_between_its_pieces():
+    canvas, _ = strip([3, 0], gap=-6)
+    p = over_segment(rgba_to_ink(canvas))
+    assert p.variants  # a wide component: more shapes than the valley's
+    assert len(p.nodes) == len(p.boxes) + 1 + len(p.variants)
+    assert [g for g, _ in p.nodes] == sorted(g for g, _ in p.nodes)
+    for v in p.variants:  # each moves pixels between the two pieces beside its gap only
+        assert set(np.unique(v.piece)) <= {v.gap - 1, v.gap}
+        assert np.array_equal(p.piece_map[v.ys, v.xs] - 1, v.piece)
+        assert 0 < v.left.sum() < len(v.left)
+
+
+@pytest.mark.skipif(not (SCORER.is_file() and CLASSIC.is_file()), reason="no shipped scorer")
+@pytest.mark.parametrize(("pair", "gap"), [((3, 0), -6), ((7, 1), -6), ((1, 3), -6), ((7, 2), -12)])
+def test_touching_pairs_the_valley_cut_alone_misread(pair, gap):
+    canvas, boxes = strip(list(pair), gap=gap)
+    assert len(label_components(rgba_to_ink(canvas) > 25)[1]) == 1  # they really touch
+    reading = read_number(canvas, load_checkpoint(CLASSIC), load_scorer(SCORER))
+    assert reading.digits == "".join(map(str, pair))
+    for got, want in zip(reading.boxes, boxes, strict=True):
+        assert abs(got[0] - want[0]) <= 40 and abs(got[2] - want[2]) <= 40
+
+
+def test_other_shapes_are_dropped_first_when_candidates_are_too_many(monkeypatch):
+    from lenet import reading
+
+    canvas, _ = strip([3, 0, 7], gap=-6)
+    p = over_segment(rgba_to_ink(canvas))
+    every = reading._spans(p)
+    first = [(u, w) for u, w in every if p.nodes[u][1] < 0 and p.nodes[w][1] < 0]
+    assert len(every) > len(first) + 5
+    monkeypatch.setattr(reading, "MAX_CANDIDATES", len(first) + 5)
+    kept = reading._spans(p)
+    assert len(kept) == len(first) + 5 and set(first) <= set(kept) <= set(every)
+    assert kept == sorted(kept)
