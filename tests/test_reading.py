@@ -24,6 +24,7 @@ from lenet.reading import (
     read_number,
     sliding_outputs,
 )
+from lenet.segments import load_scorer
 from lenet_testkit.digits import BROKEN, STROKES, render, strip
 
 CLASSIC = SHIPPED_MODELS_DIR / "lenet5-classic.safetensors"
@@ -81,7 +82,7 @@ def test_a_touching_pair_is_two_digits(model, pair):
     canvas, boxes = strip(list(pair), gap=-6)
     _, components = label_components(rgba_to_ink(canvas) > 25)
     assert len(components) == 1  # the two digits really touch
-    reading = read_number(canvas, model)
+    reading = read_number(canvas, model, load_scorer())  # as the page reads (no scorer: None)
     assert reading.digits == "".join(map(str, pair))
     assert len(reading.cuts) >= 1
     for got, want in zip(reading.boxes, boxes, strict=True):

