@@ -578,8 +578,7 @@ def _spans(p: _Pieces) -> list[tuple[int, int]]:
     # another shape at one end, then at both, up to MAX_CANDIDATES.
     others = [(p.nodes[u][1] >= 0) + (p.nodes[w][1] >= 0) for u, w in spans]
     return sorted(
-        (spans[k] for k in sorted(range(len(spans)), key=others.__getitem__)[:MAX_CANDIDATES]),
-        key=lambda span: span,
+        spans[k] for k in sorted(range(len(spans)), key=others.__getitem__)[:MAX_CANDIDATES]
     )
 
 
@@ -697,8 +696,8 @@ def score_candidates(
             im,
             pr,
             float(no),
-            nodes[b][0] - nodes[a][0],
-        )  # fmt: skip
+            pieces=nodes[b][0] - nodes[a][0],
+        )
         for (a, b), box, d, pr, im, no in zip(
             spans, boxes, digits, probs, images, none, strict=True
         )
