@@ -446,7 +446,8 @@ def probabilities(where, probs, key: str, true_label: int | None = None) -> None
     box = where.container(key=key)
     box.markdown(f"**{t('draw.probs_title')}**")
     png = viz.probabilities_png(probs, true_label)  # PNG kept: "auto" would re-encode as JPEG
-    box.image(png, width=440, caption=text, alt=text, output_format="PNG")
+    # "content": the picture's own width (440 px), or its column's on a narrower screen
+    box.image(png, width="content", caption=text, alt=text, output_format="PNG")
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
