@@ -399,7 +399,9 @@ CHART_CONFIG = {"displayModeBar": False}
 
 def chart(where, figure, key: str) -> None:
     """Show a plotly ``figure`` in ``where`` (st, a column, a tab) without Plotly's toolbar."""
-    where.plotly_chart(figure, key=key, config=CHART_CONFIG)
+    from lenet import viz
+
+    where.plotly_chart(viz.fit_title(figure), key=key, config=CHART_CONFIG)
 
 
 def matrix_table(where, values, title: str, key: str, caption: str, **marks) -> None:

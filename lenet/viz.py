@@ -23,12 +23,33 @@ TITLE_LINE = 48  # characters: a chart title longer than this is wrapped (a 390 
 
 def chart_title(text: str) -> dict:
     """A chart's title, wrapped at spaces into lines of at most TITLE_LINE characters:
-    Plotly never wraps a title, and on a phone the screen's edge cut long ones off. The top
-    margin grows to fit its lines."""
+    Plotly never wraps a title, and on a phone the screen's edge cut long ones off
+    (fit_title makes room for the lines)."""
     import textwrap
 
     lines = textwrap.wrap(text, TITLE_LINE, break_long_words=False) or [text]
-    return {"text": "<br>".join(lines), "font": {"size": 14}, "automargin": True}
+    return {"text": "<br>".join(lines), "font": {"size": 14}}
+
+
+TITLE_LINE_PX = 19  # the height of a line of a 14 px title
+
+
+def fit_title(figure):
+    """``figure``, or a copy of it with room above the plot for each line of its title after
+    the first (chart_title wraps long titles): Plotly centres a title in the top margin,
+    so a second line would rise past the chart's top edge. The margin and the figure's
+    height grow by a line each."""
+    import plotly.graph_objects as go
+
+    extra = (figure.layout.title.text or "").count("<br>") * TITLE_LINE_PX
+    if not extra:
+        return figure
+    fitted = go.Figure(figure)
+    top = fitted.layout.margin.t if fitted.layout.margin.t is not None else 100  # Plotly's
+    fitted.update_layout(margin={"t": top + extra})
+    if fitted.layout.height is not None:
+        fitted.update_layout(height=fitted.layout.height + extra)
+    return fitted
 
 
 def upscale(image: np.ndarray, size: int) -> np.ndarray:

@@ -301,4 +301,16 @@ def test_long_chart_titles_are_wrapped_at_spaces():
     assert len(lines) == 2 and all(len(line) <= viz.TITLE_LINE for line in lines)
     assert " ".join(lines) == text
     assert viz.chart_title("C1")["text"] == "C1"  # short titles stay on one line
-    assert title["automargin"] is True
+
+
+def test_a_wrapped_title_gets_room_above_the_plot():
+    import plotly.graph_objects as go
+
+    text = "How much each layer's output changes when the digit is shifted"
+    figure = go.Figure(layout={"title": viz.chart_title(text), "margin": {"t": 40}, "height": 300})
+    fitted = viz.fit_title(figure)
+    assert fitted.layout.margin.t == 40 + viz.TITLE_LINE_PX
+    assert fitted.layout.height == 300 + viz.TITLE_LINE_PX
+    assert figure.layout.margin.t == 40  # the figure given is left as it was (it may be cached)
+    short = go.Figure(layout={"title": viz.chart_title("C1"), "margin": {"t": 40}})
+    assert viz.fit_title(short) is short
