@@ -16,9 +16,11 @@ the order swapped every other round. Both columns come from one run.
 from __future__ import annotations
 
 import base64
+import shutil
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -50,6 +52,22 @@ TOUCH_END_JS = """() => {
     window.addEventListener('touchend', () => { window.__benchUp = performance.now(); }, true);
   }
 }"""
+# When the canvas's drawing leaves the browser: the first websocket message sent after the
+# mouse-up (the component waits for the drawing to stay unchanged a while before sending).
+SEND_HOOK_JS = """() => {
+  window.__benchSent = null;
+  if (!window.__benchSendHook) {
+    window.__benchSendHook = true;
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) {
+      if (window.__benchUp != null && window.__benchSent === null) {
+        window.__benchSent = performance.now();
+      }
+      return send.call(this, data);
+    };
+  }
+}"""
+SENT_JS = "() => window.__benchSent"
 # The labs' interactions: a slider moved one step with the keyboard.
 LAB_SLIDERS = {"pooling": "pool_window", "kernel_gradient": "kg_size"}
 # The commit before the draw page's maps became images (issue 14), measured side by side.
@@ -101,7 +119,7 @@ class Meter:
                 return
 
 
-def digit_cost(page, meter: Meter, digit: int, touch: bool = False) -> dict:
+def digit_cost(page, meter: Meter, digit: int, touch: bool = False, before_up=None) -> dict:
     """Draw one single-stroke digit; the renderer's time while drawing and after the
     mouse-up (or touch end) until the page settles, the bytes, and the latency."""
     from lenet_testkit.browser import STROKES, canvas_box, stroke_path
@@ -110,6 +128,7 @@ def digit_cost(page, meter: Meter, digit: int, touch: bool = False) -> dict:
     points = stroke_path(canvas_box(page), stroke, steps=4)
     page.evaluate(ARM_JS)
     page.evaluate(TOUCH_END_JS)
+    page.evaluate(SEND_HOOK_JS)
     if touch:
         send = lambda kind, pts: meter.cdp.send(  # noqa: E731
             "Input.dispatchTouchEvent",
@@ -125,6 +144,8 @@ def digit_cost(page, meter: Meter, digit: int, touch: bool = False) -> dict:
         page.mouse.down()
         for p in points[1:]:
             page.mouse.move(*p)
+    if before_up is not None:
+        before_up()
     at_up = meter.task_s()
     meter.reset()
     if touch:
@@ -135,6 +156,8 @@ def digit_cost(page, meter: Meter, digit: int, touch: bool = False) -> dict:
     meter.settle(page)
     end = meter.task_s()
     r = page.evaluate(READ_JS)
+    sent = page.evaluate(SENT_JS)
+    elements = page.evaluate(ELEMENTS_JS)
     return {
         "drawing_ms": (at_up - start) * 1e3,
         "moves": len(points) - 1,
@@ -144,6 +167,9 @@ def digit_cost(page, meter: Meter, digit: int, touch: bool = False) -> dict:
         "http_kb": meter.http_in / 1024,
         "sent_kb": meter.ws_out / 1024,
         "latency_ms": r["pred"]["t"] - r["up"],
+        "sent_ms": None if sent is None else sent - r["up"],
+        "answer_ms": None if sent is None else r["pred"]["t"] - sent,
+        "elements": elements,
     }
 
 
@@ -158,6 +184,7 @@ def slider_cost(page, meter: Meter, i: int, key: str) -> dict:
     page.wait_for_timeout(50)
     meter.settle(page)
     return {
+        "elements": page.evaluate(ELEMENTS_JS),
         "render_ms": (meter.task_s() - start) * 1e3,
         "ws_kb": meter.ws_in / 1024,
         "http_kb": meter.http_in / 1024,
@@ -187,6 +214,157 @@ def draw_step(page, meter: Meter, i: int, phone: bool) -> dict:
     clear_canvas(page)
     meter.settle(page)
     return r
+
+
+# Streamlit's own cost of a rerun: a page of nothing but a button and ``n`` elements of one
+# kind (the draw page's kinds: captions, and small images with a caption), the button
+# pressed. Renderer time against n gives the cost of one element redrawn, and the floor.
+ELEMENTS_APP = """
+import numpy as np
+import streamlit as st
+
+n = int(st.query_params.get("n", "0"))
+kind = st.query_params.get("kind", "caption")
+image = np.full((56, 56), 128, np.uint8)
+if kind.startswith("fragment"):
+    st.fragment(lambda: st.button("Rerun", key="rerun"))()
+    kind = kind.removeprefix("fragment ")
+else:
+    st.button("Rerun", key="rerun")
+for i in range(n):
+    if kind == "image":
+        st.image(image, caption=f"Image {i}: a sentence that describes it.")
+    else:
+        st.caption(f"Element {i}: a sentence like the pages' captions.")
+"""
+ELEMENT_COUNT = 40
+ELEMENT_RUNS = (
+    ("caption", 0),
+    ("caption", ELEMENT_COUNT),
+    ("image", ELEMENT_COUNT),
+    ("fragment caption", ELEMENT_COUNT),
+)
+ELEMENTS_JS = "() => document.querySelectorAll('[data-testid=\"stElementContainer\"]').length"
+
+
+@contextmanager
+def elements_server():
+    """ELEMENTS_APP under `streamlit run` on a free port; yields its URL."""
+    import sys
+
+    from lenet_testkit.browser import free_port, server_env, stop_server, wait_healthy
+
+    with tempfile.TemporaryDirectory(prefix="bench-elements-") as tmp:
+        script = Path(tmp) / "elements.py"
+        script.write_text(ELEMENTS_APP)
+        (Path(tmp) / ".streamlit").mkdir()  # the app's own settings
+        shutil.copy(ROOT / ".streamlit" / "config.toml", Path(tmp) / ".streamlit")
+        port = free_port()
+        args = ["--server.headless", "true", "--server.port", str(port)]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(script), *args],
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=server_env({"STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}),
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_healthy(url, proc=proc)
+            yield url
+        finally:
+            stop_server(proc)
+
+
+def element_cost(b, url: str, moves: int) -> list[dict]:
+    """Renderer time per rerun (button pressed) of ELEMENTS_APP, per kind and count:
+    [{"kind": "caption", "n": 40, "ms": [...]}, ...]."""
+    out = []
+    for kind, n in ELEMENT_RUNS:
+        page = b.new_page(viewport={"width": 1300, "height": 1000})
+        page.goto(f"{url}/?n={n}&kind={kind}")
+        page.wait_for_selector(".st-key-rerun button", timeout=60_000)
+        meter = Meter(page)
+        meter.settle(page)
+        times = []
+        for i in range(moves + 1):
+            start = meter.task_s()
+            page.locator(".st-key-rerun button").click()
+            page.wait_for_timeout(50)
+            meter.settle(page)
+            if i:  # the first press warms up
+                times.append((meter.task_s() - start) * 1e3)
+        out.append({"kind": kind, "n": n, "ms": times})
+        page.close()
+    return out
+
+
+# The renderer's work after the mouse-up by kind (DevTools trace events, self time on the
+# renderer's main thread); other: the tasks' own time (message handling, scheduling).
+TRACE_KINDS = {
+    "JavaScript (React, Streamlit, the canvas)": (
+        "FunctionCall",
+        "EventDispatch",
+        "TimerFire",
+        "FireAnimationFrame",
+        "HandlePostMessage",
+        "RunMicrotasks",
+        "EvaluateScript",
+        "v8.compile",
+    ),
+    "style and layout": ("UpdateLayoutTree", "Layout", "PrePaint", "HitTest", "UpdateLayer"),
+    "paint and compositing": ("Paint", "PaintImage", "Layerize", "Commit", "Decode Image"),
+}
+TRACE_CATEGORIES = "devtools.timeline,disabled-by-default-devtools.timeline"
+
+
+def traced_digits(page, meter: Meter, count: int) -> dict[str, float]:
+    """Renderer self time after the mouse-up by TRACE_KINDS, per digit (mean of ``count``
+    digits, after one warm-up)."""
+    from lenet_testkit.browser import clear_canvas
+
+    events, done = [], []
+    meter.cdp.on("Tracing.dataCollected", lambda e: events.extend(e["value"]))
+    meter.cdp.on("Tracing.tracingComplete", lambda e: done.append(True))
+    start = partial(meter.cdp.send, "Tracing.start", {"categories": TRACE_CATEGORIES})
+    for i in range(count + 1):
+        digit_cost(
+            page, meter, STROKE_DIGITS[i % len(STROKE_DIGITS)], before_up=start if i else None
+        )
+        if i:
+            meter.cdp.send("Tracing.end")
+            while not done:
+                page.wait_for_timeout(50)
+            done.clear()
+        clear_canvas(page)
+        meter.settle(page)
+    return {kind: ms / count for kind, ms in _self_times(events).items()}
+
+
+def _self_times(events: list[dict]) -> dict[str, float]:
+    """Self time (ms) of the main thread's complete events, summed by TRACE_KINDS."""
+    tasks = Counter()
+    for e in events:
+        if e.get("name") == "RunTask" and e.get("ph") == "X":
+            tasks[e["pid"], e["tid"]] += e.get("dur", 0)
+    main = tasks.most_common(1)[0][0]
+    spans = sorted(
+        (e for e in events if (e["pid"], e["tid"]) == main and e.get("ph") == "X" and "dur" in e),
+        key=lambda e: (e["ts"], -e["dur"]),
+    )
+    own, stack = Counter(), []
+    for e in spans:
+        while stack and stack[-1]["ts"] + stack[-1]["dur"] <= e["ts"]:
+            stack.pop()
+        if stack:
+            own[stack[-1]["name"]] -= e["dur"]
+        own[e["name"]] += e["dur"]
+        stack.append(e)
+    kind_of = {name: kind for kind, names in TRACE_KINDS.items() for name in names}
+    out = Counter()
+    for name, us in own.items():
+        out[kind_of.get(name, "other (the tasks' own time, garbage collection)")] += us / 1e3
+    return dict(out)
 
 
 def open_lab(b, url: str, page_name: str) -> tuple:
@@ -228,6 +406,11 @@ def measure_all(urls: dict[str, str], digits: int, lab_moves: int) -> dict:
             pages = {name: open_lab(b, url, lab) for name, url in urls.items()}
             for name, rows in interleaved(pages, partial(slider_cost, key=key), lab_moves).items():
                 runs[name][lab] = rows
+        page, meter = open_draw(b, urls["now"])
+        runs["now"]["trace"] = traced_digits(page, meter, max(3, digits // 2))
+        page.context.close()
+        with elements_server() as url:
+            runs["now"]["elements"] = element_cost(b, url, lab_moves)
     return runs
 
 
@@ -302,7 +485,8 @@ def run(digits: int = 10, lab_moves: int = 6, baseline: str = BASELINE) -> dict:
     ]
     for t, m in zip(targets, measured, strict=True):
         t.measured = m
-    return result("browser_cost", TITLE, _body(runs, baseline), targets, runs=runs)
+    body = _body(runs, baseline) + _made_of(now)
+    return result("browser_cost", TITLE, body, targets, runs=runs)
 
 
 FIGURES = [  # the rows of the table: (label, which measurement, which figure)
@@ -312,8 +496,11 @@ FIGURES = [  # the rows of the table: (label, which measurement, which figure)
     ("draw page: HTTP KB received (images)", "desktop", "http_kb"),
     ("draw page: websocket KB sent", "desktop", "sent_kb"),
     ("draw page: mouse-up → prediction (ms)", "desktop", "latency_ms"),
+    ("… of which mouse-up → the canvas sends the drawing (ms)", "desktop", "sent_ms"),
+    ("… of which drawing sent → prediction shown (ms)", "desktop", "answer_ms"),
     ("phone, CPU 4×: renderer time after touch end (ms)", "phone", "render_ms"),
     ("phone, CPU 4×: touch end → prediction (ms)", "phone", "latency_ms"),
+    ("… of which touch end → the canvas sends the drawing (ms)", "phone", "sent_ms"),
     ("pooling lab: renderer time per slider move (ms)", "pooling", "render_ms"),
     ("pooling lab: websocket KB per move", "pooling", "ws_kb"),
     ("pooling lab: HTTP KB per move", "pooling", "http_kb"),
@@ -346,6 +533,48 @@ def _body(runs: dict, baseline: str) -> list:
             "interleaved: each digit (slider move) on one server's page, then on the other's."
         )
     return [Table(heads, rows), text]
+
+
+def _made_of(now: dict) -> list:
+    """What the draw page's renderer time is made of: the trace by kind of work, and
+    Streamlit's own cost of a rerun (its floor, and each element redrawn)."""
+    render = _med(now["desktop"], "render_ms")
+    trace = now["trace"]
+    rows = [[kind, f"{ms:.0f}"] for kind, ms in sorted(trace.items(), key=lambda kv: -kv[1])]
+    rows.append(["all kinds (the traced digits' mean)", f"{sum(trace.values()):.0f}"])
+    floor = median(now["elements"][0]["ms"])
+    costs = [["a rerun of a page of one button and nothing else", _fmt(floor)]]
+    for run in now["elements"][1:]:
+        kind, where = run["kind"].removeprefix("fragment "), ""
+        if run["kind"].startswith("fragment"):
+            where = ", the button in a fragment (its rerun)"
+        costs.append([f"the same page with {run['n']} {kind}s{where}", _fmt(median(run["ms"]))])
+    costs.append(
+        ["elements on the draw page after a digit", _fmt(_med(now["desktop"], "elements"))]
+    )
+    costs += [
+        [f"elements on the {lab.replace('_', '-')} lab", _fmt(_med(now[lab], "elements"))]
+        for lab in LAB_SLIDERS
+    ]
+    text = (
+        f"What the draw page's renderer time after the mouse-up ({_fmt(render)} ms) is made "
+        "of. First, a DevTools trace of a few more digits, self time on the renderer's main "
+        "thread by kind of work. Then Streamlit's own cost: a page of only a button, with and "
+        f"without {ELEMENT_COUNT} more elements, rerun by pressing the button (a `streamlit "
+        "run` of the script in bench/browser_cost.py, the app's settings, the same measure). "
+        "A rerun costs a floor whatever it shows, and each element it redraws a few "
+        "milliseconds more; a fragment's rerun redraws its own elements, and those outside it "
+        "cost far less. "
+        "Mouse-up → prediction begins with the canvas component's own wait: it sends the "
+        "drawing only once it has not changed for 200 ms (a constant of "
+        'streamlit-drawable-canvas, not a setting): the row "mouse-up → the canvas sends the '
+        'drawing".'
+    )
+    return [
+        Table(["renderer time after mouse-up, by kind (ms per digit)", "ms"], rows),
+        Table(["Streamlit's own cost (renderer ms per rerun, median)", "value"], costs),
+        text,
+    ]
 
 
 def _fmt(x: float | None) -> str:

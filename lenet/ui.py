@@ -399,7 +399,9 @@ CHART_CONFIG = {"displayModeBar": False}
 
 def chart(where, figure, key: str) -> None:
     """Show a plotly ``figure`` in ``where`` (st, a column, a tab) without Plotly's toolbar."""
-    where.plotly_chart(figure, key=key, config=CHART_CONFIG)
+    from lenet import viz
+
+    where.plotly_chart(viz.fit_title(figure), key=key, config=CHART_CONFIG)
 
 
 def matrix_table(where, values, title: str, key: str, caption: str, **marks) -> None:
@@ -446,7 +448,8 @@ def probabilities(where, probs, key: str, true_label: int | None = None) -> None
     box = where.container(key=key)
     box.markdown(f"**{t('draw.probs_title')}**")
     png = viz.probabilities_png(probs, true_label)  # PNG kept: "auto" would re-encode as JPEG
-    box.image(png, width=440, caption=text, alt=text, output_format="PNG")
+    # "content": the picture's own width (440 px), or its column's on a narrower screen
+    box.image(png, width="content", caption=text, alt=text, output_format="PNG")
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

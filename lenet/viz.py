@@ -18,6 +18,38 @@ DIVERGING = "RdBu_r"
 HIGHLIGHT = "#E69F00"  # Okabe-Ito orange
 BAR = "#56B4E9"  # Okabe-Ito sky blue
 MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
+TITLE_LINE = 48  # characters: a chart title longer than this is wrapped (a 390 px phone)
+
+
+def chart_title(text: str) -> dict:
+    """A chart's title, wrapped at spaces into lines of at most TITLE_LINE characters:
+    Plotly never wraps a title, and on a phone the screen's edge cut long ones off
+    (fit_title makes room for the lines)."""
+    import textwrap
+
+    lines = textwrap.wrap(text, TITLE_LINE, break_long_words=False) or [text]
+    return {"text": "<br>".join(lines), "font": {"size": 14}}
+
+
+TITLE_LINE_PX = 19  # the height of a line of a 14 px title
+
+
+def fit_title(figure):
+    """``figure``, or a copy of it with room above the plot for each line of its title after
+    the first (chart_title wraps long titles): Plotly centres a title in the top margin,
+    so a second line would rise past the chart's top edge. The margin and the figure's
+    height grow by a line each."""
+    import plotly.graph_objects as go
+
+    extra = (figure.layout.title.text or "").count("<br>") * TITLE_LINE_PX
+    if not extra:
+        return figure
+    fitted = go.Figure(figure)
+    top = fitted.layout.margin.t if fitted.layout.margin.t is not None else 100  # Plotly's
+    fitted.update_layout(margin={"t": top + extra})
+    if fitted.layout.height is not None:
+        fitted.update_layout(height=fitted.layout.height + extra)
+    return fitted
 
 
 def upscale(image: np.ndarray, size: int) -> np.ndarray:
@@ -119,7 +151,7 @@ def feature_maps(
         "showlegend": False,
     }
     layout = {
-        "title": {"text": title, "font": {"size": 14}},
+        "title": chart_title(title),
         "margin": MARGIN,
         "height": height or int(120 + 260 * tiled.shape[0] / tiled.shape[1] * 2.2),
         "xaxis": {"visible": False, "constrain": "domain"},
@@ -198,7 +230,7 @@ def vector(values: np.ndarray, *, cols: int, title: str, value_label: str) -> go
         "colorbar": {"thickness": 10},
     }
     layout = {
-        "title": {"text": title, "font": {"size": 14}},
+        "title": chart_title(title),
         "margin": MARGIN,
         "height": 80 + 28 * rows,
         "xaxis": {"visible": False},
@@ -318,7 +350,7 @@ def probabilities(
         "hovertemplate": f"{x_label} %{{x}}<br>{y_label} %{{y:.2%}}<extra></extra>",
     }
     layout = {
-        "title": {"text": title, "font": {"size": 14}},
+        "title": chart_title(title),
         "margin": MARGIN,
         "height": 260,
         "xaxis": {"title": {"text": x_label}, "type": "category"},
@@ -457,7 +489,7 @@ def sweep_lines(
             data.append(bar)
             labels.append(annotation)
     layout = {
-        "title": {"text": title, "font": {"size": 14}},
+        "title": chart_title(title),
         "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
         "height": 340 + 30 * len(labels),
         "xaxis": {"title": {"text": x_label}},
@@ -532,7 +564,7 @@ def matrix(
     _outline_cells(fig, highlight)
     cell = 46 if max(h, w) <= 8 else 30
     fig.update_layout(
-        title={"text": title, "font": {"size": 14}},
+        title=chart_title(title),
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         height=height or 60 + cell * h,
         width=None,
@@ -630,7 +662,7 @@ def curves_xy(
             )
         )
     fig.update_layout(
-        title={"text": title, "font": {"size": 14}},
+        title=chart_title(title),
         margin=MARGIN,
         height=280,
         xaxis={"title": x_label},
@@ -678,7 +710,7 @@ def bars(
         )
     )
     fig.update_layout(
-        title={"text": title, "font": {"size": 14}},
+        title=chart_title(title),
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
         height=300,
         xaxis={"title": x_label, "type": "category"},
@@ -720,7 +752,7 @@ def confusion(
         )
     )
     fig.update_layout(
-        title={"text": title, "font": {"size": 14}},
+        title=chart_title(title),
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
         height=60 + 40 * n,
         xaxis={"title": x_label, "type": "category", "side": "bottom", "constrain": "domain"},
@@ -838,7 +870,7 @@ def occlusion_map(
     }
     data = [heatmap, *_changed_places(centres, changed, answers, changed_label, answer_label)]
     layout = {
-        "title": {"text": title, "font": {"size": 14}},
+        "title": chart_title(title),
         "margin": {**MARGIN, "b": 30},
         "height": 380,
         "xaxis": {"range": [-0.5, 27.5], "constrain": "domain", "showgrid": False},
@@ -885,7 +917,7 @@ def probability_path(
             }
         )
     layout = {
-        "title": {"text": title, "font": {"size": 14}},
+        "title": chart_title(title),
         "margin": {**MARGIN, "b": 40},
         "height": 300,
         "xaxis": {"title": {"text": x_label}, "range": [-0.2, max(1, len(steps) - 1) * 1.08]},
@@ -1020,7 +1052,7 @@ def reading_figure(
     data = _reading_traces(ink, positions, probabilities, text)
     shapes, annotations = _reading_marks(reading)
     layout = {
-        "title": {"text": text("read_number.figure_title"), "font": {"size": 14}},
+        "title": chart_title(text("read_number.figure_title")),
         "margin": MARGIN,
         "height": 420,
         "xaxis": {"range": [0, w], "title": {"text": text("read_number.position")}, "anchor": "y2"},
@@ -1100,7 +1132,7 @@ def segmentation_graph(reading, text: Callable[..., str]) -> go.Figure:
         }
     )
     layout = {
-        "title": {"text": text("read_number.graph_title"), "font": {"size": 14}},
+        "title": chart_title(text("read_number.graph_title")),
         "margin": MARGIN,
         "height": 260,
         "xaxis": {"title": {"text": text("read_number.position")}},

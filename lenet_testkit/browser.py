@@ -348,3 +348,38 @@ def reading_text(page) -> str | None:
     if metric.count() == 0:
         return None
     return metric.first.inner_text().strip()
+
+
+# Elements of the page's main area that reach past the screen's right edge: to see them a
+# student must scroll the whole page sideways on a phone (the main area is the page's
+# scroller; the document itself never grows), or cannot see them at all where a box clips
+# them. Allowed: content in a scrolling box of its own that fits (code), tables (WCAG 1.4.10
+# exempts two-dimensional content), hidden things (KaTeX's MathML copy for screen readers,
+# a slider's visually hidden input).
+CUT_OFF_JS = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  const width = document.documentElement.clientWidth, out = new Set();
+  for (const el of main ? main.querySelectorAll('*') : []) {
+    const r = el.getBoundingClientRect(), style = getComputedStyle(el);
+    if (r.width === 0 || r.right <= width + 1) continue;
+    if (style.opacity === '0' || style.visibility === 'hidden') continue;
+    if (el.closest('table, .katex-mathml')) continue;
+    let hidden = false, own = null;
+    for (let p = el; p && p !== main && !hidden; p = p.parentElement) {
+      const s = getComputedStyle(p);
+      hidden = s.clipPath !== 'none' || (s.clip !== 'auto' && s.clip !== '');
+      if (own === null && p !== el && s.overflowX !== 'visible') {
+        own = (s.overflowX === 'auto' || s.overflowX === 'scroll')
+          && p.getBoundingClientRect().right <= width + 1;
+      }
+    }
+    if (!hidden && !own) out.add(el.dataset.testid || el.tagName.toLowerCase());
+  }
+  return [...out];
+}"""
+
+
+def cut_off(page) -> list[str]:
+    """What of the page's main area reaches past the screen's edge (CUT_OFF_JS): [] when
+    it all fits."""
+    return page.evaluate(CUT_OFF_JS)

@@ -25,19 +25,18 @@ source = st.segmented_control(
 
 
 def show_steps(steps) -> None:
-    st.subheader(t("draw.steps_title"))
-    cols = st.columns(4)
-    images = (steps.crop, steps.fit20, steps.centred28, steps.padded32)
-    for col, name, image in zip(
-        cols, ("crop", "fit20", "centred28", "padded32"), images, strict=True
-    ):
-        col.image(
-            viz.thumbnail(image, 140),
-            width=140,
-            caption=t(f"draw.step_{name}", h=image.shape[0], w=image.shape[1]),
-            alt=describe.step_image(name, image, t),
-            output_format="PNG",  # "auto" sends a JPEG, several times larger
-        )
+    """The four preprocessing steps as one element (each element redrawn costs the browser
+    a few milliseconds with every stroke: issue 14)."""
+    shown = {name: getattr(steps, name) for name in ("crop", "fit20", "centred28", "padded32")}
+    box = st.container(key="steps")
+    box.subheader(t("draw.steps_title"))
+    box.image(
+        [viz.thumbnail(image, 140) for image in shown.values()],
+        width=140,
+        caption=[t(f"draw.step_{n}", h=i.shape[0], w=i.shape[1]) for n, i in shown.items()],
+        alt=[describe.step_image(n, i, t) for n, i in shown.items()],
+        output_format="PNG",  # "auto" sends a JPEG, several times larger
+    )
 
 
 def show_empty_output() -> None:

@@ -21,6 +21,7 @@ from PIL import Image
 from lenet.i18n import translate
 from lenet_testkit.browser import (
     ROOT,
+    cut_off,
     draw_digit,
     reading_text,
     wait_prediction,
@@ -382,12 +383,15 @@ def test_no_page_scrolls_sideways(chrome, server, screen):
     page.wait_for_selector("h1", timeout=60_000)
     settle(page)
     mnist_sample(page)  # a digit for the labs
-    wide = {}
+    wide, cut = {}, {}
     for name in dict.fromkeys(state.page for state in STATES):
         if name != "draw":
             go_to(page, name)
         scroll_width, inner_width = page.evaluate(NO_SIDEWAYS_SCROLL)
         if scroll_width > inner_width:
             wide[name] = scroll_width
+        if hidden := cut_off(page):  # nor does the page clip what does not fit
+            cut[name] = hidden
     context.close()
     assert wide == {}, f"pages wider than the {screen} screen: {wide}"
+    assert cut == {}, f"cut off at the {screen} screen's edge: {cut}"

@@ -203,3 +203,30 @@ def test_drawn(models_dir):
         assert r["accuracy_pct"] == pytest.approx(100 * (1 - wrong / out["samples"]))
         assert set(r["by_pen"]) == {"thin", "default", "thick"}
         assert all(e["predicted"] != e["digit"] for e in r["errors"])
+
+
+def test_trace_self_times_by_kind():
+    """bench.browser_cost sums the renderer main thread's self time by kind of work: a
+    parent's time less its children's, on the thread with the most task time only."""
+    from bench.browser_cost import _self_times
+
+    def span(name, ts, dur, tid=1):
+        return {"name": name, "ph": "X", "ts": ts, "dur": dur, "pid": 7, "tid": tid}
+
+    events = [
+        span("RunTask", 0, 10_000),
+        span("FunctionCall", 1_000, 6_000),  # inside the task
+        span("Layout", 2_000, 1_000),  # inside the call: not the call's own time
+        span("RunTask", 20_000, 4_000),
+        span("Paint", 21_000, 2_000),
+        span("RunTask", 0, 5_000, tid=2),  # another thread, less busy: left out
+        span("FunctionCall", 0, 5_000, tid=2),
+        {"name": "FunctionCall", "ph": "B", "ts": 0, "pid": 7, "tid": 1},  # not a span
+    ]
+    times = _self_times(events)
+    assert times == {
+        "JavaScript (React, Streamlit, the canvas)": 5.0,
+        "style and layout": 1.0,
+        "paint and compositing": 2.0,
+        "other (the tasks' own time, garbage collection)": 4.0 + 2.0,
+    }

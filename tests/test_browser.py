@@ -13,6 +13,7 @@ import pytest
 from lenet.i18n import translate
 from lenet_testkit.browser import (
     clear_canvas,
+    cut_off,
     draw_digit,
     draw_digit_touch,
     errors_on,
@@ -235,6 +236,26 @@ def test_a_stroke_beginning_anywhere_on_the_canvas_is_predicted(chrome, server, 
     lost = strokes_lost(page, f"{server}/?lang={lang}", touch=touch)
     assert lost == [], f"strokes beginning here drew nothing: {lost}"
     assert errors_on(page) == []
+    context.close()
+
+
+def test_the_answer_fits_a_phone_screen(chrome, server):
+    """On a 390 px phone the probabilities' picture (440 px wide) ran past the screen's
+    edge, where the page clips it: the bars of 8 and 9 and the end of the sentence under
+    it were cut off. After a digit, nothing in the page's main area may reach past the
+    screen's right edge."""
+    context = chrome.new_context(**PHONE)
+    page = context.new_page()
+    page.goto(server + "/")
+    page.wait_for_selector("canvas", timeout=60_000)
+    draw_digit_touch(page, 3)
+    assert wait_prediction(page) == "3"
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stMain] img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)",
+        timeout=30_000,
+    )
+    assert cut_off(page) == []
     context.close()
 
 

@@ -15,7 +15,7 @@ from lenet import describe, viz
 from lenet.checkpoint import load_checkpoint
 from lenet.i18n import translate
 from lenet.inference import c1_kernels, predict
-from lenet.preprocess import canvas_to_mnist
+from lenet.preprocess import canvas_steps, canvas_to_mnist
 from lenet_testkit.apptest import run_page, texts
 from lenet_testkit.digits import STROKES, render
 
@@ -61,7 +61,17 @@ def test_prediction_matches_the_library_and_all_layers_are_drawn(monkeypatch):
     assert [tab.label for tab in at.tabs] == [
         translate(f"draw.tab_{name}", "en") for name in ("s2", "s4", "c5", "f6")
     ]
-    assert len(at.get("image")) == 1 + 4 + 4  # probabilities, the four steps, the layers
+    # probabilities, the four steps (one element of four images), the layers
+    assert len(at.get("image")) == 1 + 1 + 4
+    (steps,) = [image for image in at.get("image") if len(image.captions) == 4]
+    drawn = canvas_steps(render(4, size=400, width=30))
+    names = ("crop", "fit20", "centred28", "padded32")
+    assert steps.captions == [
+        translate(
+            f"draw.step_{n}", "en", h=getattr(drawn, n).shape[0], w=getattr(drawn, n).shape[1]
+        )
+        for n in names
+    ]
 
 
 def chart_names(at) -> list[str]:

@@ -94,7 +94,7 @@ def test_layer_figures_are_valid_and_show_their_layer(name):
     acts = predict(model, canvas_to_mnist(render(3))).activations
     kernels = c1_kernels(model)
     fig = validated(viz.layer_figure(name, acts, kernels, english))
-    assert fig.layout.title.text == english(f"draw.{name}_title")
+    assert fig.layout.title.text.replace("<br>", " ") == english(f"draw.{name}_title")
     z = np.asarray(fig.data[0].z, dtype=np.float64)
     values = kernels if name == "kernels" else acts[name]
     # every value of the layer is in the figure (rounded to 3 decimals), nothing else
@@ -290,3 +290,27 @@ def test_matrix_markdown_writes_every_value_and_marks_the_chosen_cells():
     for bad in (np.zeros(3), np.zeros((0, 2))):
         with pytest.raises(ValueError):
             viz.matrix_markdown(bad)
+
+
+def test_long_chart_titles_are_wrapped_at_spaces():
+    """Plotly never wraps a title: on a 390 px phone the screen's edge cut long ones off
+    (the invariance lab's sweep, the fooling steps on the explanations page)."""
+    text = "Probability of each network's answer, across Rotation (degrees, counter-clockwise)"
+    title = viz.chart_title(text)
+    lines = title["text"].split("<br>")
+    assert len(lines) == 2 and all(len(line) <= viz.TITLE_LINE for line in lines)
+    assert " ".join(lines) == text
+    assert viz.chart_title("C1")["text"] == "C1"  # short titles stay on one line
+
+
+def test_a_wrapped_title_gets_room_above_the_plot():
+    import plotly.graph_objects as go
+
+    text = "How much each layer's output changes when the digit is shifted"
+    figure = go.Figure(layout={"title": viz.chart_title(text), "margin": {"t": 40}, "height": 300})
+    fitted = viz.fit_title(figure)
+    assert fitted.layout.margin.t == 40 + viz.TITLE_LINE_PX
+    assert fitted.layout.height == 300 + viz.TITLE_LINE_PX
+    assert figure.layout.margin.t == 40  # the figure given is left as it was (it may be cached)
+    short = go.Figure(layout={"title": viz.chart_title("C1"), "margin": {"t": 40}})
+    assert viz.fit_title(short) is short
