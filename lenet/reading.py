@@ -60,6 +60,13 @@ SAME_SHAPE = 0.03  # shapes of a cut giving all but this share of pixels the sam
 MAX_SHAPES = 4  # other shapes of a cut tried, beside the valley's
 SHAPES_WIDTH = 1.0  # in a component wider than this (touching digits), where many fail
 CUT_EVERY = 0.25  # at most one cut per this much of a component's width
+# More cuts, straight, at the minima of the ink's projection along these shears (columns
+# per row, relative to the writing's slant): digits touching at another slant than the
+# line's meet where few pixels are stacked along theirs, not in the valleys.
+CUT_SHEARS = (-0.3, -0.15, 0.0, 0.15, 0.3)
+STRAIGHT_EVERY = 0.25  # at most one such cut per this much of a component's width
+STRAIGHT_SPACING = 0.1  # and this far from every other cut
+STRAIGHT_WIDTH = 1.4  # only in a component wider than this (not one wide digit)
 CUT_BAND = 0.15  # a cut may wander this far (line heights) either side of its start
 CUT_GRID = 100  # cuts are searched on a grid this many cells a line height (at most)
 SIDESTEP = 0.3  # a cut's cost per column it moves, in ink pixels crossed
@@ -257,7 +264,8 @@ def _cuts(grid: np.ndarray, line_height: int) -> list[list[tuple[np.ndarray, int
     CUT_SPACING line heights apart and CUT_END from the component's ends. Each cut is a
     list of shapes, each its column in every row and the ink pixels it crosses: the
     valley's path first (the pieces are made with it), then drop-fall paths from the
-    top and from the bottom and straight slanted cuts through its middle."""
+    top and from the bottom and straight slanted cuts through its middle. Straight cuts
+    at the projection minima along CUT_SHEARS are more cuts (``_straight_cuts``)."""
     h, w = grid.shape
     end = max(1, round(CUT_END * line_height))
     spacing = max(1, round(CUT_SPACING * line_height))
@@ -274,17 +282,71 @@ def _cuts(grid: np.ndarray, line_height: int) -> list[list[tuple[np.ndarray, int
     for x in minima[np.argsort(costs[minima], kind="stable")]:
         if len(chosen) < most and all(abs(x - c) >= spacing for c in chosen):
             chosen.append(int(x))
+    starts = {x: _valley_path(ends[x], moves, x, band) for x in chosen}
+    wide = w > SHAPES_WIDTH * line_height
+    if w > STRAIGHT_WIDTH * line_height:
+        starts.update(_straight_cuts(grid, list(starts), line_height, end))
     cuts, left = [], np.full(h, -(10**6))
-    for x in sorted(chosen):
+    for x in sorted(starts):
         # never crossing the cut before it; one that runs into it is the same valley
-        path = np.maximum(_valley_path(ends[x], moves, x, band), left + 1)
+        path = np.maximum(starts[x], left + 1)
         if np.median(path - left) < spacing / 2:
             continue
-        wide = w > SHAPES_WIDTH * line_height
         more = _other_shapes(grid, path, band, line_height) if wide else []
         cuts.append([(path, _crossed(grid, path)), *more])
         left = path
     return cuts
+
+
+def _straight_cuts(grid: np.ndarray, chosen: list[int], line_height: int, end: int):
+    """More cuts, straight along slants: at the minima of the ink's projection along
+    CUT_SHEARS (``sheared_minima``), at least ``end`` cells from the grid's ends and
+    STRAIGHT_SPACING line heights from the valleys' cuts (``chosen``) and each other,
+    fewest ink cells crossed first, at most one per STRAIGHT_EVERY line heights of
+    width. Returns {column at the middle row: the cut's column in every row}."""
+    h, w = grid.shape
+    spacing = STRAIGHT_SPACING * line_height
+    most = int(w // (STRAIGHT_EVERY * line_height))
+    rows = np.arange(h) - h // 2
+    found = []
+    for x, shear in sheared_minima(grid, CUT_SHEARS):
+        if end <= x < w - end:
+            path = np.round(x + shear * rows).astype(np.int64)
+            found.append((_crossed(grid, path), int(x), path))
+    out, taken = {}, list(chosen)
+    for _, x, path in sorted(found, key=lambda f: f[:2]):
+        if len(out) < most and all(abs(x - c) >= spacing for c in taken):
+            out[x] = path
+            taken.append(x)
+    return out
+
+
+def _flat_minima(values: np.ndarray) -> np.ndarray:
+    """The middle index of each run of equal values lower than both its neighbours."""
+    change = np.flatnonzero(np.diff(values)) + 1
+    starts = np.concatenate([[0], change])
+    stops = np.concatenate([change, [len(values)]])
+    value = values[starts]
+    before = np.concatenate([[np.inf], value[:-1]])
+    after = np.concatenate([value[1:], [np.inf]])
+    low = (value < before) & (value < after)
+    return (starts[low] + stops[low] - 1) // 2
+
+
+def sheared_minima(grid: np.ndarray, shears) -> list[tuple[int, float]]:
+    """The columns (at the grid's middle row) of the minima of the ink's vertical
+    projection along each of ``shears`` (columns moved per row, about the middle row):
+    where few ink cells are stacked along some slant, as between two touching digits
+    slanted differently from the line. A flat minimum gives its middle column."""
+    h, w = grid.shape
+    ys, xs = np.nonzero(grid)
+    out = []
+    for shear in shears:
+        x = np.floor(xs + shear * (ys - h // 2)).astype(np.int64)
+        origin = int(x.min())
+        proj = np.convolve(np.bincount(x - origin), np.ones(3) / 3, mode="same")
+        out += [(int(x) + origin, shear) for x in _flat_minima(proj)]
+    return out
 
 
 def _crossed(grid: np.ndarray, path: np.ndarray) -> int:

@@ -7,10 +7,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lenet import segments
+from lenet import reading, segments
 from lenet.checkpoint import SHIPPED_MODELS_DIR, load_checkpoint
 from lenet.preprocess import rgba_to_ink
-from lenet.reading import _drop_fall, label_components, over_segment, read_number
+from lenet.reading import (
+    _cuts,
+    _drop_fall,
+    label_components,
+    over_segment,
+    read_number,
+    sheared_minima,
+)
 from lenet.segments import load_scorer
 from lenet_testkit.digits import strip
 
@@ -96,3 +103,37 @@ def test_other_shapes_are_dropped_first_when_candidates_are_too_many(monkeypatch
     kept = reading._spans(p)
     assert len(kept) == len(first) + 5 and set(first) <= set(kept) <= set(every)
     assert kept == sorted(kept)
+
+
+def slanted_bars(h: int = 40, w: int = 60):
+    """Two bars slanted 0.35 columns a row, joined by a bridge near the bottom: two
+    touching digits slanted more than the line's cuts (upright in the grid). Returns
+    each bar's mask and the grid."""
+    ys, xs = np.indices((h, w))
+    lean = 0.35 * (ys - h // 2)
+    a, b = np.abs(xs - (16 + lean)) <= 2, np.abs(xs - (30 + lean)) <= 2
+    bridge = (ys >= h - 14) & (ys <= h - 12) & (xs >= 16 + lean) & (xs <= 30 + lean)
+    return a, b, a | b | bridge
+
+
+def separates(cut_path: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
+    left = np.arange(a.shape[1])[None, :] <= cut_path[:, None]
+    return bool(left[a].all() and not left[b].any())
+
+
+def test_sheared_minima_finds_the_gap_along_the_bars_slant():
+    a, b, grid = slanted_bars()
+    assert len(label_components(grid)[1]) == 1  # they touch
+    # along the bars' slant (shear -0.3 undoes most of it) the projection is empty
+    # between them: a minimum at the gap's column at the middle row (18 < x < 28)
+    found = [x for x, shear in sheared_minima(grid, reading.CUT_SHEARS) if shear == -0.3]
+    assert any(18 < x < 28 for x in found)
+
+
+@pytest.mark.parametrize("straight", [True, False])
+def test_a_straight_cut_separates_slanted_touching_bars_the_valleys_miss(straight, monkeypatch):
+    a, b, grid = slanted_bars()
+    if not straight:
+        monkeypatch.setattr(reading, "STRAIGHT_WIDTH", 1000.0)
+    cuts = _cuts(grid, line_height=30)
+    assert any(separates(cut[0][0], a, b) for cut in cuts) == straight
