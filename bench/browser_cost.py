@@ -341,6 +341,42 @@ def traced_digits(page, meter: Meter, count: int) -> dict[str, float]:
     return {kind: ms / count for kind, ms in _self_times(events).items()}
 
 
+def profiled_digits(page, meter: Meter, count: int) -> dict[str, float]:
+    """The JavaScript run after the mouse-up by script file (the V8 sampling profiler's
+    self time, its hashed bundle names shortened: react-dom, emotion-styled, ...), as
+    shares (%) of all JavaScript sampled over ``count`` digits after one warm-up. Shares,
+    not milliseconds: sampling slows the page down."""
+    from lenet_testkit.browser import clear_canvas
+
+    meter.cdp.send("Profiler.enable")
+    meter.cdp.send("Profiler.setSamplingInterval", {"interval": 500})
+    start = partial(meter.cdp.send, "Profiler.start")
+    by_script = Counter()
+    for i in range(count + 1):
+        digit = STROKE_DIGITS[i % len(STROKE_DIGITS)]
+        digit_cost(page, meter, digit, before_up=start if i else None)
+        if i:
+            by_script.update(_script_times(meter.cdp.send("Profiler.stop")["profile"]))
+        clear_canvas(page)
+        meter.settle(page)
+    total = sum(by_script.values()) or 1.0
+    return {name: 100 * us / total for name, us in by_script.most_common()}
+
+
+def _script_times(profile: dict) -> Counter:
+    """Self time (µs) of a CPU profile's JavaScript by script file; the profiler's own
+    entries ((idle), (program): work outside JavaScript, (garbage collector)) left out."""
+    frames = {node["id"]: node["callFrame"] for node in profile["nodes"]}
+    out = Counter()
+    for node, us in zip(profile["samples"], profile["timeDeltas"], strict=True):
+        frame = frames[node]
+        if frame["functionName"].startswith("(") and not frame["url"]:
+            continue
+        name = frame["url"].rsplit("/", 1)[-1].split(".")[0] or "(built-in functions)"
+        out[name] += us
+    return out
+
+
 def _self_times(events: list[dict]) -> dict[str, float]:
     """Self time (ms) of the main thread's complete events, summed by TRACE_KINDS."""
     tasks = Counter()
@@ -408,6 +444,7 @@ def measure_all(urls: dict[str, str], digits: int, lab_moves: int) -> dict:
                 runs[name][lab] = rows
         page, meter = open_draw(b, urls["now"])
         runs["now"]["trace"] = traced_digits(page, meter, max(3, digits // 2))
+        runs["now"]["scripts"] = profiled_digits(page, meter, max(3, digits // 2))
         page.context.close()
         with elements_server() as url:
             runs["now"]["elements"] = element_cost(b, url, lab_moves)
@@ -535,20 +572,29 @@ def _body(runs: dict, baseline: str) -> list:
     return [Table(heads, rows), text]
 
 
+SCRIPTS_SHOWN = 8  # script files named in the profile's table; the rest summed
+
+
 def _made_of(now: dict) -> list:
-    """What the draw page's renderer time is made of: the trace by kind of work, and
-    Streamlit's own cost of a rerun (its floor, and each element redrawn)."""
+    """What the draw page's renderer time is made of: the trace by kind of work, the
+    JavaScript by script file, and Streamlit's own cost of a rerun (its floor, and each
+    element redrawn)."""
     render = _med(now["desktop"], "render_ms")
     trace = now["trace"]
     rows = [[kind, f"{ms:.0f}"] for kind, ms in sorted(trace.items(), key=lambda kv: -kv[1])]
     rows.append(["all kinds (the traced digits' mean)", f"{sum(trace.values()):.0f}"])
+    shares = list(now["scripts"].items())
+    scripts = [[name, f"{pct:.0f}"] for name, pct in shares[:SCRIPTS_SHOWN]]
+    scripts.append(["all other script files", f"{sum(p for _, p in shares[SCRIPTS_SHOWN:]):.0f}"])
     floor = median(now["elements"][0]["ms"])
     costs = [["a rerun of a page of one button and nothing else", _fmt(floor)]]
     for run in now["elements"][1:]:
         kind, where = run["kind"].removeprefix("fragment "), ""
         if run["kind"].startswith("fragment"):
             where = ", the button in a fragment (its rerun)"
-        costs.append([f"the same page with {run['n']} {kind}s{where}", _fmt(median(run["ms"]))])
+        ms = median(run["ms"])
+        each = f" ({(ms - floor) / run['n']:.2f} per {kind})"
+        costs.append([f"the same page with {run['n']} {kind}s{where}", _fmt(ms) + each])
     costs.append(
         ["elements on the draw page after a digit", _fmt(_med(now["desktop"], "elements"))]
     )
@@ -558,13 +604,15 @@ def _made_of(now: dict) -> list:
     ]
     text = (
         f"What the draw page's renderer time after the mouse-up ({_fmt(render)} ms) is made "
-        "of. First, a DevTools trace of a few more digits, self time on the renderer's main "
-        "thread by kind of work. Then Streamlit's own cost: a page of only a button, with and "
-        f"without {ELEMENT_COUNT} more elements, rerun by pressing the button (a `streamlit "
-        "run` of the script in bench/browser_cost.py, the app's settings, the same measure). "
-        "A rerun costs a floor whatever it shows, and each element it redraws a few "
-        "milliseconds more; a fragment's rerun redraws its own elements, and those outside it "
-        "cost far less. "
+        "of. First, a DevTools trace of a few more digits: self time on the renderer's main "
+        "thread by kind of work. Second, the JavaScript of a few more digits by script file "
+        "(V8's sampling profiler; react-dom is React, emotion-styled and styled-components "
+        "draw the widgets' styles, index is Streamlit's own code, StreamlitMarkdown renders "
+        "text, protobuf decodes the server's messages), as shares of the JavaScript "
+        "sampled. Third, Streamlit's own cost: a page of only a button, with and without "
+        f"{ELEMENT_COUNT} more simple elements, rerun by pressing the button (a `streamlit "
+        "run` of the script in bench/browser_cost.py, the app's settings, the same measure); "
+        "a fragment's rerun redraws its own elements, and those outside it cost far less. "
         "Mouse-up → prediction begins with the canvas component's own wait: it sends the "
         "drawing only once it has not changed for 200 ms (a constant of "
         'streamlit-drawable-canvas, not a setting): the row "mouse-up → the canvas sends the '
@@ -572,6 +620,7 @@ def _made_of(now: dict) -> list:
     )
     return [
         Table(["renderer time after mouse-up, by kind (ms per digit)", "ms"], rows),
+        Table(["JavaScript after mouse-up, by script file", "% of the JavaScript"], scripts),
         Table(["Streamlit's own cost (renderer ms per rerun, median)", "value"], costs),
         text,
     ]

@@ -230,3 +230,29 @@ def test_trace_self_times_by_kind():
         "paint and compositing": 2.0,
         "other (the tasks' own time, garbage collection)": 4.0 + 2.0,
     }
+
+
+def test_cpu_profile_self_time_by_script_file():
+    """bench.browser_cost sums a CPU profile's samples by script file, the hash of a
+    bundle's name dropped, and leaves out the profiler's own entries ((idle), (program))."""
+    from bench.browser_cost import _script_times
+
+    def frame(name, url):
+        return {"functionName": name, "url": url}
+
+    profile = {
+        "nodes": [
+            {"id": 1, "callFrame": frame("(idle)", "")},
+            {"id": 2, "callFrame": frame("Ul", "http://h/static/js/react-dom.Dzbslgj4.js")},
+            {"id": 3, "callFrame": frame("He", "http://h/static/js/emotion-styled.Dd.js")},
+            {"id": 4, "callFrame": frame("(program)", "")},
+            {"id": 5, "callFrame": frame("getBoundingClientRect", "")},
+        ],
+        "samples": [1, 2, 2, 3, 4, 5, 2],
+        "timeDeltas": [900, 10, 20, 40, 500, 7, 30],
+    }
+    assert _script_times(profile) == {
+        "react-dom": 60,
+        "emotion-styled": 40,
+        "(built-in functions)": 7,
+    }
