@@ -35,7 +35,7 @@ def number_graph(n) -> dict:
     """The candidate graph of one written number and what its labels say."""
     ink = reading.ink_of(n.rgba)
     pieces = reading.over_segment(ink)
-    spans = reading._spans(pieces)
+    spans = reading.candidate_spans(pieces)
     labels = label_candidates(ink, n.owner, pieces, spans, len(n.digits))
     good = {
         span: tile for span, tile in zip(spans, labels, strict=True) if tile not in (None, NONE)

@@ -100,7 +100,7 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in the input's pixels, end exc
 @dataclass(frozen=True)
 class Candidate:
     """One or more neighbouring pieces read as one digit: an edge of the graph from node
-    ``start`` to node ``stop`` (see ``_Pieces.nodes``)."""
+    ``start`` to node ``stop`` (see ``Pieces.nodes``)."""
 
     start: int
     stop: int
@@ -438,7 +438,7 @@ class _Variant:
 
 
 @dataclass(frozen=True)
-class _Pieces:
+class Pieces:
     piece_map: np.ndarray  # 0 = faint ink of no piece, -1 = speck, k >= 1 = piece k - 1
     boxes: np.ndarray  # (P, 4), left to right
     cuts: list[tuple[int, int, int, int]]  # x at mid-line, ink pixels cut, left and right piece
@@ -563,7 +563,7 @@ def _split(label_map, boxes, keep, line_height, slant, middle):
     return pieces, cuts, variants
 
 
-def over_segment(ink: np.ndarray) -> _Pieces | None:
+def over_segment(ink: np.ndarray) -> Pieces | None:
     """Components, specks dropped, wide ones cut: the pieces, left to right; None when
     there is no ink. Raises ReadingError for input that is not a written number."""
     peak = float(ink.max())
@@ -594,7 +594,7 @@ def over_segment(ink: np.ndarray) -> _Pieces | None:
         for v in variants
         if rank[v.gap + 1] == rank[v.gap] + 1
     ]
-    return _Pieces(
+    return Pieces(
         piece_map,
         np.array([pieces[k][0] for k in order]),
         sorted((x, n, rank[a], rank[b]) for x, n, a, b in cuts),
@@ -608,7 +608,7 @@ def over_segment(ink: np.ndarray) -> _Pieces | None:
 # ----------------------------------------------------------------------------- candidates
 
 
-def _piece_spans(p: _Pieces) -> list[tuple[int, int]]:
+def _piece_spans(p: Pieces) -> list[tuple[int, int]]:
     """The runs of pieces (start, stop) a candidate may join: up to MAX_JOIN neighbouring
     pieces, no wider than a digit can be and with no gap wider than MERGE_GAP line
     heights between them."""
@@ -627,7 +627,7 @@ def _piece_spans(p: _Pieces) -> list[tuple[int, int]]:
     return spans
 
 
-def _spans(p: _Pieces) -> list[tuple[int, int]]:
+def candidate_spans(p: Pieces) -> list[tuple[int, int]]:
     """The candidates (start node, stop node): each run of pieces, between every shape of
     the cut at its left end and every shape of the cut at its right end."""
     at: dict[int, list[int]] = {}
@@ -644,7 +644,7 @@ def _spans(p: _Pieces) -> list[tuple[int, int]]:
     )
 
 
-def _own(p: _Pieces, start: int, stop: int, box: Box) -> np.ndarray:
+def candidate_mask(p: Pieces, start: int, stop: int, box: Box) -> np.ndarray:
     """Which pixels of ``box`` belong to the candidate from node start to node stop: its
     pieces' (and faint ink of no piece), the pixels of the pieces beside each end that
     the end's cut shape gives it, less those of its end pieces it gives away."""
@@ -663,18 +663,18 @@ def _own(p: _Pieces, start: int, stop: int, box: Box) -> np.ndarray:
     return mine
 
 
-def _outer_box(p: _Pieces, start: int, stop: int) -> Box:
+def candidate_outer_box(p: Pieces, start: int, stop: int) -> Box:
     """A box around every pixel the candidate from node start to node stop may hold."""
     (a, va), (b, vb) = p.nodes[start], p.nodes[stop]
     lo, hi = a - (va >= 0), b + (vb >= 0)  # the pieces beside a cut shape lend pixels
     return tuple(int(v) for v in (*p.boxes[lo:hi, :2].min(0), *p.boxes[lo:hi, 2:].max(0)))
 
 
-def _candidate_ink(ink: np.ndarray, p: _Pieces, start: int, stop: int) -> tuple[Box, np.ndarray]:
+def candidate_ink(ink: np.ndarray, p: Pieces, start: int, stop: int) -> tuple[Box, np.ndarray]:
     """The candidate's box and its ink there, without the pixels of other pieces and of
     specks (faint ink belonging to no piece is kept, as the draw page keeps it)."""
-    outer = _outer_box(p, start, stop)
-    mine = _own(p, start, stop, outer)
+    outer = candidate_outer_box(p, start, stop)
+    mine = candidate_mask(p, start, stop, outer)
     if p.nodes[start][1] >= 0 or p.nodes[stop][1] >= 0:  # the box of what it holds
         strong = mine & (p.piece_map[outer[1] : outer[3], outer[0] : outer[2]] > 0)
         rows, cols = np.flatnonzero(strong.any(1)), np.flatnonzero(strong.any(0))
@@ -688,7 +688,7 @@ def _candidate_ink(ink: np.ndarray, p: _Pieces, start: int, stop: int) -> tuple[
     return box, np.where(mine, ink[y0:y1, x0:x1], 0).astype(ink.dtype)
 
 
-def _blank_columns(p: _Pieces, start: int, stop: int) -> int:
+def _blank_columns(p: Pieces, start: int, stop: int) -> int:
     """Columns of the candidate's box that none of its pieces covers (gaps between them)."""
     covered, right = 0, -1
     for x0, x1 in sorted((int(b[0]), int(b[2])) for b in p.boxes[start:stop]):
@@ -697,7 +697,7 @@ def _blank_columns(p: _Pieces, start: int, stop: int) -> int:
     return int(p.boxes[start:stop, 2].max() - p.boxes[start:stop, 0].min()) - covered
 
 
-def _prior(p: _Pieces, start: int, stop: int, box: Box) -> float:
+def _prior(p: Pieces, start: int, stop: int, box: Box) -> float:
     """Log-prior of a candidate, per column: digits are most of the line's height, at
     most about as wide as tall, pieces apart are rarely one digit, and cutting through
     ink has a cost."""
@@ -723,14 +723,14 @@ def _prior(p: _Pieces, start: int, stop: int, box: Box) -> float:
 
 @torch.inference_mode()
 def score_candidates(
-    ink: np.ndarray, p: _Pieces, model: LeNet5, scorer: LeNet5 | None = None
+    ink: np.ndarray, p: Pieces, model: LeNet5, scorer: LeNet5 | None = None
 ) -> list[Candidate]:
     """Every candidate, normalised as the draw page does and read in one forward pass;
     with a segment scorer (``lenet.segments``), also its probability of being no digit.
     A candidate whose cut shapes leave it no ink is left out."""
     spans, boxes, images = [], [], []
-    for a, b in _spans(p):
-        box, crop = _candidate_ink(ink, p, a, b)
+    for a, b in candidate_spans(p):
+        box, crop = candidate_ink(ink, p, a, b)
         steps = ink_to_steps(crop)
         if steps is not None:
             spans.append((a, b))

@@ -112,7 +112,7 @@ def random_row(digits: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray
 def label_candidates(ink, owner, pieces, spans, n_digits: int) -> list:
     """Each span's label (``pieces`` from ``lenet.reading.over_segment``, ``spans`` its
     candidates' nodes): the digit tile it is (index), NONE, or None (ambiguous)."""
-    from lenet.reading import _outer_box, _own
+    from lenet.reading import candidate_mask, candidate_outer_box
 
     # ink of each tile (pixels of no piece are left out)
     inside = (owner >= 0) & (pieces.piece_map > 0)
@@ -120,8 +120,8 @@ def label_candidates(ink, owner, pieces, spans, n_digits: int) -> list:
     per_digit = np.bincount(owner[inside], weights[inside], minlength=n_digits)
     out = []
     for start, stop in spans:
-        x0, y0, x1, y1 = box = _outer_box(pieces, start, stop)
-        mine = _own(pieces, start, stop, box) & inside[y0:y1, x0:x1]
+        x0, y0, x1, y1 = box = candidate_outer_box(pieces, start, stop)
+        mine = candidate_mask(pieces, start, stop, box) & inside[y0:y1, x0:x1]
         held = np.bincount(owner[y0:y1, x0:x1][mine], weights[y0:y1, x0:x1][mine], n_digits)
         coverage = held / np.maximum(per_digit, 1)
         purity = held / max(held.sum(), 1)
@@ -145,13 +145,13 @@ def row_examples(ink: np.ndarray, owner: np.ndarray, digits: list[int]):
         pieces = reading.over_segment(ink)
     except reading.ReadingError:  # a row of two thick digits can look like a smear
         return [], [], False
-    spans = reading._spans(pieces)
+    spans = reading.candidate_spans(pieces)
     tiles = label_candidates(ink, owner, pieces, spans, len(digits))
     images, labels, good = [], [], set()
     for (a, b), tile in zip(spans, tiles, strict=True):
         if tile is None:
             continue
-        steps = ink_to_steps(reading._candidate_ink(ink, pieces, a, b)[1])
+        steps = ink_to_steps(reading.candidate_ink(ink, pieces, a, b)[1])
         if steps is None:
             continue
         images.append(steps.centred28)

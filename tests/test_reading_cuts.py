@@ -96,11 +96,11 @@ def test_other_shapes_are_dropped_first_when_candidates_are_too_many(monkeypatch
 
     canvas, _ = strip([3, 0, 7], gap=-6)
     p = over_segment(rgba_to_ink(canvas))
-    every = reading._spans(p)
+    every = reading.candidate_spans(p)
     first = [(u, w) for u, w in every if p.nodes[u][1] < 0 and p.nodes[w][1] < 0]
     assert len(every) > len(first) + 5
     monkeypatch.setattr(reading, "MAX_CANDIDATES", len(first) + 5)
-    kept = reading._spans(p)
+    kept = reading.candidate_spans(p)
     assert len(kept) == len(first) + 5 and set(first) <= set(kept) <= set(every)
     assert kept == sorted(kept)
 

@@ -12,7 +12,7 @@ from PIL import Image
 from lenet import segments
 from lenet.checkpoint import SHIPPED_MODELS_DIR, CheckpointError, load_checkpoint, read_card
 from lenet.preprocess import rgba_to_ink, to_tensor
-from lenet.reading import Candidate, _spans, label_components, over_segment, read_number
+from lenet.reading import Candidate, candidate_spans, label_components, over_segment, read_number
 from lenet.segments import NONE, SegmentScorer, compose_row, label_candidates, load_scorer
 from lenet_testkit.digits import render, strip
 
@@ -45,7 +45,7 @@ def test_a_row_has_each_pixel_owned_by_its_digit(gap, components):
 def test_candidates_are_labelled_from_the_owners():
     ink, owner = compose_row([tile(d) for d in (2, 0, 7)], [10] * 3, [0, 0, 0])
     pieces = over_segment(ink)
-    spans = _spans(pieces)
+    spans = candidate_spans(pieces)
     labels = dict(zip(spans, label_candidates(ink, owner, pieces, spans, 3), strict=True))
     n = len(pieces.boxes)
     assert n == 3  # digits apart: one piece each
