@@ -206,14 +206,27 @@ def open_draw(b, url: str, phone: bool = False) -> tuple:
     return page, meter
 
 
-def draw_step(page, meter: Meter, i: int, phone: bool) -> dict:
-    """The i-th single-stroke digit (digit_cost), then the canvas cleared."""
+def draw_step(page, meter: Meter, i: int, phone: bool, record=None) -> dict:
+    """The i-th single-stroke digit (digit_cost), then the canvas cleared. ``record``: a
+    (start, stop) pair of callables run just before the mouse-up and once the page has
+    settled, before the canvas is cleared (a trace, a CPU profile)."""
     from lenet_testkit.browser import clear_canvas
 
-    r = digit_cost(page, meter, STROKE_DIGITS[i % len(STROKE_DIGITS)], touch=phone)
+    start, stop = record or (None, None)
+    digit = STROKE_DIGITS[i % len(STROKE_DIGITS)]
+    r = digit_cost(page, meter, digit, touch=phone, before_up=start)
+    if stop is not None:
+        stop()
     clear_canvas(page)
     meter.settle(page)
     return r
+
+
+def recorded_digits(page, meter: Meter, count: int, start, stop) -> None:
+    """``count`` digits on the desktop page, after one warm-up digit not recorded, each
+    recorded from just before its mouse-up (``start()``) until the page settled (``stop()``)."""
+    for i in range(count + 1):
+        draw_step(page, meter, i, phone=False, record=(start, stop) if i else None)
 
 
 # Streamlit's own cost of a rerun: a page of nothing but a button and ``n`` elements of one
@@ -321,23 +334,18 @@ TRACE_CATEGORIES = "devtools.timeline,disabled-by-default-devtools.timeline"
 def traced_digits(page, meter: Meter, count: int) -> dict[str, float]:
     """Renderer self time after the mouse-up by TRACE_KINDS, per digit (mean of ``count``
     digits, after one warm-up)."""
-    from lenet_testkit.browser import clear_canvas
-
     events, done = [], []
     meter.cdp.on("Tracing.dataCollected", lambda e: events.extend(e["value"]))
     meter.cdp.on("Tracing.tracingComplete", lambda e: done.append(True))
+
+    def stop() -> None:
+        meter.cdp.send("Tracing.end")
+        while not done:
+            page.wait_for_timeout(50)
+        done.clear()
+
     start = partial(meter.cdp.send, "Tracing.start", {"categories": TRACE_CATEGORIES})
-    for i in range(count + 1):
-        digit_cost(
-            page, meter, STROKE_DIGITS[i % len(STROKE_DIGITS)], before_up=start if i else None
-        )
-        if i:
-            meter.cdp.send("Tracing.end")
-            while not done:
-                page.wait_for_timeout(50)
-            done.clear()
-        clear_canvas(page)
-        meter.settle(page)
+    recorded_digits(page, meter, count, start, stop)
     return {kind: ms / count for kind, ms in _self_times(events).items()}
 
 
@@ -346,19 +354,14 @@ def profiled_digits(page, meter: Meter, count: int) -> dict[str, float]:
     self time, its hashed bundle names shortened: react-dom, emotion-styled, ...), as
     shares (%) of all JavaScript sampled over ``count`` digits after one warm-up. Shares,
     not milliseconds: sampling slows the page down."""
-    from lenet_testkit.browser import clear_canvas
-
     meter.cdp.send("Profiler.enable")
     meter.cdp.send("Profiler.setSamplingInterval", {"interval": 500})
-    start = partial(meter.cdp.send, "Profiler.start")
     by_script = Counter()
-    for i in range(count + 1):
-        digit = STROKE_DIGITS[i % len(STROKE_DIGITS)]
-        digit_cost(page, meter, digit, before_up=start if i else None)
-        if i:
-            by_script.update(_script_times(meter.cdp.send("Profiler.stop")["profile"]))
-        clear_canvas(page)
-        meter.settle(page)
+
+    def stop() -> None:
+        by_script.update(_script_times(meter.cdp.send("Profiler.stop")["profile"]))
+
+    recorded_digits(page, meter, count, partial(meter.cdp.send, "Profiler.start"), stop)
     total = sum(by_script.values()) or 1.0
     return {name: 100 * us / total for name, us in by_script.most_common()}
 
