@@ -53,11 +53,6 @@ from lenet.server import use_app_navigation
 LANG_KEY, CHECKPOINT_KEY, DIGIT_KEY, ORIGIN_KEY = "lang", "checkpoint", "digit", "digit_origin"
 KEPT_WIDGETS, KEPT_DECLARED = "kept_widgets", "kept_widgets_declared"
 KEPT_EDITORS, KEPT_UPLOAD = "kept_editors", "kept_upload"
-KEPT_STROKES, KEPT_PIXELS, CANVAS_INITIAL = (
-    "kept_canvas_strokes",
-    "kept_canvas_pixels",
-    "kept_canvas_initial",
-)
 # The pages, in navigation order: script name in pages/ (also the URL path) -> icon.
 PAGES = {
     "draw": ":material/draw:",
@@ -469,30 +464,42 @@ def layer_png(name: str, activations: dict[str, np.ndarray], kernels: np.ndarray
     return viz.layer_image(name, activations, kernels)
 
 
-def kept_canvas(stroke_width: int, key: str) -> np.ndarray | None:
+def kept_canvas(
+    stroke_width: int, key: str, store: str = "kept_canvas", **size: int
+) -> np.ndarray | None:
     """The drawing canvas, whose drawing survives a visit to another page: its strokes and
-    pixels are kept in plain session keys. A canvas mounted again (back from another page:
-    its widget state was dropped) is redrawn from the kept strokes, and until it sends
-    anything the kept pixels stand for it. While a canvas lives its initial drawing never
-    changes: the component reloads whenever that argument changes (undo history and a
-    stroke in flight lost), so its own output is not fed back to it."""
+    pixels are kept in plain session keys named after ``store`` (one per drawing a student
+    makes: the draw page's digit, the reading page's number). A canvas mounted again (back
+    from another page: its widget state was dropped) is redrawn from the kept strokes, and
+    until it sends anything the kept pixels stand for it. While a canvas lives its initial
+    drawing never changes: the component reloads whenever that argument changes (undo
+    history and a stroke in flight lost), so its own output is not fed back to it.
+    ``size``: draw_canvas's width and height."""
     state = st.session_state
+    strokes, pixels, initial = _canvas_keys(store)
     if key not in state:  # mounted on this run: first visit, after a clear, or back again
-        state[CANVAS_INITIAL] = state.get(KEPT_STROKES)
+        state[initial] = state.get(strokes)
     image = draw_canvas(
-        stroke_width, key, initial_drawing=state[CANVAS_INITIAL], strokes_key=KEPT_STROKES
+        stroke_width, key, initial_drawing=state[initial], strokes_key=strokes, **size
     )
     if image is None:
-        return state.get(KEPT_PIXELS)
-    state[KEPT_PIXELS] = image
+        return state.get(pixels)
+    state[pixels] = image
     return image
 
 
-def forget_drawing() -> None:
-    """Empty the kept canvas (the next canvas mounts blank) and the shared digit."""
-    for key in (KEPT_STROKES, KEPT_PIXELS, CANVAS_INITIAL):
+def _canvas_keys(store: str) -> tuple[str, str, str]:
+    """The session keys of a kept canvas: its strokes, its pixels, its initial drawing."""
+    return f"{store}_strokes", f"{store}_pixels", f"{store}_initial"
+
+
+def forget_drawing(store: str = "kept_canvas") -> None:
+    """Empty a kept canvas (the next canvas mounts blank); the draw page's also empties
+    the shared digit."""
+    for key in _canvas_keys(store):
         st.session_state.pop(key, None)
-    set_current_digit(None)
+    if store == "kept_canvas":
+        set_current_digit(None)
 
 
 def keep(*keys: str) -> None:
@@ -527,19 +534,22 @@ def kept_data_editor(where, data, key: str, **kwargs):
     return edited[key]
 
 
-def kept_upload(label: str, key: str, **kwargs) -> tuple[str, bytes] | None:
+def kept_upload(
+    label: str, key: str, store: str = KEPT_UPLOAD, **kwargs
+) -> tuple[str, bytes] | None:
     """A file uploader whose file survives a visit to another page: (name, bytes) of the
-    current or the last kept upload; None once the student removes it."""
+    current or the last kept upload (kept in session key ``store``); None once the student
+    removes it."""
     state = st.session_state
     alive = key in state  # drawn on the last run: an empty value is a removal
     upload = st.file_uploader(label, key=key, **kwargs)
     if upload is not None:  # the name is shown in a code span: no backtick, not too long
         # the name is shown in a sentence: plain letters, digits, dots, dashes only
         name = re.sub(r"[^\w.\- ]", "_", upload.name)[:80]
-        state[KEPT_UPLOAD] = (name, upload.getvalue())
+        state[store] = (name, upload.getvalue())
     elif alive:
-        state[KEPT_UPLOAD] = None
-    return state.get(KEPT_UPLOAD)
+        state[store] = None
+    return state.get(store)
 
 
 def card_for(name: str) -> dict | None:

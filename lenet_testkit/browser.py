@@ -326,12 +326,13 @@ def wide_canvas_box(page, timeout: float = 30.0) -> dict:
         page.wait_for_timeout(100)
 
 
-def write_number(page, digits: str, steps_per_segment: int = 4) -> None:
+def write_number(page, digits: str, steps_per_segment: int = 4, first_cell: int = 0) -> None:
     """Write ``digits`` from left to right on the wide canvas with the mouse, each digit's
-    strokes (lenet_testkit/digits.py) in a square cell as high as the canvas."""
+    strokes (lenet_testkit/digits.py) in a square cell as high as the canvas, from cell
+    ``first_cell`` on (to add digits after ones written before)."""
     box = wide_canvas_box(page)
     size = box["height"]
-    for k, digit in enumerate(digits):
+    for k, digit in enumerate(digits, first_cell):
         left = box["x"] + 0.1 * size + k * 0.85 * size
         for stroke in STROKES[int(digit)]:
             points = [(left + x * size, box["y"] + y * size) for x, y in stroke]

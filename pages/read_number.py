@@ -12,6 +12,7 @@ t = ui.t
 CANVAS_SIZES = {"wide": (960, 240), "narrow": (360, 120)}
 THUMBNAIL = 84
 SOURCES = ("canvas", "upload")
+UPLOAD_TYPES = ["png", "jpg", "jpeg"]
 
 # The student's settings survive a visit to another page (lenet.ui.keep).
 ui.keep("rn_source", "rn_stroke_width", "rn_canvas_size")
@@ -107,12 +108,16 @@ def canvas_view() -> None:
         default="wide",
         key="rn_canvas_size",
     )
+    size = size or "wide"
+    store = f"rn_canvas_{size}"  # each size keeps its own writing, in its own coordinates
     if controls[2].button(t("read_number.clear"), key="rn_clear", icon=":material/delete:"):
         st.session_state["rn_generation"] += 1
-    canvas_width, canvas_height = CANVAS_SIZES[size or "wide"]
-    drawing = ui.draw_canvas(
+        ui.forget_drawing(store)
+    canvas_width, canvas_height = CANVAS_SIZES[size]
+    drawing = ui.kept_canvas(
         width,
-        key=f"rn_canvas_{size}_{st.session_state['rn_generation']}",
+        key=f"{store}_{st.session_state['rn_generation']}",
+        store=store,
         width=canvas_width,
         height=canvas_height,
     )
@@ -122,14 +127,16 @@ def canvas_view() -> None:
 
 
 def upload_view() -> None:
-    upload = st.file_uploader(
-        t("read_number.upload_label"), type=["png", "jpg", "jpeg"], key="rn_upload"
+    upload = ui.kept_upload(
+        t("read_number.upload_label"), key="rn_upload", store="rn_kept_upload", type=UPLOAD_TYPES
     )
     if upload is None:
         st.info(t("read_number.hint_upload"))
         return
+    name, data = upload
+    st.caption(t("read_number.upload_shown", name=name))
     try:
-        image, notes = open_upload(upload.getvalue())
+        image, notes = open_upload(data)
     except UploadError as e:
         st.error(t(f"read_number.upload_{e.reason}", **e.fields))
         return

@@ -403,6 +403,37 @@ def test_a_number_written_with_the_mouse_is_read(chrome, server, tmp_path):
     page.close()
 
 
+def test_a_written_number_survives_a_visit_to_another_page(chrome, server):
+    """A student's written number is work: back from another page, the wide canvas shows
+    the same strokes and the page the same reading, and more strokes add to them."""
+    from lenet_testkit.browser import reading_text, wide_canvas_box, write_number
+
+    def read(expected: str) -> str | None:
+        deadline = time.monotonic() + 30
+        while reading_text(page) != expected and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        return reading_text(page)
+
+    page = chrome.new_page(viewport={"width": 1400, "height": 2400})
+    page.goto(server + "/read_number")
+    page.wait_for_selector(f"text={translate('read_number.hint_blank', 'en')}", timeout=60_000)
+    write_number(page, "72")
+    assert read("72") == "72"
+    ink = canvas_ink(page)
+    go_to(page, "pooling")
+    go_to(page, "read_number")
+    assert read("72") == "72"
+    wide_canvas_box(page)
+    deadline = time.monotonic() + 30
+    while canvas_ink(page) < 0.98 * ink and time.monotonic() < deadline:
+        page.wait_for_timeout(100)  # the component draws its initial drawing after mounting
+    assert abs(canvas_ink(page) - ink) <= 0.02 * ink  # the strokes are drawn again
+    write_number(page, "0", first_cell=2)  # one more digit after them
+    assert read("720") == "720"
+    assert errors_on(page) == []
+    page.close()
+
+
 @pytest.mark.parametrize("photo", ["written", "not_image"])
 def test_a_photo_of_a_number_is_read_or_refused(chrome, server, photo):
     """A photo-like PNG (dark ink on light, slightly grey paper) goes through the draw

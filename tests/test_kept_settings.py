@@ -228,6 +228,29 @@ def test_an_upload_survives_a_visit_to_a_lab_and_its_removal_clears_the_digit(mo
 
 
 @needs_a_model
+def test_a_photo_of_a_number_survives_a_visit_and_is_not_the_draw_pages(monkeypatch):
+    """The reading page keeps its own upload: back from another page the number is read
+    again, and the draw page's upload (a digit, not a number) is not touched by it."""
+    from PIL import Image
+
+    from lenet_testkit.digits import strip
+
+    canvas_returns(monkeypatch, None)
+    ink = strip([3, 1, 4], size=160, width=14, gap=30)[0][..., 0]
+    photo = png(Image.fromarray(255 - ink))  # dark ink on white paper
+    at = run_page("pages/read_number.py", rn_source="upload")
+    at.file_uploader(key="rn_upload").upload("number.png", photo, "image/png").run()
+    read = translate("read_number.read_label", "en", n=3)
+    assert [m.value for m in at.metric if m.label == read] == ["314"]
+    round_trip(at, "read_number")  # the uploader is empty again; the photo is still read
+    assert [m.value for m in at.metric if m.label == read] == ["314"]
+    assert translate("read_number.upload_shown", "en", name="number.png") in texts(at)
+    visit(at, "draw")  # its own upload source shows its own hint, not this photo
+    at.segmented_control(key="draw_source").set_value("upload").run()
+    assert shown_prediction(at) is None and at.session_state["digit"] is None
+
+
+@needs_a_model
 def test_an_upload_without_a_digit_or_with_too_many_pixels_leaves_no_digit(monkeypatch):
     from PIL import Image
 

@@ -35,7 +35,7 @@ def on_wide_canvas(image: np.ndarray) -> np.ndarray:
 
 
 def with_canvas(monkeypatch, image, calls: list | None = None):
-    def fake(stroke_width, key, width=280, height=280):
+    def fake(stroke_width, key, initial_drawing=None, strokes_key=None, width=280, height=280):
         if calls is not None:
             calls.append((width, height))
         return image
