@@ -194,6 +194,13 @@ def _load(name: str, mtime: float, folder: str = "") -> LeNet5:
     return load_checkpoint(models_dir() / name)
 
 
+def on_a_phone() -> bool:
+    """Does the browser say it is a phone? ("Mobi" in its User-Agent, as browsers' own
+    guides advise.) A server cannot know the screen's width: pages use this only to choose
+    a default a student can still change."""
+    return "Mobi" in (st.context.headers.get("User-Agent") or "")
+
+
 def current_model() -> LeNet5 | None:
     """The chosen checkpoint's model (shared by every session: never mutate it), or None
     after showing why it cannot be loaded."""

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from contextlib import asynccontextmanager, contextmanager
+from itertools import pairwise
 from pathlib import Path
 
 from lenet_testkit.digits import STROKES
@@ -313,6 +314,13 @@ def clear_canvas(page) -> None:
     page.wait_for_function("() => !document.querySelector('.st-key-prediction')", timeout=30_000)
 
 
+# What a phone's browser says it is: Streamlit pages can only tell a phone by this header.
+PHONE_USER_AGENT = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Mobile Safari/537.36"
+)
+
+
 def wide_canvas_box(page, timeout: float = 30.0) -> dict:
     """The box of the widest canvas on the page (the read-a-number page's writing strip)."""
     deadline = time.monotonic() + timeout
@@ -326,9 +334,12 @@ def wide_canvas_box(page, timeout: float = 30.0) -> dict:
         page.wait_for_timeout(100)
 
 
-def write_number(page, digits: str, steps_per_segment: int = 4, first_cell: int = 0) -> None:
-    """Write ``digits`` from left to right on the wide canvas with the mouse, each digit's
-    strokes (lenet_testkit/digits.py) in a square cell as high as the canvas, from cell
+def write_number(
+    page, digits: str, steps_per_segment: int = 4, first_cell: int = 0, cdp=None
+) -> None:
+    """Write ``digits`` from left to right on the wide canvas with the mouse (with a finger
+    through ``cdp``, a DevTools session, if given), each digit's strokes
+    (lenet_testkit/digits.py) in a square cell as high as the canvas, from cell
     ``first_cell`` on (to add digits after ones written before)."""
     box = wide_canvas_box(page)
     size = box["height"]
@@ -336,6 +347,14 @@ def write_number(page, digits: str, steps_per_segment: int = 4, first_cell: int 
         left = box["x"] + 0.1 * size + k * 0.85 * size
         for stroke in STROKES[int(digit)]:
             points = [(left + x * size, box["y"] + y * size) for x, y in stroke]
+            if cdp is not None:
+                steps = [
+                    (x0 + (x1 - x0) * i / steps_per_segment, y0 + (y1 - y0) * i / steps_per_segment)
+                    for (x0, y0), (x1, y1) in pairwise(points)
+                    for i in range(1, steps_per_segment + 1)
+                ]
+                touch_stroke(cdp, [points[0], *steps])
+                continue
             page.mouse.move(*points[0])
             page.mouse.down()
             for x, y in points[1:]:

@@ -8,8 +8,9 @@ from lenet.preprocess import UploadError, open_upload, photo_to_ink
 from lenet.reading import UNSURE, ReadingError, ink_of, read_number, sliding_outputs
 
 t = ui.t
-# Wide: about 4:1, room for 8 digits; narrow: fits a phone's 390-pixel-wide screen.
-CANVAS_SIZES = {"wide": (960, 240), "narrow": (360, 120)}
+# Wide: about 4:1, room for 8 digits; narrow: fits a phone's screen (360 CSS pixels wide
+# or more, less the page's margins), the default on a phone.
+CANVAS_SIZES = {"wide": (960, 240), "narrow": (320, 112)}
 THUMBNAIL = 84
 SOURCES = ("canvas", "upload")
 UPLOAD_TYPES = ["png", "jpg", "jpeg"]
@@ -100,15 +101,16 @@ def show_graph(reading) -> None:
 def canvas_view() -> None:
     st.session_state.setdefault("rn_generation", 0)
     controls = st.columns([2, 1, 1])
+    default_size = "narrow" if ui.on_a_phone() else "wide"
     width = controls[0].slider(t("read_number.stroke_width"), 6, 40, 16, key="rn_stroke_width")
     size = controls[1].segmented_control(
         t("read_number.canvas_size"),
         list(CANVAS_SIZES),
         format_func=lambda s: t(f"read_number.canvas_size_{s}"),
-        default="wide",
+        default=default_size,
         key="rn_canvas_size",
     )
-    size = size or "wide"
+    size = size or default_size
     store = f"rn_canvas_{size}"  # each size keeps its own writing, in its own coordinates
     if controls[2].button(t("read_number.clear"), key="rn_clear", icon=":material/delete:"):
         st.session_state["rn_generation"] += 1

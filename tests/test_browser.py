@@ -434,6 +434,31 @@ def test_a_written_number_survives_a_visit_to_another_page(chrome, server):
     page.close()
 
 
+@pytest.mark.parametrize("width", [390, 360])
+def test_a_number_written_with_a_finger_on_a_phone(chrome, server, width):
+    """On a phone (its browser says "Mobile") the page starts with the narrow canvas, whole
+    on the screen: the wide one (960 px) ran past the screen's edge, and digits written
+    where a student could not reach were never read."""
+    from lenet_testkit.browser import PHONE_USER_AGENT, reading_text, wide_canvas_box, write_number
+
+    context = chrome.new_context(
+        **(PHONE | {"viewport": {"width": width, "height": 844}}), user_agent=PHONE_USER_AGENT
+    )
+    page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    page.goto(server + "/read_number?lang=zh")
+    page.wait_for_selector(f"text={translate('read_number.hint_blank', 'zh')}", timeout=60_000)
+    box = wide_canvas_box(page)
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width, box
+    write_number(page, "304", cdp=cdp)
+    deadline = time.monotonic() + 30
+    while reading_text(page) != "304" and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert reading_text(page) == "304"
+    assert errors_on(page) == []
+    context.close()
+
+
 @pytest.mark.parametrize("photo", ["written", "not_image"])
 def test_a_photo_of_a_number_is_read_or_refused(chrome, server, photo):
     """A photo-like PNG (dark ink on light, slightly grey paper) goes through the draw

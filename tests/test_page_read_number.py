@@ -137,10 +137,10 @@ def test_specks_get_a_message(monkeypatch):
 @needs_classic
 def test_the_narrow_canvas_fits_a_phone(monkeypatch):
     calls = []
-    with_canvas(monkeypatch, on_wide_canvas(strip([4, 2], size=200, gap=28)[0])[:, :360], calls)
+    with_canvas(monkeypatch, on_wide_canvas(strip([4, 2], size=90, gap=14)[0])[:112, :320], calls)
     at = run_page(PAGE, rn_canvas_size="narrow")
     assert not at.exception
-    assert calls[-1] == (360, 120)
+    assert calls[-1] == (320, 112)
     assert at.metric[0].value == "42"
 
 
