@@ -47,6 +47,7 @@ MAX_WORK_PIXELS = 1_500_000  # larger inputs (photos) are scaled down first
 MAX_PIECES = 48  # pieces after cutting; more is not a written number
 MAX_CANDIDATES = 1200  # candidates read (other cut shapes are tried only up to this)
 MAX_INK_FRACTION = 0.65  # of the ink's bounding box: more is a smear, not writing
+FLAT = 0.25  # such ink in a box less high than this share of its width is a line (a dash)
 MAX_WINDOWS = 512  # windows of the sliding view
 # The shape of a digit, in units of the line height (the tallest component's height).
 SPECK = 0.12  # a component smaller than this in both directions is a speck, dropped
@@ -82,6 +83,7 @@ CUT_COST = 1.0  # per ink pixel a cut goes through, in column x log-probability 
 # mean of the digit network's and the scorer's (given a digit), the scorer's weight:
 SCORER_SHARE = 0.5
 UNSURE = 0.7  # a digit read with less confidence is flagged
+NOT_DIGITS = 0.5  # a reading whose pieces are mostly (by width) "none" to the scorer
 SLIDE_HEIGHT = 20  # the line's height in the sliding view, as a digit's in MNIST's 28x28
 SLIDE_STRIDE = 2  # pixels between windows of the sliding view (input scale: 32x32)
 
@@ -114,6 +116,12 @@ class Candidate:
     pieces: int = 1  # how many pieces it joins
 
     @property
+    def sure(self) -> float:
+        """How sure the reader is that this is its digit: P(the digit), times P(a digit at
+        all) where a segment scorer says how likely it is to be none."""
+        return self.confidence * (1.0 - self.none)
+
+    @property
     def score(self) -> float:
         """Per column of the line: log-probability of the digit, and of its being a digit
         at all (the segment scorer's), + log-prior of the shape."""
@@ -125,7 +133,7 @@ class Candidate:
 class Reading:
     digits: str
     boxes: list[Box]
-    confidences: list[float]
+    confidences: list[float]  # Candidate.sure of each digit read
     images: list[np.ndarray]  # 28x28 uint8 each
     pieces: list[Box] = field(default_factory=list)  # the over-segmentation, left to right
     cuts: list[int] = field(default_factory=list)  # x of each cut inside a component
@@ -137,6 +145,16 @@ class Reading:
     @property
     def unsure(self) -> list[bool]:
         return [c < UNSURE for c in self.confidences]
+
+    @property
+    def looks_like_digits(self) -> bool:
+        """False when the segment scorer calls most of the path (by width) no digit: the
+        marks are not a number, and the digits read are only the reader's best guess (it
+        has no "none" path: every column is read as some digit)."""
+        chosen = [self.candidates[i] for i in self.path]
+        width = sum(_width(c.box) for c in chosen)
+        none = sum(_width(c.box) for c in chosen if c.none > 0.5)
+        return not chosen or none <= NOT_DIGITS * width
 
     @property
     def score(self) -> float:
@@ -468,6 +486,8 @@ def _check_line(mask: np.ndarray, boxes: np.ndarray, keep: np.ndarray) -> None:
     x0, y0 = boxes[keep, :2].min(0)
     x1, y1 = boxes[keep, 2:].max(0)
     fraction = mask[y0:y1, x0:x1].mean()
+    if fraction > MAX_INK_FRACTION and (y1 - y0) < FLAT * (x1 - x0):
+        raise ReadingError("a_line")  # a dash: advice to write thinner would not help
     if fraction > MAX_INK_FRACTION and (x1 - x0) > 0.5 * (y1 - y0):
         raise ReadingError("too_much_ink", percent=round(100 * fraction))
 
@@ -805,7 +825,7 @@ def read_number(image: np.ndarray, model: LeNet5, scorer: LeNet5 | None = None) 
     return Reading(
         digits="".join(str(c.digit) for c in chosen),
         boxes=[c.box for c in chosen],
-        confidences=[c.confidence for c in chosen],
+        confidences=[c.sure for c in chosen],
         images=[c.image for c in chosen],
         pieces=[_scale_box(tuple(int(v) for v in b), f) for b in pieces.boxes],
         cuts=[round(c[0] / f) for c in pieces.cuts],

@@ -41,6 +41,8 @@ def show_reading(image) -> bool:
         return False
     with st.container(key="reading"):
         st.metric(t("read_number.read_label", n=len(reading.digits)), reading.digits)
+    if not reading.looks_like_digits:
+        st.warning(t("read_number.not_digits"))
     lines = [
         t("read_number.digit_line", position=i + 1, digit=d, confidence=c)
         + (t("read_number.unsure", threshold=UNSURE) if unsure else "")

@@ -122,6 +122,32 @@ def test_a_canvas_full_of_ink_gets_a_message(monkeypatch, lang):
 
 
 @needs_classic
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_dash_gets_a_message_about_a_line(monkeypatch, lang):
+    from tests.test_reading import line_canvas
+
+    with_canvas(monkeypatch, line_canvas([(40, 120), (900, 120)]))
+    at = run_page(PAGE, lang=lang)
+    assert not at.exception
+    assert [e.value for e in at.error] == [translate("read_number.error_a_line", lang)]
+    assert not at.metric
+
+
+@needs_classic
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_slash_is_shown_as_no_digits(monkeypatch, lang):
+    """The reader's best guess is still shown (not hidden), under a warning that the marks
+    do not look like digits."""
+    from tests.test_reading import line_canvas
+
+    with_canvas(monkeypatch, line_canvas([(40, 220), (900, 20)]))
+    at = run_page(PAGE, lang=lang)
+    assert not at.exception
+    assert translate("read_number.not_digits", lang) in [w.value for w in at.warning]
+    assert at.metric
+
+
+@needs_classic
 def test_specks_get_a_message(monkeypatch):
     canvas = on_wide_canvas(np.zeros((10, 10, 4), np.uint8))
     canvas[20:220:4, 20:940:4, :3] = 255  # 50 x 230 separate dots

@@ -130,6 +130,46 @@ def test_a_canvas_full_of_ink_is_refused(model):
     assert e.value.reason == "too_much_ink"
 
 
+def line_canvas(points, width: int = 16) -> np.ndarray:
+    """One stroke through ``points`` on the reading page's 960x240 canvas."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (960, 240))
+    ImageDraw.Draw(image).line(points, fill=255, width=width)
+    ink = np.asarray(image)
+    return np.dstack([ink, ink, ink, np.full_like(ink, 255)])
+
+
+@needs_classic
+def test_a_dash_is_refused_as_a_line_not_as_too_much_ink(model):
+    """A flat stroke fills its own box: it was refused for "too much ink", with the advice
+    to write with a thinner pen, which cannot help."""
+    with pytest.raises(ReadingError) as e:
+        read_number(line_canvas([(40, 120), (900, 120)]), model)
+    assert e.value.reason == "a_line"
+
+
+@needs_classic
+def test_a_slash_is_read_as_no_digits_and_its_guesses_flagged(model):
+    """A slash across the canvas has no digit in it: the segment scorer calls most of its
+    pieces "none". The reading says so, and none of those is shown as a sure digit (a
+    digit's confidence is P(that digit) x P(a digit at all)): they read 98% sure before."""
+    reading = read_number(line_canvas([(40, 220), (900, 20)]), model, load_scorer())
+    assert reading.digits and not reading.looks_like_digits
+    nones = [reading.candidates[i].none > 0.5 for i in reading.path]
+    assert sum(nones) > len(nones) / 2
+    assert all(u for u, none in zip(reading.unsure, nones, strict=True) if none)
+
+
+@needs_classic
+def test_a_written_number_looks_like_digits(model):
+    image, _ = strip([3, 1, 4], size=160, width=14, gap=30)
+    reading = read_number(image, model, load_scorer())
+    assert reading.digits == "314" and reading.looks_like_digits and not any(reading.unsure)
+    plain = read_number(image, model)  # without a scorer: the network's own confidence
+    assert plain.confidences == [plain.candidates[i].confidence for i in plain.path]
+
+
 @needs_classic
 def test_ten_thousand_specks_are_refused(model):
     canvas = black(400, 1600)
