@@ -425,20 +425,26 @@ def _valley_table(grid: np.ndarray, band: int):
     most one column a row: the ink pixels it crosses plus SIDESTEP per column moved (a
     cut that follows the valley between two touching digits). Returns the costs (W,),
     the moves (H, W, 2 band + 1) and the costs by end offset (W, 2 band + 1) for
-    ``_valley_path``. Columns out of the grid are blank."""
+    ``_valley_path``. Columns out of the grid are blank. On ties a move to the left is
+    preferred, then straight down."""
     h, w = grid.shape
     ink = np.pad(grid.astype(np.float32), ((0, 0), (band + 1, band + 1)))
     columns = np.arange(w)[:, None] + np.arange(2 * band + 1)[None, :] + 1
-    acc = ink[0, columns]
+    cells = ink[:, columns]  # (H, W, 2 band + 1): each start's band, row by row
+    # The costs so far, with a column of infinity at either end of every band: a move
+    # from there is never the cheapest. Each row's options are views into it.
+    acc = np.full((w, 2 * band + 3), np.inf, np.float32)
+    acc[:, 1:-1] = cells[0]
     moves = np.zeros((h, w, 2 * band + 1), np.int8)
-    big = np.full((w, 1), np.inf, np.float32)
     for y in range(1, h):
-        left = np.concatenate([big, acc[:, :-1]], 1) + SIDESTEP
-        right = np.concatenate([acc[:, 1:], big], 1) + SIDESTEP
-        options = np.stack([left, acc, right])
-        moves[y] = options.argmin(0) - 1
-        acc = options.min(0) + ink[y, columns]
-    return acc.min(1), moves, acc
+        left, down, right = acc[:, :-2] + SIDESTEP, acc[:, 1:-1], acc[:, 2:] + SIDESTEP
+        side = np.minimum(down, right)
+        from_left = left <= side
+        best = np.where(from_left, left, side)
+        moves[y] = np.where(from_left, -1, (right < down).astype(np.int8))
+        acc[:, 1:-1] = best + cells[y]
+    costs = acc[:, 1:-1]
+    return costs.min(1), moves, costs
 
 
 @dataclass(frozen=True)

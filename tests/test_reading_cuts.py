@@ -13,6 +13,8 @@ from lenet.preprocess import rgba_to_ink
 from lenet.reading import (
     _cuts,
     _drop_fall,
+    _valley_path,
+    _valley_table,
     label_components,
     over_segment,
     read_number,
@@ -137,3 +139,34 @@ def test_a_straight_cut_separates_slanted_touching_bars_the_valleys_miss(straigh
         monkeypatch.setattr(reading, "STRAIGHT_WIDTH", 1000.0)
     cuts = _cuts(grid, line_height=30)
     assert any(separates(cut[0][0], a, b) for cut in cuts) == straight
+
+
+def test_the_valley_table_finds_every_starts_cheapest_banded_path():
+    """Against brute force over every path: for each start column, the cheapest path
+    from the top row to the bottom one within ``band`` columns of it, one column a row at
+    most (ink crossed + SIDESTEP a move; out of the grid is blank), and _valley_path
+    walks back a path of that cost."""
+    import itertools
+
+    band, h, w = 2, 6, 7
+    rng = np.random.default_rng(3)
+    for _ in range(8):
+        grid = rng.random((h, w)) < 0.45
+        costs, moves, ends = _valley_table(grid, band)
+
+        def cost(columns, grid=grid) -> float:
+            inside = [grid[y, x] for y, x in enumerate(columns) if 0 <= x < w]
+            steps = sum(a != b for a, b in itertools.pairwise(columns))
+            return float(sum(inside)) + reading.SIDESTEP * steps
+
+        for x0 in range(w):
+            best = np.inf
+            for top in range(-band, band + 1):
+                for turns in itertools.product((-1, 0, 1), repeat=h - 1):
+                    offsets = np.cumsum([top, *turns])
+                    if np.abs(offsets).max() <= band:
+                        best = min(best, cost(x0 + offsets))
+            assert costs[x0] == pytest.approx(best)
+            path = _valley_path(ends[x0], moves, x0, band)
+            assert np.abs(np.diff(path)).max() <= 1 and np.abs(path - x0).max() <= band
+            assert cost(path) == pytest.approx(best)
