@@ -355,6 +355,9 @@ class UploadError(ValueError):
         self.reason, self.fields = reason, fields
 
 
+UPLOAD_EXTENSIONS = ("png", "jpg", "jpeg")  # the files an uploader offers: open_upload's formats
+
+
 def open_upload(data: bytes, max_bytes: int = 5 * 1024 * 1024) -> tuple[Image.Image, list[str]]:
     """Decode an uploaded PNG/JPEG safely. Returns the image and notes (e.g. "animated":
     only the first frame is used); raises UploadError with a reason code otherwise."""

@@ -10,7 +10,8 @@ Session-state keys (documented here, used by several pages):
   and kernel-gradient pages reuse ("on your drawing"); ``digit_origin`` says where it came
   from (``set_current_digit(image, origin)``; ``digit_origin_text()`` says it in words).
 - ``kept_widgets``, ``kept_editors``, ``kept_canvas_*``, ``kept_upload``: what keeps
-  students' settings and input across visits to other pages (below).
+  students' settings and input across visits to other pages (below); the reading page
+  keeps its own writing and photo under ``rn_canvas_<size>_*`` and ``rn_kept_upload``.
 
 Settings that survive a visit to another page. Streamlit drops a widget's value at the end
 of a run that does not draw it, so a page visited again would show its defaults. A page
@@ -27,7 +28,8 @@ prefix (``pool_``, ``kg_``, ``inv_``, ``ex_``, ``rn_``, ``tr_``...). Only value 
 never a button, a file uploader or a data editor (Streamlit refuses to have those set).
 A data editor is drawn through ``ui.kept_data_editor(where, data, key=...)`` instead, which
 starts an editor drawn again from the student's last edited table; an uploader through
-``ui.kept_upload(label, key=...)``; the draw page's canvas through ``ui.kept_canvas``.
+``ui.kept_upload(label, key=...)``; a canvas through ``ui.kept_canvas`` (each drawing a
+student makes in a store of its own: the draw page's digit, the reading page's number).
 A widget given a default (``value=``, ``index=``, ``default=``) keeps working: the kept
 value wins, and Streamlit only notes it once in the server log, never on the page.
 
@@ -48,11 +50,13 @@ import torch
 from lenet.checkpoint import CheckpointError, load_checkpoint, models_dir, read_card, read_variant
 from lenet.i18n import LANGUAGES, normalise_language, translate
 from lenet.model import LeNet5
+from lenet.preprocess import UPLOAD_EXTENSIONS
 from lenet.server import use_app_navigation
 
 LANG_KEY, CHECKPOINT_KEY, DIGIT_KEY, ORIGIN_KEY = "lang", "checkpoint", "digit", "digit_origin"
 KEPT_WIDGETS, KEPT_DECLARED = "kept_widgets", "kept_widgets_declared"
 KEPT_EDITORS, KEPT_UPLOAD = "kept_editors", "kept_upload"
+DIGIT_CANVAS = "kept_canvas"  # the kept canvas (kept_canvas's store) of the draw page's digit
 # The pages, in navigation order: script name in pages/ (also the URL path) -> icon.
 PAGES = {
     "draw": ":material/draw:",
@@ -472,7 +476,7 @@ def layer_png(name: str, activations: dict[str, np.ndarray], kernels: np.ndarray
 
 
 def kept_canvas(
-    stroke_width: int, key: str, store: str = "kept_canvas", **size: int
+    stroke_width: int, key: str, store: str = DIGIT_CANVAS, **size: int
 ) -> np.ndarray | None:
     """The drawing canvas, whose drawing survives a visit to another page: its strokes and
     pixels are kept in plain session keys named after ``store`` (one per drawing a student
@@ -500,12 +504,12 @@ def _canvas_keys(store: str) -> tuple[str, str, str]:
     return f"{store}_strokes", f"{store}_pixels", f"{store}_initial"
 
 
-def forget_drawing(store: str = "kept_canvas") -> None:
+def forget_drawing(store: str = DIGIT_CANVAS) -> None:
     """Empty a kept canvas (the next canvas mounts blank); the draw page's also empties
     the shared digit."""
     for key in _canvas_keys(store):
         st.session_state.pop(key, None)
-    if store == "kept_canvas":
+    if store == DIGIT_CANVAS:
         set_current_digit(None)
 
 
@@ -544,12 +548,12 @@ def kept_data_editor(where, data, key: str, **kwargs):
 def kept_upload(
     label: str, key: str, store: str = KEPT_UPLOAD, **kwargs
 ) -> tuple[str, bytes] | None:
-    """A file uploader whose file survives a visit to another page: (name, bytes) of the
-    current or the last kept upload (kept in session key ``store``); None once the student
-    removes it."""
+    """A file uploader of images (lenet.preprocess.open_upload's formats) whose file survives
+    a visit to another page: (name, bytes) of the current or the last kept upload (kept in
+    session key ``store``); None once the student removes it."""
     state = st.session_state
     alive = key in state  # drawn on the last run: an empty value is a removal
-    upload = st.file_uploader(label, key=key, **kwargs)
+    upload = st.file_uploader(label, key=key, type=list(UPLOAD_EXTENSIONS), **kwargs)
     if upload is not None:  # the name is shown in a code span: no backtick, not too long
         # the name is shown in a sentence: plain letters, digits, dots, dashes only
         name = re.sub(r"[^\w.\- ]", "_", upload.name)[:80]

@@ -192,7 +192,7 @@ def canvas_view() -> None:
 
 
 def upload_view() -> None:
-    upload = ui.kept_upload(t("draw.upload_label"), type=["png", "jpg", "jpeg"], key="upload")
+    upload = ui.kept_upload(t("draw.upload_label"), key="upload")
     if upload is None:
         ui.set_current_digit(None)
         st.info(t("draw.hint_upload"))

@@ -13,7 +13,6 @@ t = ui.t
 CANVAS_SIZES = {"wide": (960, 240), "narrow": (320, 112)}
 THUMBNAIL = 84
 SOURCES = ("canvas", "upload")
-UPLOAD_TYPES = ["png", "jpg", "jpeg"]
 
 # The student's settings survive a visit to another page (lenet.ui.keep).
 ui.keep("rn_source", "rn_stroke_width", "rn_canvas_size")
@@ -131,9 +130,7 @@ def canvas_view() -> None:
 
 
 def upload_view() -> None:
-    upload = ui.kept_upload(
-        t("read_number.upload_label"), key="rn_upload", store="rn_kept_upload", type=UPLOAD_TYPES
-    )
+    upload = ui.kept_upload(t("read_number.upload_label"), key="rn_upload", store="rn_kept_upload")
     if upload is None:
         st.info(t("read_number.hint_upload"))
         return
