@@ -10,7 +10,6 @@ import sys
 import time
 import urllib.request
 from contextlib import asynccontextmanager, contextmanager
-from itertools import pairwise
 from pathlib import Path
 
 from lenet_testkit.digits import STROKES
@@ -345,16 +344,12 @@ def write_number(
     size = box["height"]
     for k, digit in enumerate(digits, first_cell):
         left = box["x"] + 0.1 * size + k * 0.85 * size
+        cell = {"x": left, "y": box["y"], "width": size, "height": size}
         for stroke in STROKES[int(digit)]:
-            points = [(left + x * size, box["y"] + y * size) for x, y in stroke]
             if cdp is not None:
-                steps = [
-                    (x0 + (x1 - x0) * i / steps_per_segment, y0 + (y1 - y0) * i / steps_per_segment)
-                    for (x0, y0), (x1, y1) in pairwise(points)
-                    for i in range(1, steps_per_segment + 1)
-                ]
-                touch_stroke(cdp, [points[0], *steps])
+                touch_stroke(cdp, stroke_path(cell, stroke, steps_per_segment))
                 continue
+            points = [(cell["x"] + x * size, cell["y"] + y * size) for x, y in stroke]
             page.mouse.move(*points[0])
             page.mouse.down()
             for x, y in points[1:]:
@@ -368,6 +363,15 @@ def reading_text(page) -> str | None:
     if metric.count() == 0:
         return None
     return metric.first.inner_text().strip()
+
+
+def wait_reading(page, expected: str, timeout: float = 30.0) -> str | None:
+    """The number the reading page shows once it is ``expected`` (each stroke reruns the
+    page: wait for the last one), or what it shows after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while reading_text(page) != expected and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    return reading_text(page)
 
 
 # Elements of the page's main area that reach past the screen's right edge: to see them a

@@ -382,16 +382,13 @@ def test_lab_settings_survive_a_visit_to_a_page_without_any(chrome, server):
 
 
 def test_a_number_written_with_the_mouse_is_read(chrome, server, tmp_path):
-    from lenet_testkit.browser import reading_text, write_number
+    from lenet_testkit.browser import wait_reading, write_number
 
     page = chrome.new_page(viewport={"width": 1400, "height": 2400})
     page.goto(server + "/read_number")
     page.wait_for_selector(f"text={translate('read_number.hint_blank', 'en')}", timeout=60_000)
     write_number(page, "720")
-    deadline = time.monotonic() + 30
-    while reading_text(page) != "720" and time.monotonic() < deadline:
-        page.wait_for_timeout(50)  # each stroke reruns the page: wait for the last one
-    assert reading_text(page) == "720"
+    assert wait_reading(page, "720") == "720"
     page.wait_for_function(
         "document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=30_000
     )
@@ -406,30 +403,24 @@ def test_a_number_written_with_the_mouse_is_read(chrome, server, tmp_path):
 def test_a_written_number_survives_a_visit_to_another_page(chrome, server):
     """A student's written number is work: back from another page, the wide canvas shows
     the same strokes and the page the same reading, and more strokes add to them."""
-    from lenet_testkit.browser import reading_text, wide_canvas_box, write_number
-
-    def read(expected: str) -> str | None:
-        deadline = time.monotonic() + 30
-        while reading_text(page) != expected and time.monotonic() < deadline:
-            page.wait_for_timeout(50)
-        return reading_text(page)
+    from lenet_testkit.browser import wait_reading, wide_canvas_box, write_number
 
     page = chrome.new_page(viewport={"width": 1400, "height": 2400})
     page.goto(server + "/read_number")
     page.wait_for_selector(f"text={translate('read_number.hint_blank', 'en')}", timeout=60_000)
     write_number(page, "72")
-    assert read("72") == "72"
+    assert wait_reading(page, "72") == "72"
     ink = canvas_ink(page)
     go_to(page, "pooling")
     go_to(page, "read_number")
-    assert read("72") == "72"
+    assert wait_reading(page, "72") == "72"
     wide_canvas_box(page)
     deadline = time.monotonic() + 30
     while canvas_ink(page) < 0.98 * ink and time.monotonic() < deadline:
         page.wait_for_timeout(100)  # the component draws its initial drawing after mounting
     assert abs(canvas_ink(page) - ink) <= 0.02 * ink  # the strokes are drawn again
     write_number(page, "0", first_cell=2)  # one more digit after them
-    assert read("720") == "720"
+    assert wait_reading(page, "720") == "720"
     assert errors_on(page) == []
     page.close()
 
@@ -439,7 +430,7 @@ def test_a_number_written_with_a_finger_on_a_phone(chrome, server, width):
     """On a phone (its browser says "Mobile") the page starts with the narrow canvas, whole
     on the screen: the wide one (960 px) ran past the screen's edge, and digits written
     where a student could not reach were never read."""
-    from lenet_testkit.browser import PHONE_USER_AGENT, reading_text, wide_canvas_box, write_number
+    from lenet_testkit.browser import PHONE_USER_AGENT, wait_reading, wide_canvas_box, write_number
 
     context = chrome.new_context(
         **(PHONE | {"viewport": {"width": width, "height": 844}}), user_agent=PHONE_USER_AGENT
@@ -451,10 +442,7 @@ def test_a_number_written_with_a_finger_on_a_phone(chrome, server, width):
     box = wide_canvas_box(page)
     assert box["x"] >= 0 and box["x"] + box["width"] <= width, box
     write_number(page, "304", cdp=cdp)
-    deadline = time.monotonic() + 30
-    while reading_text(page) != "304" and time.monotonic() < deadline:
-        page.wait_for_timeout(50)
-    assert reading_text(page) == "304"
+    assert wait_reading(page, "304") == "304"
     assert errors_on(page) == []
     context.close()
 
@@ -468,7 +456,7 @@ def test_a_photo_of_a_number_is_read_or_refused(chrome, server, photo):
     import numpy as np
     from PIL import Image
 
-    from lenet_testkit.browser import reading_text
+    from lenet_testkit.browser import wait_reading
     from lenet_testkit.digits import strip
 
     if photo == "written":
@@ -489,10 +477,8 @@ def test_a_photo_of_a_number_is_read_or_refused(chrome, server, photo):
         {"name": "number.png", "mimeType": "image/png", "buffer": payload}
     )
     if photo == "written":
-        deadline = time.monotonic() + 60  # the container can be drawn before its metric
-        while reading_text(page) != "314" and time.monotonic() < deadline:
-            page.wait_for_timeout(50)
-        assert reading_text(page) == "314"
+        # the container can be drawn before its metric
+        assert wait_reading(page, "314", timeout=60) == "314"
     else:
         page.wait_for_selector(
             f"text={translate('read_number.upload_not_image', 'en')}", timeout=30_000
