@@ -50,7 +50,6 @@ import torch
 from lenet.checkpoint import CheckpointError, load_checkpoint, models_dir, read_card, read_variant
 from lenet.i18n import LANGUAGES, normalise_language, translate
 from lenet.model import LeNet5
-from lenet.preprocess import UPLOAD_EXTENSIONS
 from lenet.server import use_app_navigation
 
 LANG_KEY, CHECKPOINT_KEY, DIGIT_KEY, ORIGIN_KEY = "lang", "checkpoint", "digit", "digit_origin"
@@ -551,6 +550,8 @@ def kept_upload(
     """A file uploader of images (lenet.preprocess.open_upload's formats) whose file survives
     a visit to another page: (name, bytes) of the current or the last kept upload (kept in
     session key ``store``); None once the student removes it."""
+    from lenet.preprocess import UPLOAD_EXTENSIONS  # not at start-up: it imports Pillow
+
     state = st.session_state
     alive = key in state  # drawn on the last run: an empty value is a removal
     upload = st.file_uploader(label, key=key, type=list(UPLOAD_EXTENSIONS), **kwargs)
